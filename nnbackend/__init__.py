@@ -1,0 +1,38 @@
+"""nnbackend: the shallow-network notes' trainer, written once on the Python Array API.
+
+>>> import nnbackend
+>>> backend = nnbackend.resolve_backend("cpu")            # or "cuda", "auto"
+>>> X, y = nnbackend.load_dataset("flower")               # rows: (400, 2), (400,)
+>>> net = nnbackend.Network.create((2, 4, 1), backend)    # tanh hidden, sigmoid output
+"""
+
+__version__ = "0.1.0"
+
+from .backend import Backend, cuda_status, host_rng, resolve_backend  # noqa: E402
+from .data import encode_targets  # noqa: E402
+from .datasets import load_dataset  # noqa: E402
+from .errors import NNBackendError  # noqa: E402
+from .network import (  # noqa: E402
+    Network,
+    backward_propagation,
+    forward_propagation,
+    update_parameters,
+)
+from .training import accuracy, gradient_descent  # noqa: E402
+
+__all__ = [
+    "Backend",
+    "NNBackendError",
+    "Network",
+    "__version__",
+    "accuracy",
+    "backward_propagation",
+    "cuda_status",
+    "encode_targets",
+    "forward_propagation",
+    "gradient_descent",
+    "host_rng",
+    "load_dataset",
+    "resolve_backend",
+    "update_parameters",
+]

@@ -1,0 +1,128 @@
+"""Activation functions g(Z) and their derivatives g'(Z), written once on the Array API.
+
+Every function takes the standard namespace ``xp`` and arrays of any shape (inside the
+network: ``(n[l], m)``), and returns an array of the same shape, namespace, device and
+dtype. Only standard operators and element-wise functions are used: no ``xp.where`` with
+Python scalars, no ``bool * float`` (the comparison is cast with ``astype``), so the same
+lines run on NumPy, CuPy, PyTorch and array-api-strict.
+
+Derivatives take both ``Z`` and ``A = g(Z)`` because the cheap form often uses ``A``:
+the notes' ``g'(Z) = 1 - A**2`` for tanh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from .errors import NNBackendError
+
+Array = Any
+
+#: The slope of leaky ReLU for negative inputs (the notes' 0.01).
+LEAKY_RELU_ALPHA = 0.01
+
+
+def sigmoid(xp: ModuleType, Z: Array) -> Array:
+    """``1 / (1 + exp(-Z))`` as ``0.5 * tanh(0.5 * Z) + 0.5``: no overflow for any Z."""
+    return 0.5 * xp.tanh(0.5 * Z) + 0.5
+
+
+def sigmoid_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
+    """``g'(Z) = A * (1 - A)``."""
+    return A * (1.0 - A)
+
+
+def tanh(xp: ModuleType, Z: Array) -> Array:
+    """The notes' hidden activation, ``tanh(Z)``."""
+    return xp.tanh(Z)
+
+
+def tanh_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
+    """``g'(Z) = 1 - A**2`` (the notes' ``1 - np.power(A1, 2)``)."""
+    return 1.0 - A * A
+
+
+def relu(xp: ModuleType, Z: Array) -> Array:
+    """``max(0, Z)``, written ``(Z + |Z|) / 2`` to stay within standard operators."""
+    return 0.5 * (Z + xp.abs(Z))
+
+
+def relu_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
+    """``1`` where ``Z > 0``, else ``0`` (the subgradient 0 is used at ``Z = 0``)."""
+    return xp.astype(Z > 0.0, Z.dtype)
+
+
+def leaky_relu(xp: ModuleType, Z: Array, alpha: float = LEAKY_RELU_ALPHA) -> Array:
+    """``max(alpha * Z, Z)`` for ``0 <= alpha < 1``, as ``(1+a)/2 * Z + (1-a)/2 * |Z|``."""
+    return (0.5 * (1.0 + alpha)) * Z + (0.5 * (1.0 - alpha)) * xp.abs(Z)
+
+
+def leaky_relu_derivative(
+    xp: ModuleType, Z: Array, A: Array, alpha: float = LEAKY_RELU_ALPHA
+) -> Array:
+    """``1`` where ``Z > 0``, else ``alpha``."""
+    return alpha + (1.0 - alpha) * xp.astype(Z > 0.0, Z.dtype)
+
+
+def identity(xp: ModuleType, Z: Array) -> Array:
+    """``g(Z) = Z``: the output of a regression network."""
+    return Z
+
+
+def identity_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
+    """``g'(Z) = 1``, as an array shaped like ``Z``."""
+    return xp.ones_like(Z)
+
+
+def softmax(xp: ModuleType, Z: Array) -> Array:
+    """Column-wise softmax of ``Z`` of shape ``(K, m)``: each column sums to 1.
+
+    The column maximum is subtracted first, so ``exp`` never overflows.
+    """
+    E = xp.exp(Z - xp.max(Z, axis=0, keepdims=True))
+    return E / xp.sum(E, axis=0, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation ``g`` and its derivative ``g'``, looked up by name."""
+
+    name: str
+    forward: Callable[[ModuleType, Array], Array]
+    derivative: Callable[[ModuleType, Array, Array], Array] | None
+
+
+#: Activations a hidden layer may use (and ``identity``/``sigmoid`` as outputs).
+HIDDEN_ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation("tanh", tanh, tanh_derivative),
+        Activation("relu", relu, relu_derivative),
+        Activation("leaky_relu", leaky_relu, leaky_relu_derivative),
+        Activation("sigmoid", sigmoid, sigmoid_derivative),
+        Activation("identity", identity, identity_derivative),
+    )
+}
+
+#: Softmax has no element-wise derivative; it is only used paired with cross-entropy,
+#: whose combined gradient is ``A - Y`` (see ``losses``).
+SOFTMAX = Activation("softmax", softmax, None)
+
+
+def get_hidden_activation(name: str) -> Activation:
+    """Look up a hidden-layer activation by name (``leaky-relu`` also accepted).
+
+    Raises
+    ------
+    NNBackendError
+        For an unknown name, listing the known ones.
+    """
+    key = name.strip().lower().replace("-", "_")
+    if key not in HIDDEN_ACTIVATIONS:
+        raise NNBackendError(
+            f"unknown activation {name!r}; choose one of {', '.join(HIDDEN_ACTIVATIONS)}"
+        )
+    return HIDDEN_ACTIVATIONS[key]

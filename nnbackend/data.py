@@ -1,0 +1,137 @@
+"""The host-side boundary: check user data, infer the task, encode labels.
+
+Users hand in features as rows, ``X`` of shape ``(m, n_features)``, and labels ``y`` of
+shape ``(m,)`` (or ``(m, n_targets)`` for regression). This module checks them on the
+host with NumPy and turns labels into the output layer's encoding, transposed to the
+notes' ``(n[L], m)``: 0/1 for binary, one-hot for multiclass, real values for regression.
+The result is moved to the device once by the caller (``Backend.asarray``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import NNBackendError
+
+TASKS = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Labels encoded for the output layer.
+
+    Attributes
+    ----------
+    task : str
+        ``binary``, ``multiclass`` or ``regression``.
+    Y : ndarray, shape (n[L], m)
+        float64: 0/1 (binary), one-hot (multiclass) or the targets (regression).
+    classes : ndarray or None
+        Sorted original labels; class index ``k`` means ``classes[k]``. None for regression.
+    """
+
+    task: str
+    Y: np.ndarray
+    classes: np.ndarray | None
+
+    @property
+    def n_outputs(self) -> int:
+        """``n[L]``, the size of the output layer."""
+        return int(self.Y.shape[0])
+
+
+def check_features(X: object) -> np.ndarray:
+    """Return ``X`` as a 2-D float64 host array, refusing empty or non-finite data.
+
+    Parameters
+    ----------
+    X : array_like, shape (m, n_features)
+    """
+    try:
+        features = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise NNBackendError(f"features must be numbers ({exc})") from None
+    if features.ndim != 2:
+        raise NNBackendError(
+            f"features must be a 2-D array (examples as rows), got shape {features.shape}"
+        )
+    if features.shape[0] == 0 or features.shape[1] == 0:
+        raise NNBackendError(f"the data is empty (shape {features.shape})")
+    if not np.isfinite(features).all():
+        bad = int(np.argwhere(~np.isfinite(features))[0][0])
+        raise NNBackendError(
+            f"features contain NaN or inf (first in row {bad}); clean or impute them first"
+        )
+    return features
+
+
+def infer_task(y: np.ndarray) -> str:
+    """Guess the task from the labels.
+
+    Integer, boolean or string labels, and float labels that are all whole numbers, mean
+    classification (``binary`` for two distinct values, ``multiclass`` for more); other
+    float labels, or several target columns, mean ``regression``.
+    """
+    if y.ndim == 2 and y.shape[1] > 1:
+        return "regression"
+    values = y.reshape(-1)
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values) & (values == np.round(values))):
+        return "regression"
+    n_classes = np.unique(values).size
+    return "binary" if n_classes <= 2 else "multiclass"
+
+
+def encode_targets(y: object, task: str | None = None) -> Targets:
+    """Encode labels for the output layer, inferring the task when it is not given.
+
+    Parameters
+    ----------
+    y : array_like, shape (m,) or (m, n_targets)
+    task : {"binary", "multiclass", "regression"}, optional
+
+    Raises
+    ------
+    NNBackendError
+        Labels that do not fit the task (e.g. three classes with ``binary``), NaN or inf
+        targets, a single class, or an unknown task name.
+    """
+    labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim not in (1, 2) or labels.shape[0] == 0:
+        raise NNBackendError(f"labels must be a non-empty 1-D array, got shape {labels.shape}")
+    if task is None:
+        task = infer_task(labels)
+    if task not in TASKS:
+        raise NNBackendError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if task == "regression":
+        try:
+            values = labels.astype(np.float64)
+        except (TypeError, ValueError):
+            raise NNBackendError(
+                "regression targets must be numbers; use --task multiclass for class names"
+            ) from None
+        if not np.isfinite(values).all():
+            raise NNBackendError("targets contain NaN or inf; drop or fix those rows first")
+        return Targets(task, values.reshape(values.shape[0], -1).T.copy(), None)
+    if labels.ndim != 1:
+        raise NNBackendError(f"class labels must be 1-D, got shape {labels.shape}")
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise NNBackendError("labels contain NaN or inf; drop or fix those rows first")
+    classes, index = np.unique(labels, return_inverse=True)
+    if classes.size < 2:
+        raise NNBackendError(
+            f"classification needs at least two classes, found only {classes.tolist()}"
+        )
+    if task == "binary":
+        if classes.size != 2:
+            raise NNBackendError(
+                f"--task binary needs exactly two classes, found {classes.size}; "
+                "use --task multiclass"
+            )
+        return Targets(task, index.astype(np.float64).reshape(1, -1), classes)
+    one_hot = np.zeros((classes.size, labels.shape[0]))
+    one_hot[index, np.arange(labels.shape[0])] = 1.0
+    return Targets(task, one_hot, classes)

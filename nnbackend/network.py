@@ -1,0 +1,248 @@
+"""The L-layer network of the notes: forward propagation, backward propagation, update.
+
+Inside the math the notes' column convention holds: ``A[0] = X`` has shape ``(n[0], m)``,
+``W[l]`` is ``(n[l], n[l-1])``, ``b[l]`` is ``(n[l], 1)``::
+
+    forward   Z[l] = W[l] @ A[l-1] + b[l];   A[l] = g[l](Z[l])
+    output    dZ[L] = A[L] - Y
+    backward  dW[l] = dZ[l] @ A[l-1].T / m;   db[l] = sum(dZ[l], axis=1, keepdims=True) / m
+              dA[l-1] = W[l].T @ dZ[l];       dZ[l-1] = dA[l-1] * g'[l-1](Z[l-1])
+    update    W[l] = W[l] - lr * dW[l];       b[l] = b[l] - lr * db[l]
+
+The 2-layer shallow network (tanh hidden layer, sigmoid output) is the case ``L = 2``.
+The public methods take examples as rows, ``X`` of shape ``(m, n[0])``, and hand the math
+``X.T``: a free view, so data stays row-major in memory (fast mini-batch slicing) while
+the equations read exactly as in the notes.
+
+Only operators (``@``, ``*``, ``.T`` on 2-D arrays) and standard functions of the
+namespace ``xp`` are used, so NumPy, CuPy, PyTorch and array-api-strict run this code
+unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from .activations import Activation, get_hidden_activation
+from .backend import Backend, host_rng
+from .errors import NNBackendError
+from .initializers import initialize_parameters
+from .losses import OUTPUT_LAYERS, OutputLayer
+
+Array = Any
+#: ``(Z, A)``: ``Z[l]`` for ``l = 1..L`` (``Z[0]`` is None) and ``A[l]`` for ``l = 0..L``.
+Cache = tuple[list[Any], list[Any]]
+
+
+def forward_propagation(
+    params: dict[str, Array], X: Array, hidden: Activation, output: OutputLayer, xp: ModuleType
+) -> Cache:
+    """Compute every layer's ``Z[l]`` and ``A[l]``.
+
+    Parameters
+    ----------
+    params : dict
+        ``W1, b1, ..., WL, bL``.
+    X : array, shape (n[0], m)
+        The input layer ``A[0]``, examples as columns.
+    hidden, output
+        ``g[1..L-1]`` and the output layer ``g[L]``.
+    xp : module
+        The standard namespace of the arrays.
+
+    Returns
+    -------
+    (Zs, As) : tuple of lists
+        ``Zs[l]`` of shape ``(n[l], m)`` for ``l >= 1`` and ``As[l]`` for ``l >= 0``;
+        ``As[L]`` is the network's output.
+    """
+    L = len(params) // 2
+    Zs: list[Any] = [None]
+    As: list[Any] = [X]
+    A = X
+    for l in range(1, L + 1):  # noqa: E741 -- the notes' layer index
+        Z = params[f"W{l}"] @ A + params[f"b{l}"]
+        g = output.activation if l == L else hidden
+        A = g.forward(xp, Z)
+        Zs.append(Z)
+        As.append(A)
+    return Zs, As
+
+
+def backward_propagation(
+    params: dict[str, Array], cache: Cache, Y: Array, hidden: Activation, xp: ModuleType
+) -> dict[str, Array]:
+    """The notes' backward pass, from ``dZ[L] = A[L] - Y`` down to ``dW1, db1``.
+
+    Parameters
+    ----------
+    params : dict
+        ``W1, b1, ..., WL, bL``.
+    cache : (Zs, As)
+        From :func:`forward_propagation` on the same parameters.
+    Y : array, shape (n[L], m)
+        Targets in the output layer's encoding (0/1, one-hot, or real values).
+    hidden : Activation
+        The hidden layers' ``g`` (its derivative is used).
+    xp : module
+        The standard namespace of the arrays.
+
+    Returns
+    -------
+    dict
+        ``dW{l}`` shaped like ``W{l}`` and ``db{l}`` shaped like ``b{l}``.
+    """
+    Zs, As = cache
+    L = len(Zs) - 1
+    m = Y.shape[1]
+    g_prime = hidden.derivative
+    if g_prime is None:
+        raise NNBackendError(f"{hidden.name} cannot be a hidden activation (no derivative)")
+    grads: dict[str, Array] = {}
+    dZ = As[L] - Y
+    for l in range(L, 0, -1):  # noqa: E741 -- the notes' layer index
+        grads[f"dW{l}"] = dZ @ As[l - 1].T / m
+        grads[f"db{l}"] = xp.sum(dZ, axis=1, keepdims=True) / m
+        if l > 1:
+            dA_prev = params[f"W{l}"].T @ dZ
+            dZ = dA_prev * g_prime(xp, Zs[l - 1], As[l - 1])
+    return grads
+
+
+def update_parameters(
+    params: dict[str, Array], grads: dict[str, Array], learning_rate: float
+) -> dict[str, Array]:
+    """Gradient descent: ``W[l] - lr * dW[l]``, ``b[l] - lr * db[l]`` (a new dict).
+
+    ``learning_rate`` must be a Python float: a NumPy scalar would silently upcast
+    float32 parameters to float64.
+    """
+    return {name: value - learning_rate * grads[f"d{name}"] for name, value in params.items()}
+
+
+@dataclass
+class Network:
+    """A fully-connected network: its shape, activations, parameters and backend.
+
+    Attributes
+    ----------
+    layer_sizes : tuple of int
+        ``(n[0], ..., n[L])``.
+    hidden : Activation
+        ``g`` of every hidden layer.
+    output : OutputLayer
+        Output activation and loss (``binary``: sigmoid + cross-entropy, ``multiclass``:
+        softmax + categorical cross-entropy, ``regression``: identity + MSE).
+    backend : Backend
+        Where the parameters live.
+    params : dict
+        ``W1, b1, ..., WL, bL`` on ``backend.device`` with ``backend.dtype``.
+    """
+
+    layer_sizes: tuple[int, ...]
+    hidden: Activation
+    output: OutputLayer
+    backend: Backend
+    params: dict[str, Array] = field(repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        layer_sizes: Sequence[int],
+        backend: Backend,
+        hidden_activation: str = "tanh",
+        task: str = "binary",
+        init: str = "small",
+        seed: int | None = 3,
+        rng: Any = None,
+    ) -> Network:
+        """Build a network with freshly initialised parameters.
+
+        Parameters
+        ----------
+        layer_sizes : sequence of int
+            ``(n[0], n[1], ..., n[L])``, at least an input and an output size.
+        backend : Backend
+            From :func:`nnbackend.resolve_backend`.
+        hidden_activation : str
+            ``tanh`` (the notes'), ``relu``, ``leaky_relu``, ``sigmoid`` or ``identity``.
+        task : str
+            ``binary``, ``multiclass`` or ``regression``: picks the output layer.
+        init : str
+            ``small`` (the notes' ``randn * 0.01``), ``zeros``, ``xavier`` or ``he``.
+        seed : int or None
+            Seeds the host generator when ``rng`` is not given.
+        rng : numpy.random.RandomState, optional
+            A generator to draw from (shared with shuffles and dropout of the same run).
+        """
+        sizes = tuple(int(n) for n in layer_sizes)
+        if len(sizes) < 2 or any(n < 1 for n in sizes):
+            raise NNBackendError(
+                f"layer sizes must be at least two positive integers, got {list(sizes)}"
+            )
+        if task not in OUTPUT_LAYERS:
+            raise NNBackendError(
+                f"unknown task {task!r}; choose one of {', '.join(OUTPUT_LAYERS)}"
+            )
+        generator = host_rng(seed) if rng is None else rng
+        params = initialize_parameters(sizes, init, generator, backend)
+        return cls(sizes, get_hidden_activation(hidden_activation), OUTPUT_LAYERS[task],
+                   backend, params)
+
+    @property
+    def depth(self) -> int:
+        """``L``: the number of layers with parameters (hidden layers + output)."""
+        return len(self.layer_sizes) - 1
+
+    def forward(self, X: Array) -> Cache:
+        """:func:`forward_propagation` on this network; ``X`` is ``(n[0], m)``."""
+        return forward_propagation(self.params, X, self.hidden, self.output, self.backend.xp)
+
+    def backward(self, cache: Cache, Y: Array) -> dict[str, Array]:
+        """:func:`backward_propagation` on this network; ``Y`` is ``(n[L], m)``."""
+        return backward_propagation(self.params, cache, Y, self.hidden, self.backend.xp)
+
+    def cost(self, cache: Cache, Y: Array) -> Array:
+        """The loss of a forward pass, from the logits ``Z[L]``: a 0-d device array."""
+        Zs, _ = cache
+        return self.output.cost(self.backend.xp, Zs[-1], Y)
+
+    def predict_proba(self, X: Array) -> Array:
+        """The output layer ``A[L]`` for examples as rows.
+
+        Parameters
+        ----------
+        X : array, shape (m, n[0])
+            On this network's device, in its dtype.
+
+        Returns
+        -------
+        array, shape (m, n[L])
+            Binary: ``P(y = 1)``; multiclass: class probabilities; regression: predictions.
+        """
+        _, As = self.forward(X.T)
+        return As[-1].T
+
+    def predict(self, X: Array) -> Array:
+        """Class indices (binary: ``A > 0.5``; multiclass: argmax) or regression values.
+
+        Parameters
+        ----------
+        X : array, shape (m, n[0])
+
+        Returns
+        -------
+        array
+            Shape ``(m,)`` of int64 class indices for classifiers, ``(m, n[L])`` of
+            predictions for regression.
+        """
+        xp = self.backend.xp
+        A = self.predict_proba(X)
+        if self.output.task == "binary":
+            return xp.astype(A[:, 0] > 0.5, xp.int64)
+        if self.output.task == "multiclass":
+            return xp.argmax(A, axis=1)
+        return A

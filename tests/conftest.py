@@ -1,0 +1,124 @@
+"""Backend parameters for the whole suite.
+
+``NNBACKEND_TEST_BACKENDS`` (set by the nox sessions) names the backend families to test,
+comma-separated: ``numpy``, ``strict``, ``torch``, ``cupy``. Unset, every family is tried:
+those whose library is missing are left out (torch) or skipped with a reason (cupy without
+a CUDA device). When the variable names a family explicitly and its library cannot be
+used, the run stops with an error instead of silently testing something else.
+
+array-api-strict runs on NON-default devices (``device1``, ``no_float64``): it refuses to
+combine arrays from different devices, the mistake that breaks on CuPy. A strict failure
+is treated as a CuPy bug.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+
+import pytest
+
+import nnbackend
+from nnbackend.backend import Backend, cuda_status, resolve_backend
+
+FAMILIES = ("numpy", "strict", "torch", "cupy")
+ENV = "NNBACKEND_TEST_BACKENDS"
+
+
+@dataclass(frozen=True)
+class BackendCase:
+    """One backend configuration of the suite: ``resolve_backend`` arguments + marks."""
+
+    id: str
+    family: str
+    device: str
+    backend: str
+    dtype: str
+
+
+CASES = (
+    BackendCase("numpy-float64", "numpy", "cpu", "numpy", "float64"),
+    BackendCase("numpy-float32", "numpy", "cpu", "numpy", "float32"),
+    BackendCase("strict-device1-float64", "strict", "device1", "array-api-strict", "float64"),
+    BackendCase("strict-no_float64-float32", "strict", "no_float64", "array-api-strict",
+                "float32"),
+    BackendCase("torch-cpu-float64", "torch", "cpu", "torch", "float64"),
+    BackendCase("torch-cpu-float32", "torch", "cpu", "torch", "float32"),
+    BackendCase("cupy-float32", "cupy", "cuda", "cupy", "float32"),
+)
+
+_MODULES = {"numpy": "numpy", "strict": "array_api_strict", "torch": "torch", "cupy": "cupy"}
+
+
+def _requested_families() -> tuple[tuple[str, ...], bool]:
+    raw = os.environ.get(ENV, "").strip()
+    if not raw:
+        return FAMILIES, False
+    families = tuple(f.strip() for f in raw.split(",") if f.strip())
+    unknown = set(families) - set(FAMILIES)
+    if unknown:
+        raise pytest.UsageError(f"{ENV}: unknown backend(s) {sorted(unknown)}; use {FAMILIES}")
+    return families, True
+
+
+def _backend_params() -> list:
+    families, explicit = _requested_families()
+    params = []
+    for case in CASES:
+        if case.family not in families:
+            continue
+        installed = importlib.util.find_spec(_MODULES[case.family]) is not None
+        if case.family == "cupy":
+            status = cuda_status()
+            marks = [pytest.mark.gpu]
+            if not status.available:
+                marks.append(pytest.mark.skip(reason=f"no CUDA device: {status.reason}"))
+            params.append(pytest.param(case, marks=marks, id=case.id))
+            continue
+        if not installed:
+            if explicit:
+                raise pytest.UsageError(
+                    f"{ENV} asks for {case.family!r} but {_MODULES[case.family]} is not "
+                    "installed here; install it or leave the family out"
+                )
+            continue
+        params.append(pytest.param(case, id=case.id))
+    return params
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if importlib.util.find_spec("array_api_strict") is not None:
+        import array_api_strict
+
+        # Pin the standard version the code is written against (DESIGN.md rule 7).
+        array_api_strict.set_array_api_strict_flags(api_version="2024.12")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    families, explicit = _requested_families()
+    return (f"nnbackend {nnbackend.__version__}: backend families "
+            f"{', '.join(families)} ({'from ' + ENV if explicit else 'default'})")
+
+
+BACKEND_PARAMS = _backend_params()
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Every backend configuration of the suite, one test run each."""
+    case: BackendCase = request.param
+    return resolve_backend(device=case.device, backend=case.backend, dtype=case.dtype)
+
+
+@pytest.fixture(params=[p for p in BACKEND_PARAMS if p.values[0].dtype == "float64"])
+def backend64(request: pytest.FixtureRequest) -> Backend:
+    """The float64 configurations, for checks at float64 precision."""
+    case: BackendCase = request.param
+    return resolve_backend(device=case.device, backend=case.backend, dtype=case.dtype)
+
+
+@pytest.fixture(scope="session")
+def reference() -> Backend:
+    """NumPy float64: the reference every backend is compared with."""
+    return resolve_backend(device="cpu", backend="numpy", dtype="float64")

@@ -1,0 +1,28 @@
+"""Assertions shared by the test modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, device
+
+from nnbackend.backend import Backend
+
+
+def assert_on_backend(x: Any, backend: Backend, dtype: Any = None) -> None:
+    """``x`` is in the backend's namespace, on its device, with its (or the given) dtype."""
+    assert array_namespace(x) is backend.xp, f"namespace {array_namespace(x)} != {backend.xp}"
+    assert device(x) == backend.device, f"device {device(x)} != {backend.device}"
+    expected = backend.dtype if dtype is None else dtype
+    assert x.dtype == expected, f"dtype {x.dtype} != {expected}"
+
+
+def central_difference(f: Any, z: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Element-wise central difference of an element-wise function ``f`` at ``z``."""
+    return (f(z + eps) - f(z - eps)) / (2 * eps)
+
+
+def tolerance(backend: Backend) -> float:
+    """A relative tolerance that fits the backend's dtype."""
+    return 1e-10 if backend.dtype_name == "float64" else 2e-4

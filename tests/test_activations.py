@@ -1,0 +1,74 @@
+"""Activations and their derivatives, on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnbackend.activations import HIDDEN_ACTIVATIONS, get_hidden_activation, softmax
+from nnbackend.errors import NNBackendError
+
+from .helpers import assert_on_backend, central_difference, tolerance
+
+# Values away from 0, where relu and leaky relu have their kink.
+Z_HOST = np.array([[-3.0, -1.2, -0.3, 0.4, 1.1, 2.7], [0.05, -0.07, 5.0, -6.0, 0.8, -2.2]])
+
+NUMPY_FORMS = {
+    "tanh": np.tanh,
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "relu": lambda z: np.maximum(z, 0.0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "identity": lambda z: z,
+}
+
+
+@pytest.mark.parametrize("name", list(HIDDEN_ACTIVATIONS))
+def test_activation_values_and_placement(backend, name):
+    act = HIDDEN_ACTIVATIONS[name]
+    Z = backend.asarray(Z_HOST)
+    A = act.forward(backend.xp, Z)
+    assert_on_backend(A, backend)
+    np.testing.assert_allclose(backend.to_host(A), NUMPY_FORMS[name](Z_HOST),
+                               rtol=tolerance(backend), atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(HIDDEN_ACTIVATIONS))
+def test_derivative_matches_central_differences(backend64, name):
+    act = HIDDEN_ACTIVATIONS[name]
+    xp = backend64.xp
+    Z = backend64.asarray(Z_HOST)
+    derivative = act.derivative(xp, Z, act.forward(xp, Z))
+    assert_on_backend(derivative, backend64)
+
+    def g(z: np.ndarray) -> np.ndarray:
+        return backend64.to_host(act.forward(xp, backend64.asarray(z)))
+
+    np.testing.assert_allclose(backend64.to_host(derivative), central_difference(g, Z_HOST),
+                               rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_saturating_activations_are_finite_for_huge_inputs(backend, name):
+    act = HIDDEN_ACTIVATIONS[name]
+    Z = backend.asarray([[-1e4, -700.0, 0.0, 700.0, 1e4]])
+    out = backend.to_host(act.forward(backend.xp, Z))
+    assert np.isfinite(out).all()
+    assert out[0, 0] == pytest.approx(0.0 if name == "sigmoid" else -1.0)
+    assert out[0, -1] == pytest.approx(1.0)
+
+
+def test_softmax_columns_sum_to_one_and_survive_huge_logits(backend):
+    Z = backend.asarray([[1e4, -3.0, 0.5], [-1e4, 2.0, 0.5], [0.0, 1.0, 0.5]])
+    A = softmax(backend.xp, Z)
+    assert_on_backend(A, backend)
+    host = backend.to_host(A)
+    assert np.isfinite(host).all()
+    np.testing.assert_allclose(host.sum(axis=0), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(host[:, 0], [1.0, 0.0, 0.0], atol=1e-7)
+    np.testing.assert_allclose(host[:, 2], [1 / 3] * 3, rtol=1e-6)
+
+
+def test_unknown_activation_names_the_choices():
+    with pytest.raises(NNBackendError, match="unknown activation 'swish'.*tanh"):
+        get_hidden_activation("swish")
+    assert get_hidden_activation("leaky-relu").name == "leaky_relu"

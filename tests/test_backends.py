@@ -1,0 +1,126 @@
+"""The backend selector: names, defaults, and clear errors instead of silent fallbacks."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+
+import pytest
+
+from nnbackend.backend import cuda_status, resolve_backend
+from nnbackend.errors import NNBackendError
+
+
+@pytest.fixture
+def no_cupy(monkeypatch):
+    """Make ``import cupy`` fail, as on a machine without it."""
+    monkeypatch.setitem(sys.modules, "cupy", None)
+
+
+@pytest.fixture
+def cupy_without_gpu(monkeypatch):
+    """A CuPy that imports but has no driver: getDeviceCount raises CUDARuntimeError."""
+
+    class CUDARuntimeError(RuntimeError):
+        pass
+
+    def get_device_count() -> int:
+        raise CUDARuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
+        getDeviceCount=get_device_count))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+
+
+def test_cpu_defaults_to_numpy_float64():
+    backend = resolve_backend("cpu")
+    assert (backend.name, backend.device_label, backend.dtype_name) == ("numpy", "cpu", "float64")
+    assert backend.describe() == "numpy on cpu, float64"
+    assert backend.as_dict() == {"backend": "numpy", "device": "cpu", "dtype": "float64"}
+
+
+def test_auto_picks_cpu_when_cupy_is_missing(no_cupy):
+    assert resolve_backend("auto").name == "numpy"
+
+
+def test_auto_picks_cpu_when_cupy_has_no_device(cupy_without_gpu):
+    status = cuda_status()
+    assert not status.available
+    assert "cudaErrorNoDevice" in status.reason
+    assert resolve_backend("auto").name == "numpy"
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:1"])
+def test_cuda_without_cupy_is_an_error_naming_the_fix(no_cupy, device):
+    with pytest.raises(NNBackendError) as info:
+        resolve_backend(device)
+    message = str(info.value)
+    assert "CuPy is not installed" in message
+    assert "pip install 'nnbackend[cuda12]'" in message
+    assert "--device cpu" in message
+    assert "\n" not in message
+
+
+def test_cuda_with_cupy_but_no_device_is_an_error(cupy_without_gpu):
+    with pytest.raises(NNBackendError, match="no usable CUDA driver or device.*--device cpu"):
+        resolve_backend("cuda", "cupy")
+
+
+@pytest.mark.parametrize(("device", "backend", "match"), [
+    ("tpu", "auto", "unknown device 'tpu'; use auto, cpu, cuda or cuda:N"),
+    ("cuda:x", "auto", "unknown device"),
+    ("cpu", "jax", "unknown backend 'jax'"),
+    ("cuda", "numpy", "numpy backend runs on the CPU only"),
+    ("cpu", "cupy", "cupy backend runs on CUDA only"),
+    ("device9", "array-api-strict", "array-api-strict has no device 'device9'"),
+])
+def test_bad_names_are_explained(device, backend, match):
+    with pytest.raises(NNBackendError, match=match):
+        resolve_backend(device, backend)
+
+
+def test_unknown_dtype():
+    with pytest.raises(NNBackendError, match="unknown dtype 'float16'"):
+        resolve_backend("cpu", dtype="float16")
+
+
+def test_strict_device_without_float64():
+    assert resolve_backend("no_float64", "array-api-strict").dtype_name == "float32"
+    with pytest.raises(NNBackendError, match="does not support float64; use --dtype float32"):
+        resolve_backend("no_float64", "array-api-strict", "float64")
+
+
+def test_strict_devices_and_dtypes():
+    backend = resolve_backend("device1", "array-api-strict", "float32")
+    assert backend.describe() == "array-api-strict on device1, float32"
+    assert resolve_backend("cpu", "array-api-strict").device_label == "cpu"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_torch_cpu_and_missing_cuda():
+    import torch
+
+    backend = resolve_backend("cpu", "torch")
+    assert backend.describe() == "torch on cpu, float64"
+    if not torch.cuda.is_available():
+        with pytest.raises(NNBackendError, match="PyTorch can use, but it sees 0"):
+            resolve_backend("cuda", "torch")
+
+
+def test_asarray_casts_on_the_host_and_round_trips(backend):
+    x = backend.asarray([[1.5, 2.5]])
+    assert x.dtype == backend.dtype
+    assert backend.to_host(x).tolist() == [[1.5, 2.5]]
+    assert backend.to_float(backend.xp.sum(x)) == 4.0
+    assert backend.to_host(backend.zeros((2, 1))).tolist() == [[0.0], [0.0]]
+
+
+@pytest.mark.gpu
+def test_cuda_default_dtype_is_float32():
+    status = cuda_status()
+    if not status.available:
+        pytest.skip(f"no CUDA device: {status.reason}")
+    backend = resolve_backend("cuda")
+    assert (backend.name, backend.device_label, backend.dtype_name) == ("cupy", "cuda:0", "float32")
