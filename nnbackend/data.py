@@ -135,3 +135,36 @@ def encode_targets(y: object, task: str | None = None) -> Targets:
     one_hot = np.zeros((classes.size, labels.shape[0]))
     one_hot[index, np.arange(labels.shape[0])] = 1.0
     return Targets(task, one_hot, classes)
+
+
+def split_validation(
+    X: np.ndarray, Y: np.ndarray, fraction: float, seed: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hold out a seeded random fraction of the examples for validation.
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, n_features)
+    Y : ndarray, shape (n[L], m)
+        Encoded targets (columns are examples).
+    fraction : float
+        In ``(0, 1)``; at least one example lands on each side.
+    seed : int or None
+        Seeds a generator of its own, so the split never shifts the run's other draws.
+
+    Returns
+    -------
+    X_train, Y_train, X_val, Y_val
+    """
+    if not 0.0 < fraction < 1.0:
+        raise NNBackendError(f"--validation-fraction must be in (0, 1), got {fraction}")
+    m = X.shape[0]
+    n_val = int(round(fraction * m))
+    if n_val < 1 or n_val > m - 1:
+        raise NNBackendError(
+            f"--validation-fraction {fraction} of {m} examples leaves an empty side; "
+            "use a fraction that keeps at least one example in each"
+        )
+    order = np.random.RandomState(seed).permutation(m)
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return X[train], Y[:, train], X[val], Y[:, val]

@@ -17,6 +17,7 @@ from typing import Any
 
 from .backend import resolve_backend
 from .network import Network, backward_propagation, forward_propagation
+from .regularization import l2_cost
 
 Array = Any
 
@@ -51,7 +52,8 @@ class GradCheckResult:
 
 
 def gradient_check(
-    network: Network, X: Array, Y: Array, epsilon: float = 1e-7, threshold: float = 1e-7
+    network: Network, X: Array, Y: Array, epsilon: float = 1e-7, threshold: float = 1e-7,
+    l2: float = 0.0,
 ) -> GradCheckResult:
     """Compare ``network``'s backward pass with central differences of its cost.
 
@@ -67,10 +69,12 @@ def gradient_check(
         The perturbation (the notes' 1e-7).
     threshold : float
         Differences below it pass.
+    l2 : float
+        L2 strength ``lambda``, included in both the cost and the backward pass.
     """
     backend, hidden, output = network.backend, network.hidden, network.output
     cache = forward_propagation(network.params, X.T, hidden, output, backend.xp)
-    grads = backward_propagation(network.params, cache, Y, hidden, backend.xp)
+    grads = backward_propagation(network.params, cache, Y, hidden, backend.xp, l2)
     analytic = {name: backend.to_host(grads[f"d{name}"]).astype("float64")
                 for name in network.params}
 
@@ -82,8 +86,11 @@ def gradient_check(
     Y64 = reference.asarray(backend.to_host(Y))
 
     def cost() -> float:
-        Zs, _ = forward_propagation(theta, XT, hidden, output, xp)
-        return float(output.cost(xp, Zs[-1], Y64))
+        Z_L = forward_propagation(theta, XT, hidden, output, xp).Z[-1]
+        J = output.cost(xp, Z_L, Y64)
+        if l2:
+            J = J + l2_cost(xp, theta, l2, Y64.shape[1])
+        return float(J)
 
     numeric = {}
     for name, value in theta.items():

@@ -24,21 +24,43 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .activations import Activation, get_hidden_activation
 from .backend import Backend, host_rng
 from .errors import NNBackendError
 from .initializers import initialize_parameters
 from .losses import OUTPUT_LAYERS, OutputLayer
+from .regularization import l2_cost
 
 Array = Any
-#: ``(Z, A)``: ``Z[l]`` for ``l = 1..L`` (``Z[0]`` is None) and ``A[l]`` for ``l = 0..L``.
-Cache = tuple[list[Any], list[Any]]
+
+
+class Cache(NamedTuple):
+    """What backward propagation needs from the forward pass (index ``l = 0..L``).
+
+    Attributes
+    ----------
+    Z : list
+        ``Z[l]`` of shape ``(n[l], m)``; ``Z[0]`` is None.
+    A : list
+        ``A[l] = g(Z[l])``, before dropout (``g'`` is computed from it); ``A[0] = X``.
+    A_in : list
+        What layer ``l + 1`` consumed: ``A[l] * D[l]`` under dropout, else ``A[l]``.
+    D : list or None
+        Inverted-dropout masks already divided by ``keep_prob`` (None entries for the
+        input and output layers), or None without dropout.
+    """
+
+    Z: list[Any]
+    A: list[Any]
+    A_in: list[Any]
+    D: list[Any] | None
 
 
 def forward_propagation(
-    params: dict[str, Array], X: Array, hidden: Activation, output: OutputLayer, xp: ModuleType
+    params: dict[str, Array], X: Array, hidden: Activation, output: OutputLayer,
+    xp: ModuleType, masks: list[Any] | None = None,
 ) -> Cache:
     """Compute every layer's ``Z[l]`` and ``A[l]``.
 
@@ -52,16 +74,19 @@ def forward_propagation(
         ``g[1..L-1]`` and the output layer ``g[L]``.
     xp : module
         The standard namespace of the arrays.
+    masks : list, optional
+        Inverted-dropout masks ``D[l] / keep_prob`` of shape ``(n[l], m)`` for the hidden
+        layers (see :func:`nnbackend.regularization.dropout_masks`); training only.
 
     Returns
     -------
-    (Zs, As) : tuple of lists
-        ``Zs[l]`` of shape ``(n[l], m)`` for ``l >= 1`` and ``As[l]`` for ``l >= 0``;
-        ``As[L]`` is the network's output.
+    Cache
+        ``A[L]`` (``cache.A[-1]``) is the network's output.
     """
     L = len(params) // 2
     Zs: list[Any] = [None]
     As: list[Any] = [X]
+    A_in = As if masks is None else [X]
     A = X
     for l in range(1, L + 1):  # noqa: E741 -- the notes' layer index
         Z = params[f"W{l}"] @ A + params[f"b{l}"]
@@ -69,11 +94,16 @@ def forward_propagation(
         A = g.forward(xp, Z)
         Zs.append(Z)
         As.append(A)
-    return Zs, As
+        if masks is not None:
+            if l < L:
+                A = A * masks[l]  # inverted dropout: scaled so E[A] is unchanged
+            A_in.append(A)
+    return Cache(Zs, As, A_in, masks)
 
 
 def backward_propagation(
-    params: dict[str, Array], cache: Cache, Y: Array, hidden: Activation, xp: ModuleType
+    params: dict[str, Array], cache: Cache, Y: Array, hidden: Activation, xp: ModuleType,
+    l2: float = 0.0,
 ) -> dict[str, Array]:
     """The notes' backward pass, from ``dZ[L] = A[L] - Y`` down to ``dW1, db1``.
 
@@ -81,7 +111,7 @@ def backward_propagation(
     ----------
     params : dict
         ``W1, b1, ..., WL, bL``.
-    cache : (Zs, As)
+    cache : Cache
         From :func:`forward_propagation` on the same parameters.
     Y : array, shape (n[L], m)
         Targets in the output layer's encoding (0/1, one-hot, or real values).
@@ -89,13 +119,15 @@ def backward_propagation(
         The hidden layers' ``g`` (its derivative is used).
     xp : module
         The standard namespace of the arrays.
+    l2 : float
+        L2 strength ``lambda``: adds ``lambda / m * W[l]`` to ``dW[l]``.
 
     Returns
     -------
     dict
         ``dW{l}`` shaped like ``W{l}`` and ``db{l}`` shaped like ``b{l}``.
     """
-    Zs, As = cache
+    Zs, As, A_in, masks = cache
     L = len(Zs) - 1
     m = Y.shape[1]
     g_prime = hidden.derivative
@@ -104,10 +136,15 @@ def backward_propagation(
     grads: dict[str, Array] = {}
     dZ = As[L] - Y
     for l in range(L, 0, -1):  # noqa: E741 -- the notes' layer index
-        grads[f"dW{l}"] = dZ @ As[l - 1].T / m
+        dW = dZ @ A_in[l - 1].T / m
+        if l2:
+            dW = dW + (l2 / m) * params[f"W{l}"]
+        grads[f"dW{l}"] = dW
         grads[f"db{l}"] = xp.sum(dZ, axis=1, keepdims=True) / m
         if l > 1:
             dA_prev = params[f"W{l}"].T @ dZ
+            if masks is not None:
+                dA_prev = dA_prev * masks[l - 1]  # only the kept units pass gradient
             dZ = dA_prev * g_prime(xp, Zs[l - 1], As[l - 1])
     return grads
 
@@ -205,10 +242,13 @@ class Network:
         """:func:`backward_propagation` on this network; ``Y`` is ``(n[L], m)``."""
         return backward_propagation(self.params, cache, Y, self.hidden, self.backend.xp)
 
-    def cost(self, cache: Cache, Y: Array) -> Array:
-        """The loss of a forward pass, from the logits ``Z[L]``: a 0-d device array."""
-        Zs, _ = cache
-        return self.output.cost(self.backend.xp, Zs[-1], Y)
+    def cost(self, cache: Cache, Y: Array, l2: float = 0.0) -> Array:
+        """The loss of a forward pass from the logits ``Z[L]`` (+ L2): a 0-d device array."""
+        xp = self.backend.xp
+        J = self.output.cost(xp, cache.Z[-1], Y)
+        if l2:
+            J = J + l2_cost(xp, self.params, l2, Y.shape[1])
+        return J
 
     def predict_proba(self, X: Array) -> Array:
         """The output layer ``A[L]`` for examples as rows.
@@ -223,8 +263,7 @@ class Network:
         array, shape (m, n[L])
             Binary: ``P(y = 1)``; multiclass: class probabilities; regression: predictions.
         """
-        _, As = self.forward(X.T)
-        return As[-1].T
+        return self.forward(X.T).A[-1].T
 
     def predict(self, X: Array) -> Array:
         """Class indices (binary: ``A > 0.5``; multiclass: argmax) or regression values.

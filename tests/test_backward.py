@@ -29,12 +29,13 @@ def small_problem(task: str, n_features: int = 3, m: int = 11):
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 @pytest.mark.parametrize("hidden_layers", [1, 2, 3])
 @pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu", "sigmoid"])
-def test_backward_matches_central_differences(backend64, task, hidden_layers, activation):
+@pytest.mark.parametrize("l2", [0.0, 0.7])
+def test_backward_matches_central_differences(backend64, task, hidden_layers, activation, l2):
     X_host, targets = small_problem(task)
     sizes = (X_host.shape[1], *HIDDEN[hidden_layers], targets.n_outputs)
     net = Network.create(sizes, backend64, activation, task, init="xavier", seed=1)
     X, Y = backend64.asarray(X_host), backend64.asarray(targets.Y)
-    result = gradient_check(net, X, Y)
+    result = gradient_check(net, X, Y, l2=l2)
     assert result.difference < 1e-7, (result.difference, result.worst)
     assert result.passed
 

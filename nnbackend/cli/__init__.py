@@ -1,0 +1,70 @@
+"""The ``nnbackend`` command line (click).
+
+Errors the user can fix are printed as one line, ``Error: <problem>; <fix>``, with exit
+code 2 and no traceback; that holds for click's own usage errors too. Each command lives
+in its own module; importing them here registers them on the group.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import NNBackendError
+
+EXIT_USAGE = 2
+
+
+class OneLineErrors(click.Group):
+    """A click group whose user errors are one line on stderr and exit code 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            code = 0
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "nnbackend"
+            click.echo(f"Error: {exc.format_message()} (see '{command} --help')", err=True)
+            code = EXIT_USAGE
+        except NNBackendError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            code = EXIT_USAGE
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            code = 130
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nnbackend")
+def cli() -> None:
+    """nnbackend: the shallow-network notes' trainer, written once on the Array API.
+
+    The same forward, backward and update code runs on NumPy (CPU), CuPy (CUDA),
+    PyTorch and array-api-strict. Start with:
+
+        nnbackend train
+
+    which trains the notes' 2-layer network (4 tanh units, sigmoid output) on the flower
+    data set on the default device.
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+# Register the commands (imported for their side effect on ``cli``).
+from . import gradcheck, train  # noqa: E402, F401

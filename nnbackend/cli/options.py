@@ -1,0 +1,69 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..activations import HIDDEN_ACTIVATIONS
+from ..backend import BACKENDS, DTYPES
+from ..data import TASKS
+from ..datasets import DATASETS
+from ..initializers import WEIGHT_SCALES
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def parse_layers(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """``"4"`` or ``"20,7,5"`` -> hidden layer sizes; anything else is a usage error."""
+    parts = [p.strip() for p in value.split(",")]
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise click.BadParameter(
+            f"{value!r} is not a comma-separated list of positive integers (e.g. 4 or 20,7,5)"
+        )
+    return tuple(int(p) for p in parts)
+
+
+def stack(*decorators: Decorator) -> Decorator:
+    """Apply several click decorators in the order they are listed."""
+    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+    return apply
+
+
+device_options = stack(
+    click.option("--device", default="auto", show_default=True,
+                 help="auto, cpu, cuda or cuda:N. auto = CUDA when CuPy sees a GPU, else CPU."),
+    click.option("--backend", default="auto", show_default=True, type=click.Choice(BACKENDS),
+                 help="Array library; auto = numpy on cpu, cupy on cuda."),
+    click.option("--dtype", default=None, type=click.Choice(DTYPES),
+                 help="Default: float64 on CPU, float32 on CUDA."),
+)
+
+data_options = stack(
+    click.option("--data", default="flower", show_default=True,
+                 help=f"Built-in data set: {', '.join(DATASETS)}."),
+    click.option("--task", type=click.Choice(TASKS), default=None,
+                 help="Output layer and loss: binary (sigmoid + cross-entropy), multiclass "
+                      "(softmax + cross-entropy), regression (identity + MSE). Inferred "
+                      "from the labels when omitted."),
+)
+
+architecture_options = stack(
+    click.option("--layers", default="4", show_default=True, callback=parse_layers,
+                 help="Hidden layer sizes, comma-separated: 4 is the notes' shallow "
+                      "network, 20,7,5 a deep one."),
+    click.option("--hidden-activation", default="tanh", show_default=True,
+                 type=click.Choice(list(HIDDEN_ACTIVATIONS)), help="g of the hidden layers."),
+    click.option("--init", "init", default="small", show_default=True,
+                 type=click.Choice(list(WEIGHT_SCALES)),
+                 help="small = randn*0.01 (the notes'), zeros shows the symmetry problem, "
+                      "xavier for tanh, he for relu."),
+    click.option("--seed", default=3, show_default=True, type=int,
+                 help="Seed of the host generator: --init small draws what the notes' "
+                      "np.random.seed(SEED); np.random.randn(n1, n0) * 0.01 draws."),
+)

@@ -1,0 +1,85 @@
+"""The training options and the gradcheck command, driven as a user would."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from nnbackend.cli import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_adam_minibatch_epochs_json():
+    result = run("train", "--optimizer", "adam", "--lr", "0.1", "--batch-size", "32",
+                 "--epochs", "20", "--print-every", "5", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.splitlines()[-1])
+    assert [h["epoch"] for h in payload["history"]] == [5, 10, 15, 20]
+    assert payload["options"]["optimizer"] == "adam" and payload["epochs"] == 20
+    assert payload["steps"] == 20 * 13  # ceil(400 / 32) steps per epoch
+    assert payload["train_accuracy"] >= 0.88
+    assert all("time" in h and "accuracy" in h for h in payload["history"])
+    assert "Cost after epoch 5:" in result.stderr
+
+
+def test_validation_and_early_stopping_report_where_and_why():
+    result = run("train", "--layers", "30,30", "--hidden-activation", "relu", "--init", "he",
+                 "--optimizer", "adam", "--lr", "0.05", "--batch-size", "50", "--epochs",
+                 "300", "--validation-fraction", "0.25", "--patience", "5", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.splitlines()[-1])
+    assert "val_cost" in payload["history"][0] and "val_accuracy" in payload
+    assert payload["stop_reason"].startswith("early stopping") or payload["epochs"] == 300
+    assert "Stopped: " in result.stderr
+    assert "300 training examples + 100 validation" in result.stderr
+
+
+def test_regularisation_and_decay_options_run():
+    result = run("train", "--iterations", "300", "--print-every", "100", "--l2", "0.5",
+                 "--keep-prob", "0.9", "--lr-decay", "0.001", "--optimizer", "momentum")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("Cost after iteration") == 3
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--keep-prob", "0"], "--keep-prob"),
+    (["--keep-prob", "1.5"], "--keep-prob"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--patience", "3"], "--patience needs validation data; add --validation-fraction"),
+    (["--iterations", "10", "--epochs", "2"], "--iterations or --epochs, not both"),
+    (["--validation-fraction", "1"], "--validation-fraction"),
+    (["--optimizer", "sgd"], "'sgd' is not one of"),
+    (["--task", "regression", "--hidden-activation", "tanh", "--l2", "-1"], "--l2"),
+])
+def test_bad_training_input_is_one_line_exit_2(args, match):
+    result = run("train", *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert match in result.stderr
+
+
+def test_gradcheck_passes_and_prints_per_parameter():
+    result = run("gradcheck", "--layers", "5,3", "--hidden-activation", "relu", "--init", "he",
+                 "--l2", "0.7")
+    assert result.exit_code == 0, result.output
+    assert "Passed: relative difference" in result.stdout
+    for name in ("dW1", "db1", "dW2", "db2", "dW3", "db3"):
+        assert name in result.stdout
+
+
+def test_gradcheck_fails_and_names_the_worst_parameter(monkeypatch):
+    """Break one derivative: the command must fail with exit 1 and point at layer 1."""
+    from nnbackend import activations
+
+    broken = activations.Activation("tanh", activations.tanh,
+                                     lambda xp, Z, A: 1.0 - 0.5 * A * A)
+    monkeypatch.setitem(activations.HIDDEN_ACTIVATIONS, "tanh", broken)
+    result = run("gradcheck", "--init", "xavier")
+    assert result.exit_code == 1, result.output
+    assert "FAILED: relative difference" in result.stdout
+    assert "worst is dW1" in result.stdout or "worst is db1" in result.stdout

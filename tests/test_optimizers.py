@@ -1,0 +1,86 @@
+"""Optimizers and learning-rate decay against the course's plain-NumPy formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnbackend.errors import NNBackendError
+from nnbackend.optimizers import OPTIMIZERS, decayed_learning_rate, make_optimizer
+
+from .helpers import assert_on_backend, tolerance
+
+
+def course_updates(name: str, params: dict, grads_seq: list, lr: float,
+                   beta1=0.9, beta2=0.999, eps=1e-8) -> dict:
+    """The course's update_parameters_with_{momentum,adam} and RMSprop, in NumPy."""
+    p = {k: v.copy() for k, v in params.items()}
+    v = {k: np.zeros_like(x) for k, x in p.items()}
+    s = {k: np.zeros_like(x) for k, x in p.items()}
+    for t, grads in enumerate(grads_seq, start=1):
+        for k in p:
+            g = grads["d" + k]
+            if name == "gd":
+                p[k] = p[k] - lr * g
+            elif name == "momentum":
+                v[k] = beta1 * v[k] + (1 - beta1) * g
+                p[k] = p[k] - lr * v[k]
+            elif name == "rmsprop":
+                s[k] = beta2 * s[k] + (1 - beta2) * np.square(g)
+                p[k] = p[k] - lr * g / (np.sqrt(s[k]) + eps)
+            else:
+                v[k] = beta1 * v[k] + (1 - beta1) * g
+                s[k] = beta2 * s[k] + (1 - beta2) * np.square(g)
+                v_hat = v[k] / (1 - beta1 ** t)
+                s_hat = s[k] / (1 - beta2 ** t)
+                p[k] = p[k] - lr * v_hat / (np.sqrt(s_hat) + eps)
+    return p
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_three_steps_match_the_course(backend, name):
+    rng = np.random.RandomState(4)
+    params = {"W1": rng.randn(3, 2), "b1": rng.randn(3, 1), "W2": rng.randn(1, 3),
+              "b2": rng.randn(1, 1)}
+    grads_seq = [{"d" + k: rng.randn(*v.shape) for k, v in params.items()} for _ in range(3)]
+    expected = course_updates(name, params, grads_seq, lr=0.05)
+
+    opt, xp = make_optimizer(name), backend.xp
+    ours = {k: backend.asarray(v) for k, v in params.items()}
+    state = opt.init(ours, xp)
+    for grads in grads_seq:
+        ours, state = opt.step(ours, {k: backend.asarray(g) for k, g in grads.items()},
+                               state, 0.05, xp)
+    assert state["t"] == 3
+    for k, v in ours.items():
+        assert_on_backend(v, backend)
+        np.testing.assert_allclose(backend.to_host(v), expected[k],
+                                   rtol=50 * tolerance(backend), atol=1e-6)
+    for key, value in state.items():
+        if key != "t":
+            assert_on_backend(value, backend)
+
+
+def test_optimizer_state_names():
+    import array_api_compat.numpy as xp
+
+    params = {"W1": xp.ones((2, 2)), "b1": xp.zeros((2, 1))}
+    assert sorted(make_optimizer("adam").init(params, xp)) == ["sdW1", "sdb1", "t", "vdW1",
+                                                               "vdb1"]
+    assert sorted(make_optimizer("gd").init(params, xp)) == ["t"]
+
+
+def test_bad_optimizer_settings():
+    with pytest.raises(NNBackendError, match="unknown optimizer 'sgd'"):
+        make_optimizer("sgd")
+    with pytest.raises(NNBackendError, match="beta2 must be in \\[0, 1\\)"):
+        make_optimizer("adam", beta2=1.0)
+
+
+def test_learning_rate_decay():
+    assert decayed_learning_rate(0.5, 0.0, 10) == 0.5
+    # inverse-time: lr0 / (1 + rate * epoch)
+    assert decayed_learning_rate(0.5, 1.0, 3) == pytest.approx(0.125)
+    # step decay every 10 epochs: epochs 0..9 -> lr0, 10..19 -> lr0 / 2
+    assert decayed_learning_rate(0.5, 1.0, 9, every=10) == 0.5
+    assert decayed_learning_rate(0.5, 1.0, 10, every=10) == 0.25
