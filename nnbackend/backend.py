@@ -139,6 +139,38 @@ def cuda_status() -> CudaStatus:
     return CudaStatus(True, count, f"CuPy sees {count} CUDA device(s)")
 
 
+def installed_version(module: str) -> str | None:
+    """The version of an importable array library, or None when it does not import."""
+    try:
+        return str(importlib.import_module(module).__version__)
+    except Exception:  # ImportError, or a broken install raising something else
+        return None
+
+
+def cuda_devices() -> list[dict[str, Any]]:
+    """Name and memory of each CUDA device CuPy sees (empty without CuPy or a GPU)."""
+    status = cuda_status()
+    if not status.available:
+        return []
+    import cupy
+
+    devices = []
+    for index in range(status.device_count):
+        props = cupy.cuda.runtime.getDeviceProperties(index)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        devices.append({"device": f"cuda:{index}", "name": name,
+                        "memory_gib": round(props["totalGlobalMem"] / 2**30, 1)})
+    return devices
+
+
+def auto_choice() -> tuple[str, str]:
+    """What ``--device auto`` picks here and why: ``(backend description, reason)``."""
+    status = cuda_status()
+    if status.available:
+        return "cupy on cuda:0, float32", status.reason
+    return "numpy on cpu, float64", f"{status.reason}, so the CPU"
+
+
 def resolve_backend(
     device: str = "auto", backend: str = "auto", dtype: str | None = None
 ) -> Backend:

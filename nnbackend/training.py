@@ -139,27 +139,42 @@ class TrainingResult:
 
 
 @dataclass
-class _EarlyStopping:
-    """Tracks the best validation cost and the parameters that reached it."""
+class TrainingState:
+    """Everything the loop changes, so that a run can be checkpointed and resumed.
 
-    patience: int | None
+    Attributes
+    ----------
+    params, optimizer_state : dict
+        Device arrays (and the optimizer's step count ``t``).
+    step : int
+        Update steps taken.
+    epoch : int
+        Completed passes over the data.
+    batch_start : int
+        First row of the next batch within the current epoch (0 at an epoch boundary).
+    order : ndarray or None
+        The current epoch's host permutation (None for full-batch runs).
+    history : list of dict
+        Records so far.
+    best_cost, best_params, best_record, bad_records
+        Early-stopping bookkeeping: the best validation cost, the parameters and record
+        that reached it, and how many records since then did not improve on it.
+    elapsed : float
+        Seconds of training before this process (for resumed runs).
+    """
+
+    params: dict[str, Array]
+    optimizer_state: dict[str, Any]
+    step: int = 0
+    epoch: int = 0
+    batch_start: int = 0
+    order: Any = None
+    history: list[Record] = field(default_factory=list)
     best_cost: float = float("inf")
     best_params: dict[str, Array] | None = None
     best_record: Record | None = None
-    bad_records: int = field(default=0)
-
-    def update(self, record: Record, params: dict[str, Array]) -> bool:
-        """Note a record; True when patience has run out."""
-        if "val_cost" not in record:
-            return False
-        if record["val_cost"] < self.best_cost:
-            # Updates build new arrays, so keeping the reference keeps these values.
-            self.best_cost, self.best_params, self.best_record = (
-                record["val_cost"], params, record)
-            self.bad_records = 0
-            return False
-        self.bad_records += 1
-        return self.patience is not None and self.bad_records >= self.patience
+    bad_records: int = 0
+    elapsed: float = 0.0
 
 
 def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2: float,
@@ -179,16 +194,8 @@ def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2:
     return backend.to_float(J), None if acc is None else backend.to_float(acc)
 
 
-def train(
-    network: Network,
-    X: Array,
-    Y: Array,
-    options: TrainingOptions | None = None,
-    rng: Any = None,
-    validation: tuple[Array, Array] | None = None,
-    on_record: OnRecord | None = None,
-) -> TrainingResult:
-    """Train ``network`` in place.
+class Trainer:
+    """Runs the training loop over a :class:`TrainingState` that can be saved and resumed.
 
     Parameters
     ----------
@@ -207,89 +214,162 @@ def train(
         Held-out data, evaluated at every record.
     on_record : callable, optional
         Called with each history record.
+    on_step : callable, optional
+        Called with the trainer after each completed step (e.g. to write a checkpoint
+        every N steps); keep it cheap.
+    state : TrainingState, optional
+        A state to resume from (its ``params`` replace the network's).
     """
-    opts = (options or TrainingOptions()).checked(validation is not None)
-    if X.shape[0] != Y.shape[1]:
-        raise NNBackendError(f"X has {X.shape[0]} examples but Y has {Y.shape[1]}")
-    generator = host_rng(0) if rng is None else rng
-    backend, xp = network.backend, network.backend.xp
-    hidden, output, sizes = network.hidden, network.output, network.layer_sizes
-    optimizer = make_optimizer(opts.optimizer, opts.beta1, opts.beta2, opts.epsilon)
-    m = X.shape[0]
-    batch = m if opts.batch_size is None else min(opts.batch_size, m)
-    per_epoch = -(-m // batch)
-    by_epoch = opts.epochs is not None
-    total_steps = opts.epochs * per_epoch if opts.epochs is not None else opts.iterations
-    assert total_steps is not None and opts.print_every is not None
-    every, l2, keep_prob = opts.print_every, opts.l2, opts.keep_prob
 
-    params, state = network.params, optimizer.init(network.params, xp)
-    history: list[Record] = []
-    stopper = _EarlyStopping(opts.patience)
-    started = time.perf_counter()
+    def __init__(self, network: Network, X: Array, Y: Array,
+                 options: TrainingOptions | None = None, rng: Any = None,
+                 validation: tuple[Array, Array] | None = None,
+                 on_record: OnRecord | None = None,
+                 on_step: Callable[[Trainer], None] | None = None,
+                 state: TrainingState | None = None) -> None:
+        self.options = (options or TrainingOptions()).checked(validation is not None)
+        if X.shape[0] != Y.shape[1]:
+            raise NNBackendError(f"X has {X.shape[0]} examples but Y has {Y.shape[1]}")
+        self.network, self.X, self.Y, self.validation = network, X, Y, validation
+        self.rng = host_rng(0) if rng is None else rng
+        self.on_record, self.on_step = on_record, on_step
+        opts = self.options
+        self.optimizer = make_optimizer(opts.optimizer, opts.beta1, opts.beta2, opts.epsilon)
+        self.m = X.shape[0]
+        self.batch = self.m if opts.batch_size is None else min(opts.batch_size, self.m)
+        self.by_epoch = opts.epochs is not None
+        per_epoch = -(-self.m // self.batch)
+        total = opts.epochs * per_epoch if opts.epochs is not None else opts.iterations
+        assert total is not None
+        self.total_steps = total
+        self.state = state or TrainingState(
+            network.params, self.optimizer.init(network.params, network.backend.xp))
+        self._stop_requested = False
+        self._clock = time.perf_counter()
 
-    def record(unit: str, count: int, cache: Any = None) -> bool:
-        cost, acc = evaluate(network, params, X, Y, l2, cache)
+    def request_stop(self) -> None:
+        """Stop cleanly after the current step (e.g. from a Ctrl-C handler)."""
+        self._stop_requested = True
+
+    def _record(self, unit: str, count: int, cache: Any = None) -> bool:
+        """Evaluate, append a history record, report it; True when patience ran out."""
+        st, l2 = self.state, self.options.l2
+        cost, acc = evaluate(self.network, st.params, self.X, self.Y, l2, cache)
         entry: Record = {unit: count, "cost": cost}
         if acc is not None:
             entry["accuracy"] = acc
-        if validation is not None:
-            val_cost, val_acc = evaluate(network, params, *validation, l2)
+        if self.validation is not None:
+            val_cost, val_acc = evaluate(self.network, st.params, *self.validation, l2)
             entry["val_cost"] = val_cost
             if val_acc is not None:
                 entry["val_accuracy"] = val_acc
-        entry["time"] = time.perf_counter() - started
-        history.append(entry)
-        if on_record is not None:
-            on_record(entry)
-        return stopper.update(entry, params)
+        entry["time"] = st.elapsed + time.perf_counter() - self._clock
+        st.history.append(entry)
+        if self.on_record is not None:
+            self.on_record(entry)
+        if "val_cost" not in entry:
+            return False
+        if entry["val_cost"] < st.best_cost:
+            # Updates build new arrays, so keeping the reference keeps these values.
+            st.best_cost, st.best_params, st.best_record = entry["val_cost"], st.params, entry
+            st.bad_records = 0
+            return False
+        st.bad_records += 1
+        patience = self.options.patience
+        return patience is not None and st.bad_records >= patience
 
-    step = epoch = 0
-    stop = False
-    while step < total_steps and not stop:
-        if batch == m:
-            Xe, Ye = X, Y  # full batch: no shuffle, no draw (the notes' loop)
-        else:
-            order = backend.asarray(generator.permutation(m), dtype="int64")
-            Xe, Ye = xp.take(X, order, axis=0), xp.take(Y, order, axis=1)
-        lr = decayed_learning_rate(opts.learning_rate, opts.lr_decay, epoch, opts.lr_decay_every)
-        for start in range(0, m, batch):
-            if step == total_steps:
-                break
-            # Clip the stop: out-of-bounds slice ends are not in the standard.
-            stop_row = min(start + batch, m)
-            Xb, Yb = (Xe, Ye) if batch == m else (Xe[start:stop_row, :], Ye[:, start:stop_row])
-            masks = (None if keep_prob == 1.0 else
-                     dropout_masks(generator, sizes, Xb.shape[0], keep_prob, backend))
-            cache = forward_propagation(params, Xb.T, hidden, output, xp, masks)
-            if not by_epoch and step % every == 0:
-                # The cost of this iteration, before its update, as the notes print it.
-                reusable = cache if batch == m and masks is None else None
-                if record("iteration", step, reusable):
+    def _epoch_data(self) -> tuple[Array, Array]:
+        """The current epoch's data in its (seeded) shuffled order, permuted once."""
+        st = self.state
+        if self.batch == self.m:
+            return self.X, self.Y  # full batch: no shuffle, no draw (the notes' loop)
+        if st.batch_start == 0 or st.order is None:
+            st.order = self.rng.permutation(self.m)
+        backend = self.network.backend
+        order = backend.asarray(st.order, dtype="int64")
+        return backend.xp.take(self.X, order, axis=0), backend.xp.take(self.Y, order, axis=1)
+
+    def run(self) -> TrainingResult:
+        """Train until the step budget is spent, patience runs out or a stop is requested."""
+        net, st, opts = self.network, self.state, self.options
+        backend, xp = net.backend, net.backend.xp
+        hidden, output, sizes = net.hidden, net.output, net.layer_sizes
+        m, batch, total, by_epoch = self.m, self.batch, self.total_steps, self.by_epoch
+        every, l2, keep_prob = opts.print_every, opts.l2, opts.keep_prob
+        assert every is not None
+        self._clock = time.perf_counter()
+        stop = interrupted = False
+        while st.step < total and not stop:
+            Xe, Ye = self._epoch_data()
+            lr = decayed_learning_rate(opts.learning_rate, opts.lr_decay, st.epoch,
+                                       opts.lr_decay_every)
+            while st.batch_start < m and st.step < total:
+                start = st.batch_start
+                # Clip the stop: out-of-bounds slice ends are not in the standard.
+                end = min(start + batch, m)
+                Xb, Yb = (Xe, Ye) if batch == m else (Xe[start:end, :], Ye[:, start:end])
+                masks = (None if keep_prob == 1.0 else
+                         dropout_masks(self.rng, sizes, end - start, keep_prob, backend))
+                cache = forward_propagation(st.params, Xb.T, hidden, output, xp, masks)
+                if not by_epoch and st.step % every == 0:
+                    # The cost of this iteration, before its update, as the notes print it.
+                    reusable = cache if batch == m and masks is None else None
+                    if self._record("iteration", st.step, reusable):
+                        stop = True
+                        break
+                grads = backward_propagation(st.params, cache, Yb, hidden, xp, l2)
+                st.params, st.optimizer_state = self.optimizer.step(
+                    st.params, grads, st.optimizer_state, lr, xp)
+                st.step += 1
+                st.batch_start = end
+                if end == m:
+                    st.epoch += 1
+                    st.batch_start = 0
+                    if by_epoch and (st.epoch % every == 0 or st.step == total):
+                        stop = self._record("epoch", st.epoch)
+                if self.on_step is not None:
+                    self.on_step(self)
+                if stop or self._stop_requested:
+                    interrupted = not stop
                     stop = True
                     break
-            grads = backward_propagation(params, cache, Yb, hidden, xp, l2)
-            params, state = optimizer.step(params, grads, state, lr, xp)
-            step += 1
-        else:
-            epoch += 1
-            if by_epoch and (epoch % every == 0 or step == total_steps):
-                stop = record("epoch", epoch)
+                if st.batch_start == 0:
+                    break  # epoch done: the outer loop draws the next permutation
+        st.elapsed += time.perf_counter() - self._clock
+        return self._finish(stop, interrupted)
 
-    if stop and stopper.best_params is not None:
-        best = stopper.best_record
-        assert best is not None
-        params = stopper.best_params
-        where = f"epoch {best['epoch']}" if by_epoch else f"iteration {best['iteration']}"
-        reason = (f"early stopping: validation cost did not improve for {opts.patience} "
-                  f"evaluations; restored the parameters of {where} "
-                  f"(validation cost {best['val_cost']:.6f})")
-    else:
+    def _finish(self, stopped: bool, interrupted: bool) -> TrainingResult:
+        """Restore the best parameters after early stopping; say why the run ended."""
+        st, opts, net = self.state, self.options, self.network
         best = None
-        reason = (f"completed {opts.epochs} epochs ({step} steps)" if by_epoch
-                  else f"completed {step} iterations")
-    network.params = params
-    return TrainingResult(history, step, epoch, reason, best)
+        done = f"{st.epoch} epochs ({st.step} steps)" if self.by_epoch else f"{st.step} iterations"
+        if interrupted:
+            reason = f"interrupted after {done}"
+        elif stopped and st.best_params is not None and st.best_record is not None:
+            best = st.best_record
+            where = (f"epoch {best['epoch']}" if self.by_epoch
+                     else f"iteration {best['iteration']}")
+            reason = (f"early stopping: validation cost did not improve for {opts.patience} "
+                      f"evaluations; restored the parameters of {where} "
+                      f"(validation cost {best['val_cost']:.6f})")
+            st.params = st.best_params
+        else:
+            reason = f"completed {done}"
+        net.params = st.params
+        return TrainingResult(st.history, st.step, st.epoch, reason, best)
+
+
+def train(
+    network: Network,
+    X: Array,
+    Y: Array,
+    options: TrainingOptions | None = None,
+    rng: Any = None,
+    validation: tuple[Array, Array] | None = None,
+    on_record: OnRecord | None = None,
+) -> TrainingResult:
+    """Train ``network`` in place (see :class:`Trainer` for the parameters)."""
+    return Trainer(network, X, Y, options, rng, validation, on_record).run()
 
 
 def gradient_descent(

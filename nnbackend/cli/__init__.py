@@ -67,4 +67,4 @@ def main() -> None:
 
 
 # Register the commands (imported for their side effect on ``cli``).
-from . import gradcheck, train  # noqa: E402, F401
+from . import devices, gradcheck, train  # noqa: E402, F401

@@ -13,10 +13,10 @@ from ..data import check_features, encode_targets, split_validation
 from ..datasets import load_dataset
 from ..network import Network
 from ..optimizers import OPTIMIZERS
-from ..training import TrainingOptions, evaluate
-from ..training import train as run_training
+from ..training import Trainer, TrainingOptions, evaluate
 from . import cli
 from .options import architecture_options, data_options, device_options, stack
+from .progress import ProgressBar
 
 training_options = stack(
     click.option("--lr", default=1.2, show_default=True,
@@ -76,9 +76,12 @@ def format_record(entry: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (backend, device, dtype, history, "
                    "train_accuracy, ...) as the last line of stdout; the rest goes to stderr.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress bar and no per-record cost lines; only the summary.")
 def train(data: str, task: str | None, layers: tuple[int, ...], hidden_activation: str,
           init: str, seed: int, device: str, backend: str, dtype: str | None,
-          as_json: bool, validation_fraction: float | None, **training: Any) -> None:
+          as_json: bool, quiet: bool, validation_fraction: float | None,
+          **training: Any) -> None:
     """Train a network and report its cost and training accuracy.
 
     \b
@@ -118,8 +121,22 @@ def train(data: str, task: str | None, layers: tuple[int, ...], hidden_activatio
         f"{'-'.join(map(str, sizes))}, {hidden_activation} hidden, "
         f"{network.output.activation.name} output")
     X, Y = chosen.asarray(X_train), chosen.asarray(Y_train)
-    result = run_training(network, X, Y, options, rng, validation,
-                          on_record=lambda entry: say(format_record(entry)))
+    trainer = Trainer(network, X, Y, options, rng, validation)
+    bar = (ProgressBar(trainer.total_steps, "steps" if trainer.by_epoch else "iterations")
+           if ProgressBar.wanted(quiet) else None)
+
+    def on_record(entry: dict[str, Any]) -> None:
+        if bar is not None:
+            bar.on_record(entry)
+            bar.clear()
+        if not quiet:
+            say(format_record(entry))
+
+    trainer.on_record = on_record
+    trainer.on_step = None if bar is None else bar.on_step
+    result = trainer.run()
+    if bar is not None:
+        bar.clear()
     say(f"Stopped: {result.stop_reason}")
     summary: dict[str, Any] = {
         **chosen.as_dict(), "layers": list(sizes), "task": targets.task,

@@ -1,0 +1,79 @@
+"""``nnbackend devices`` and the terminal progress bar."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import types
+
+from click.testing import CliRunner
+
+from nnbackend.cli import cli
+from nnbackend.cli.progress import ProgressBar
+
+
+def fake_cupy_with_one_gpu(monkeypatch):
+    props = {"name": b"NVIDIA Test GPU", "totalGlobalMem": 80 * 2**30}
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: 1,
+                                    getDeviceProperties=lambda index: props)
+    fake = types.ModuleType("cupy")
+    fake.__version__ = "13.9.9"
+    fake.cuda = types.SimpleNamespace(runtime=runtime)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+
+
+def test_devices_without_cuda(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    result = CliRunner().invoke(cli, ["devices"])
+    assert result.exit_code == 0, result.output
+    assert "numpy" in result.stdout and "CUDA devices: none" in result.stdout
+    assert "cupy              not installed (pip install 'nnbackend[cuda12]'" in result.stdout
+    assert "--device auto picks: numpy on cpu, float64 (CuPy is not installed" in result.stdout
+
+
+def test_devices_lists_gpus_and_auto_picks_cuda(monkeypatch):
+    fake_cupy_with_one_gpu(monkeypatch)
+    result = CliRunner().invoke(cli, ["devices", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["libraries"]["cupy"] == "13.9.9"
+    assert payload["cuda_devices"] == [{"device": "cuda:0", "name": "NVIDIA Test GPU",
+                                        "memory_gib": 80.0}]
+    assert payload["auto"]["backend"] == "cupy on cuda:0, float32"
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_draws_on_a_terminal_only():
+    assert ProgressBar.wanted(quiet=False, stream=FakeTerminal())
+    assert not ProgressBar.wanted(quiet=True, stream=FakeTerminal())
+    assert not ProgressBar.wanted(quiet=False, stream=io.StringIO())
+
+    screen = FakeTerminal()
+    bar = ProgressBar(total=10, unit="iterations", stream=screen)
+    bar.on_record({"iteration": 0, "cost": 0.6931})
+    trainer = types.SimpleNamespace(state=types.SimpleNamespace(step=10))
+    bar.on_step(trainer)  # the last step always draws
+    text = screen.getvalue()
+    assert "[########################] 10/10 iterations  cost 0.6931" in text
+    assert "it/s" in text
+    bar.clear()
+    assert screen.getvalue().endswith("\r\x1b[K")
+
+
+def test_pipes_and_json_get_no_progress_bar():
+    result = CliRunner().invoke(cli, ["train", "--iterations", "2000", "--json"])
+    assert result.exit_code == 0
+    assert "\r" not in result.stdout and "\r" not in result.stderr
+    json.loads(result.stdout.splitlines()[-1])
+
+
+def test_quiet_keeps_only_the_summary():
+    result = CliRunner().invoke(cli, ["train", "--iterations", "2000", "--quiet"])
+    assert result.exit_code == 0
+    assert "Cost after" not in result.stdout
+    assert "Train accuracy:" in result.stdout
