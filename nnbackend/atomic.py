@@ -19,7 +19,7 @@ from typing import BinaryIO
 from .errors import NNBackendError
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
     """Write a file atomically through a callback.
 
     Parameters
@@ -27,7 +27,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
     path : str or path-like
         The file to create or replace.
     write : callable
-        ``write(fh)`` writes the whole content to the binary file object ``fh``.
+        ``write(fh)`` writes the whole content to the binary file object ``fh`` (its
+        return value is ignored).
 
     Returns
     -------

@@ -28,7 +28,7 @@ import json
 import os
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,9 @@ def save_model(
     header = {**core, "checksum": {"algorithm": "sha256", "value": _digest(core, params)}}
     text = json.dumps(header, sort_keys=True, default=_json_default)
     arrays = {HEADER_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8), **params}
-    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
+    # Through a Callable[..., Any]: NumPy's stubs fear a key named allow_pickle in **arrays.
+    savez: Callable[..., Any] = np.savez
+    return atomic_write(path, lambda fh: savez(fh, **arrays))
 
 
 def load_model(path: str | os.PathLike[str], backend: Backend) -> tuple[Network, dict[str, Any]]:
