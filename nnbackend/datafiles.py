@@ -1,0 +1,316 @@
+"""Read the user's data files into host arrays ``X (m, n_features)`` and ``y (m,)``.
+
+Three formats, no pandas and never pickle:
+
+* ``.csv``: a header row, then one example per line. The label column is ``target``
+  (default: the LAST column); every other column is a numeric feature. Labels may be
+  numbers or class names (strings). UTF-8 (a BOM is ignored); blank lines are skipped.
+* ``.npz``: an archive with arrays ``X`` and ``y``, as written by
+  ``numpy.savez("data.npz", X=X, y=y)``.
+* ``.npy``: the features; the labels come from a sibling file in the same folder:
+  ``X.npy`` -> ``y.npy`` and ``X_train.npy`` -> ``y_train.npy`` (a leading capital ``X``
+  becomes ``y``), any other ``NAME.npy`` -> ``NAME_y.npy``. Or name both explicitly:
+  ``"features.npy,labels.npy"``.
+
+Every problem (missing file, malformed CSV, a non-numeric feature column, NaN or inf,
+unknown target column, empty data, pickled objects, missing arrays, X/y length mismatch,
+unknown file type) raises :class:`NNBackendError` in one line naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .errors import NNBackendError
+
+DATA_SUFFIXES = (".csv", ".npz", ".npy")
+NPZ_HINT = "save it with numpy.savez(path, X=X, y=y)"
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+
+Dataset = tuple[np.ndarray, np.ndarray]
+
+
+def read_data_file(spec: str, target: str | None = None) -> Dataset:
+    """Read a ``.csv``, ``.npz``, ``.npy`` or ``FEATURES.npy,LABELS.npy`` data file.
+
+    Parameters
+    ----------
+    spec : str
+        The path (or the comma-separated ``.npy`` pair); formats as in the module notes.
+    target : str, optional
+        CSV only: the label column (default: the last one).
+
+    Returns
+    -------
+    X : ndarray, shape (m, n_features)
+        float64, finite.
+    y : ndarray, shape (m,) or (m, k)
+        Labels as stored (numbers or strings); ``(m, k)`` only for multi-target regression.
+    """
+    if "," in spec:
+        features, _, labels = (part.strip() for part in spec.partition(","))
+        _require_file(features)
+        _require_file(labels)
+        if target is not None:
+            raise NNBackendError(f"target applies to CSV files only, not to {spec}; drop it")
+        return _check_arrays(_load_npy(features), _load_npy(labels), f"{features} + {labels}")
+    path = _require_file(spec)
+    suffix = path.suffix.lower()
+    if suffix not in DATA_SUFFIXES:
+        raise NNBackendError(
+            f"unsupported data file type {suffix or '(none)'!r} for {path}; use "
+            f"{', '.join(DATA_SUFFIXES)} or a built-in data set name"
+        )
+    if suffix == ".csv":
+        return read_csv(path, target)
+    if target is not None:
+        raise NNBackendError(f"target applies to CSV files only, not to {path}; drop it")
+    if suffix == ".npz":
+        return read_npz(path)
+    labels_path = npy_labels_path(path)
+    if not labels_path.is_file():
+        raise NNBackendError(
+            f"labels file {labels_path} not found for {path}; put the labels there or pass "
+            "FEATURES.npy,LABELS.npy"
+        )
+    return _check_arrays(_load_npy(path), _load_npy(labels_path), f"{path} + {labels_path}")
+
+
+def npy_labels_path(features: Path) -> Path:
+    """The labels file that goes with a ``.npy`` features file (see the module notes)."""
+    stem = features.stem
+    name = f"y{stem[1:]}" if stem.startswith("X") else f"{stem}_y"
+    return features.with_name(name + features.suffix)
+
+
+def read_csv(path: str | Path, target: str | None = None) -> Dataset:
+    """Read a CSV file with a header row; see the module notes for the layout.
+
+    Returns
+    -------
+    X : ndarray, shape (m, n_features)
+        float64, finite.
+    y : ndarray, shape (m,)
+        int64 when every label is a whole number, float64 for other numbers, else str.
+    """
+    path = Path(path)
+    lines, header = _read_rows(path)
+    if len(set(header)) != len(header):
+        twice = next(name for name in header if header.count(name) > 1)
+        raise NNBackendError(f"column {twice!r} appears twice in the header of {path}; "
+                             "rename one")
+    if len(header) < 2:
+        raise NNBackendError(f"{path} has only the column {header[0]!r}; it needs at least "
+                             "one feature column and a target column")
+    target_index = len(header) - 1 if target is None else _column_index(path, header, target)
+    cells = [[cell.strip() for cell in row] for _, row in lines]
+    numbers = [line for line, _ in lines]
+    columns = [j for j in range(len(header)) if j != target_index]
+    X = np.empty((len(cells), len(columns)))
+    for k, j in enumerate(columns):
+        X[:, k] = _numeric_column(path, header[j], [row[j] for row in cells], numbers)
+    bad = np.argwhere(~np.isfinite(X))
+    if bad.size:
+        i, k = bad[0]
+        raise NNBackendError(
+            f"feature column {header[columns[k]]!r} in {path} has {X[i, k]} on line "
+            f"{numbers[i]}; clean or impute it first"
+        )
+    return X, _target_column(path, header[target_index], [row[target_index] for row in cells],
+                             numbers)
+
+
+def read_npz(path: str | Path) -> Dataset:
+    """Read arrays ``X`` (m, n_features) and ``y`` (m,) from an ``.npz`` archive."""
+    path = Path(path)
+    archive = _np_load(path)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise NNBackendError(f"{path} holds a single array, not an .npz archive; {NPZ_HINT}")
+    with archive:
+        missing = [key for key in ("X", "y") if key not in archive.files]
+        if missing:
+            raise NNBackendError(
+                f"{path} has no array {' or '.join(missing)} (it has: "
+                f"{', '.join(archive.files) or 'nothing'}); {NPZ_HINT}"
+            )
+        X = _read_member(path, archive, "X")
+        y = _read_member(path, archive, "y")
+    return _check_arrays(X, y, str(path))
+
+
+def _require_file(spec: str | Path) -> Path:
+    path = Path(spec)
+    if not path.exists():
+        raise NNBackendError(f"data file {path} not found; check the path")
+    if not path.is_file():
+        raise NNBackendError(f"data path {path} is not a file; give a .csv, .npz or .npy file")
+    return path
+
+
+def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    """The header and the non-blank data rows with their line numbers, all checked."""
+    try:
+        # utf-8-sig drops the byte-order mark that spreadsheet programs put in front.
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            # strict: a stray or unclosed quote is an error, not silently part of a value.
+            reader = csv.reader(fh, strict=True)
+            rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    except UnicodeDecodeError as exc:
+        raise NNBackendError(
+            f"cannot read {path} as CSV: byte {exc.start} is not UTF-8 text; save it as "
+            "UTF-8 CSV"
+        ) from None
+    except csv.Error as exc:
+        raise NNBackendError(
+            f"malformed CSV {path} (line {reader.line_num}: {exc}); fix the quoting"
+        ) from None
+    except OSError as exc:
+        raise NNBackendError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not rows:
+        raise NNBackendError(f"{path} is empty; it needs a header row and data rows")
+    header = [name.strip() for name in rows[0][1]]
+    if len(rows) == 1:
+        raise NNBackendError(f"{path} has a header but no data rows; the data is empty")
+    for line, row in rows[1:]:
+        if len(row) != len(header):
+            raise NNBackendError(
+                f"malformed CSV {path}: line {line} has {len(row)} fields but the header has "
+                f"{len(header)}; fix that line"
+            )
+    return rows[1:], header
+
+
+def _column_index(path: Path, header: list[str], target: str) -> int:
+    if target not in header:
+        raise NNBackendError(
+            f"no column {target!r} in {path}; its columns are: {', '.join(header)}"
+        )
+    return header.index(target)
+
+
+def _numeric_column(path: Path, name: str, values: list[str], lines: list[int]) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.float64)
+    except ValueError:
+        pass
+    for value, line in zip(values, lines, strict=True):
+        try:
+            float(value)
+        except ValueError:
+            shown = repr(value) if value else "an empty cell"
+            raise NNBackendError(
+                f"feature column {name!r} in {path} is not numeric ({shown} on line {line}); "
+                "encode it as numbers or drop the column"
+            ) from None
+    # NumPy refused a spelling Python's float() accepts (e.g. "1_000"): use float().
+    return np.array([float(v) for v in values])
+
+
+def _target_column(path: Path, name: str, values: list[str], lines: list[int]) -> np.ndarray:
+    for value, line in zip(values, lines, strict=True):
+        if not value:
+            raise NNBackendError(
+                f"target column {name!r} in {path} is empty on line {line}; fill in or drop "
+                "that row"
+            )
+    try:
+        numbers = np.array([float(v) for v in values])
+    except ValueError:
+        return np.array(values)  # class names
+    if not np.isfinite(numbers).all():
+        line = lines[int(np.argmin(np.isfinite(numbers)))]
+        raise NNBackendError(
+            f"target column {name!r} in {path} has NaN or inf on line {line}; fix or drop "
+            "that row"
+        )
+    # Whole numbers become int64 so class labels read 0, 1, 2 (not 0.0, 1.0, 2.0).
+    if np.all(numbers == np.round(numbers)) and np.all(np.abs(numbers) < 2.0**53):
+        return numbers.astype(np.int64)
+    return numbers
+
+
+def _np_load(path: Path) -> object:
+    # Sniff the magic bytes first: np.load treats anything that is neither .npy nor a zip
+    # archive as a pickle (refused with allow_pickle=False, but with a confusing message).
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise NNBackendError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not magic.startswith((NPY_MAGIC, ZIP_MAGIC)):
+        raise NNBackendError(
+            f"{path} is not a NumPy .npy/.npz file (nnbackend never unpickles); {NPZ_HINT}"
+        )
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise _numpy_file_error(path, exc) from None
+
+
+def _load_npy(path: str | Path) -> np.ndarray:
+    path = Path(path)
+    loaded = _np_load(path)
+    if not isinstance(loaded, np.ndarray):
+        loaded.close()  # type: ignore[attr-defined]
+        raise NNBackendError(f"{path} is an .npz archive, not a single .npy array; "
+                             "rename it to .npz")
+    return loaded
+
+
+def _read_member(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
+    try:
+        return archive[key]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise _numpy_file_error(path, exc, key) from None
+
+
+def _numpy_file_error(path: Path, exc: Exception, key: str | None = None) -> NNBackendError:
+    """Translate NumPy's and zipfile's exceptions into one line the user can act on."""
+    text = str(exc)
+    what = f"array {key} in {path}" if key else str(path)
+    # The magic bytes were right, so a refusal to unpickle means an object array.
+    if isinstance(exc, ValueError) and "pickle" in text.lower():
+        return NNBackendError(
+            f"{what} holds Python objects, which nnbackend never unpickles; save plain "
+            "numeric arrays (e.g. X.astype(float))"
+        )
+    return NNBackendError(
+        f"cannot read {what}: the file is corrupted or truncated ({text}); write it again"
+    )
+
+
+def _check_arrays(X: np.ndarray, y: np.ndarray, source: str) -> Dataset:
+    """Check arrays read from ``source``: numeric 2-D finite features, matching labels."""
+    if X.dtype.kind not in "biuf":
+        raise NNBackendError(f"features X in {source} must be numbers, got dtype {X.dtype}; "
+                             "save X.astype(float)")
+    if X.ndim == 1:
+        raise NNBackendError(f"features X in {source} must be 2-D (examples as rows), got "
+                             f"shape {X.shape}; for one feature save X.reshape(-1, 1)")
+    if X.ndim != 2:
+        raise NNBackendError(f"features X in {source} must be 2-D (examples as rows), got "
+                             f"shape {X.shape}; reshape to (n_samples, n_features)")
+    if X.size == 0:
+        raise NNBackendError(f"features X in {source} are empty (shape {X.shape}); the data "
+                             "is empty")
+    X = X.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(X))
+    if bad.size:
+        i, j = bad[0]
+        raise NNBackendError(f"features X in {source} contain {X[i, j]} at row {i}, column "
+                             f"{j}; clean or impute them first")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim not in (1, 2) or y.dtype.kind not in "biufU":
+        raise NNBackendError(f"labels y in {source} must be a 1-D array of numbers or strings, "
+                             f"got shape {y.shape} and dtype {y.dtype}")
+    if y.shape[0] != X.shape[0]:
+        raise NNBackendError(f"{source}: X has {X.shape[0]} rows but y has {y.shape[0]}; "
+                             "they must have one label per example")
+    return X, y
