@@ -44,11 +44,14 @@ from .losses import OUTPUT_LAYERS
 from .network import Network
 from .preprocessing import Standardizer
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "atomic_write_text", "load_model", "save_model"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "atomic_write_text", "load_model", "load_state",
+           "save_model"]
 
 FORMAT_NAME = "nnbackend-model"
 FORMAT_VERSION = 1
 HEADER_KEY = "__header__"
+#: Archive keys of extra state arrays (checkpoints): ``state.<name>``.
+STATE_PREFIX = "state."
 
 
 def save_model(
@@ -58,6 +61,7 @@ def save_model(
     *,
     classes: Sequence[Any] | np.ndarray | None = None,
     standardization: Mapping[str, Any] | None = None,
+    state: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
     """Write ``network`` to ``path`` as a model file, atomically.
 
@@ -74,6 +78,10 @@ def save_model(
         regression.
     standardization : mapping, optional
         ``Standardizer.to_dict()`` of the training features, or None.
+    state : mapping, optional
+        Extra host arrays (a checkpoint's optimizer state, permutation, generator keys),
+        stored under ``state.<name>`` and covered by the checksum; read them back with
+        :func:`load_state`. The file stays a valid model file.
 
     Returns
     -------
@@ -109,9 +117,13 @@ def save_model(
     }
     # Round-trip through JSON first, so the checksum covers exactly what a reader parses.
     core = json.loads(_canonical_json(core))
-    header = {**core, "checksum": {"algorithm": "sha256", "value": _digest(core, params)}}
+    extras = {f"{STATE_PREFIX}{name}": np.ascontiguousarray(value)
+              for name, value in (state or {}).items()}
+    digest = _digest(core, params, extras)
+    header = {**core, "checksum": {"algorithm": "sha256", "value": digest}}
     text = json.dumps(header, sort_keys=True, default=_json_default)
-    arrays = {HEADER_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8), **params}
+    arrays = {HEADER_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8), **params,
+              **extras}
     # Through a Callable[..., Any]: NumPy's stubs fear a key named allow_pickle in **arrays.
     savez: Callable[..., Any] = np.savez
     return atomic_write(path, lambda fh: savez(fh, **arrays))
@@ -140,6 +152,32 @@ def load_model(path: str | os.PathLike[str], backend: Backend) -> tuple[Network,
         A missing, truncated or corrupted file, a file that is not an nnbackend model,
         another format version, a checksum mismatch, or missing or mis-shaped parameters.
     """
+    header, params, _ = _read_archive(path)
+    network = Network(
+        tuple(header["layer_sizes"]), get_hidden_activation(header["hidden_activation"]),
+        OUTPUT_LAYERS[header["task"]], backend,
+        {name: backend.asarray(value) for name, value in params.items()},
+    )
+    return network, header
+
+
+def load_state(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a model file's header and its extra state arrays (see ``save_model(state=)``).
+
+    Returns
+    -------
+    header : dict
+    state : dict
+        ``name -> host array`` for each ``state.<name>`` entry (empty for plain models).
+    """
+    header, _, state = _read_archive(path)
+    return header, state
+
+
+def _read_archive(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Open, check and verify a model file: ``(header, parameters, state arrays)``."""
     path = Path(path)
     if path.is_dir():
         raise NNBackendError(f"model path {path} is a directory; give the model file")
@@ -160,13 +198,15 @@ def load_model(path: str | os.PathLike[str], backend: Backend) -> tuple[Network,
         header = _parse_header(path, _member(path, archive, HEADER_KEY))
         sizes = header["layer_sizes"]
         names = _parameter_names(len(sizes) - 1)
-        unknown = sorted(set(archive.files) - set(names) - {HEADER_KEY})
+        state_keys = [key for key in archive.files if key.startswith(STATE_PREFIX)]
+        unknown = sorted(set(archive.files) - set(names) - {HEADER_KEY} - set(state_keys))
         missing = [name for name in names if name not in archive.files]
         if missing or unknown:
             problem = (f"is missing parameter {', '.join(missing)}" if missing
                        else f"has unexpected entries {', '.join(unknown)}")
             raise NNBackendError(f"model file {path} {problem}; save the model again")
         params = {name: _member(path, archive, name) for name in names}
+        extras = {key: _member(path, archive, key) for key in state_keys}
     for l in range(1, len(sizes)):  # noqa: E741 -- the notes' layer index
         for name, shape in ((f"W{l}", (sizes[l], sizes[l - 1])), (f"b{l}", (sizes[l], 1))):
             value = params[name]
@@ -177,16 +217,12 @@ def load_model(path: str | os.PathLike[str], backend: Backend) -> tuple[Network,
                     "model again"
                 )
     stored = header.pop("checksum")
-    if _digest(header, params) != stored["value"]:
+    if _digest(header, params, extras) != stored["value"]:
         raise NNBackendError(f"checksum mismatch in model file {path}: it was changed or "
                              "corrupted after saving; save the model again")
     header["checksum"] = stored
-    network = Network(
-        tuple(sizes), get_hidden_activation(header["hidden_activation"]),
-        OUTPUT_LAYERS[header["task"]], backend,
-        {name: backend.asarray(value) for name, value in params.items()},
-    )
-    return network, header
+    state = {key[len(STATE_PREFIX):]: value for key, value in extras.items()}
+    return header, params, state
 
 
 def _parameter_names(depth: int) -> list[str]:
@@ -194,11 +230,13 @@ def _parameter_names(depth: int) -> list[str]:
     return [f"{kind}{l}" for l in range(1, depth + 1) for kind in "Wb"]  # noqa: E741
 
 
-def _digest(core: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> str:
-    """SHA-256 over the canonical header and the parameters (see the module notes)."""
+def _digest(core: Mapping[str, Any], params: Mapping[str, np.ndarray],
+            extras: Mapping[str, np.ndarray] | None = None) -> str:
+    """SHA-256 over the canonical header, the parameters, then the state arrays by name."""
     digest = hashlib.sha256(_canonical_json(core).encode("utf-8"))
-    for name in _parameter_names(len(params) // 2):
-        value = params[name]
+    arrays = {**params, **(extras or {})}
+    for name in _parameter_names(len(params) // 2) + sorted(extras or {}):
+        value = arrays[name]
         digest.update(f"\0{name}\0{value.dtype.str}\0{list(value.shape)}\0".encode())
         digest.update(np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()
