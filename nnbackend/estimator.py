@@ -484,6 +484,12 @@ class _NNEstimator:
                                      rng=generator)
             result = train(network, backend.asarray(X_fit), backend.asarray(Y_fit), options,
                            rng=generator, validation=validation)
+        if not all(np.isfinite(backend.to_host(p)).all() for p in network.params.values()):
+            warnings.warn(
+                f"{type(self).__name__} training diverged (NaN or inf weights); lower "
+                "learning_rate, or scale X and y (e.g. with StandardScaler)",
+                RuntimeWarning, stacklevel=2,
+            )
         self.n_features_in_ = features.shape[1]
         self.n_outputs_ = targets.n_outputs
         self.backend_ = backend
@@ -553,7 +559,15 @@ class _NNEstimator:
         saved = state.pop("_network_state", None)
         self.__dict__.update(state)
         if saved is not None:
-            backend = resolve_backend(**saved["backend"])
+            try:
+                backend = resolve_backend(**saved["backend"])
+            except NNBackendError as exc:
+                # A model fitted on a GPU must still load on a machine without one.
+                backend = resolve_backend("cpu", "numpy", saved["backend"]["dtype"])
+                warnings.warn(f"{type(self).__name__} was fitted on "
+                              f"{saved['backend']['backend']} on {saved['backend']['device']}, "
+                              f"which cannot be used here ({exc}); loaded on "
+                              f"{backend.describe()}", RuntimeWarning, stacklevel=2)
             params = {k: backend.asarray(v) for k, v in saved["params"].items()}
             self.backend_ = backend
             self.network_ = Network(tuple(saved["layer_sizes"]),

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace, device
 
-from nnbackend.backend import Backend
+from nnbackend.backend import Backend, cuda_status
 from nnbackend.datasets import flower
 from nnbackend.errors import NNBackendError
 from nnbackend.estimator import DataConversionWarning, NNClassifier, NNRegressor, NotFittedError
@@ -338,6 +338,28 @@ def test_same_seed_same_model_and_pickle_round_trip(flower_data: Any) -> None:
     again = pickle.loads(pickle.dumps(first))
     np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
     assert again.backend_ == first.backend_
+
+
+def test_divergence_warns_with_the_fix() -> None:
+    X, y = regression_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own overflow warnings
+        with pytest.warns(RuntimeWarning, match="training diverged.*lower learning_rate"):
+            NNRegressor(learning_rate=50.0, iterations=100, device="cpu").fit(X, 100 * y)
+
+
+def test_model_fitted_on_a_missing_device_loads_on_the_cpu(flower_data: Any) -> None:
+    X, y = flower_data
+    clf = NNClassifier(**FAST).fit(X, y)
+    state = clf.__getstate__()
+    state["_network_state"]["backend"] = {"backend": "cupy", "device": "cuda:7",
+                                          "dtype": "float64"}
+    if cuda_status().device_count > 7:
+        pytest.skip("this machine has a cuda:7")
+    moved = NNClassifier.__new__(NNClassifier)
+    with pytest.warns(RuntimeWarning, match="fitted on cupy on cuda:7.*loaded on numpy"):
+        moved.__setstate__(state)
+    np.testing.assert_array_equal(moved.predict_proba(X), clf.predict_proba(X))
 
 
 # ----------------------------------------------------------------------------------------
