@@ -649,7 +649,7 @@ class NNClassifier(_NNEstimator):
     classes) in the input's library and device.
     """
 
-    _estimator_type = "classifier"
+    _estimator_type = "classifier"  # how scikit-learn < 1.6 tells classifiers apart
     classes_: np.ndarray
 
     def _encode(self, y: Any, n_samples: int) -> tuple[Targets, dict[str, Any]]:
@@ -780,7 +780,7 @@ stop_reason_
     ``y`` gives 2-D predictions. Predictions are in X's library and on its device.
     """
 
-    _estimator_type = "regressor"
+    _estimator_type = "regressor"  # for scikit-learn < 1.6
     _target_ndim: int
 
     def __init__(

@@ -8,6 +8,7 @@ run only when ``SCIPY_ARRAY_API=1`` is set before SciPy is imported (they skip o
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 import subprocess
@@ -71,20 +72,30 @@ def to_numpy(x: Any) -> np.ndarray:
 # ----------------------------------------------------------------------------------------
 # scikit-learn's own estimator checks
 
-try:
-    from sklearn.utils.estimator_checks import parametrize_with_checks
-except ImportError:  # scikit-learn is optional
-    parametrize_with_checks = None
-
-if parametrize_with_checks is not None:
+def _parametrize_with_checks() -> Any:
+    """scikit-learn's check parametrizer for both estimators, or None without
+    scikit-learn >= 1.6 (the first with ``expected_failed_checks``)."""
+    try:
+        from sklearn.utils.estimator_checks import parametrize_with_checks
+    except ImportError:  # scikit-learn is optional
+        return None
+    options = inspect.signature(parametrize_with_checks).parameters
+    if "expected_failed_checks" not in options:
+        return None
+    strict = {"xfail_strict": True} if "xfail_strict" in options else {}  # >= 1.8
     with warnings.catch_warnings():
         # "does not inherit from BaseEstimator": on purpose, sklearn stays optional.
         warnings.simplefilter("ignore", UserWarning)
-        _checks = parametrize_with_checks(
+        return parametrize_with_checks(
             [NNClassifier(**FAST), NNRegressor(**FAST)],
             expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
-            xfail_strict=True,
+            **strict,
         )
+
+
+_checks = _parametrize_with_checks()
+
+if _checks is not None:
 
     @_checks
     @pytest.mark.filterwarnings("ignore::UserWarning")
@@ -94,7 +105,7 @@ if parametrize_with_checks is not None:
 else:
 
     def test_sklearn_estimator_checks() -> None:
-        pytest.skip("scikit-learn is not installed")
+        pytest.skip("scikit-learn >= 1.6 is not installed")
 
 
 def test_pipeline_and_cross_val_score_on_flower(flower_data: Any) -> None:
@@ -366,7 +377,7 @@ def test_model_fitted_on_a_missing_device_loads_on_the_cpu(flower_data: Any) -> 
 # Arrays in, arrays out, on every backend of the suite
 
 
-def follow(backend: Backend) -> dict[str, str]:
+def follow(backend: Backend) -> dict[str, Any]:
     """Settings that train on ``backend`` for its inputs: none (the input's library and
     device are followed), except for NumPy, where ``auto`` could pick a GPU."""
     return {"device": "cpu"} if backend.name == "numpy" else {}
