@@ -12,18 +12,24 @@ from .backend import Backend, cuda_status, host_rng, resolve_backend  # noqa: E4
 from .data import encode_targets  # noqa: E402
 from .datasets import load_dataset  # noqa: E402
 from .errors import NNBackendError  # noqa: E402
+from .estimator import NNClassifier, NNRegressor  # noqa: E402
+from .io import load_model, save_model  # noqa: E402
 from .network import (  # noqa: E402
     Network,
     backward_propagation,
     forward_propagation,
     update_parameters,
 )
-from .training import accuracy, gradient_descent  # noqa: E402
+from .training import Trainer, TrainingOptions, accuracy, gradient_descent, train  # noqa: E402
 
 __all__ = [
     "Backend",
     "NNBackendError",
+    "NNClassifier",
+    "NNRegressor",
     "Network",
+    "Trainer",
+    "TrainingOptions",
     "__version__",
     "accuracy",
     "backward_propagation",
@@ -33,6 +39,9 @@ __all__ = [
     "gradient_descent",
     "host_rng",
     "load_dataset",
+    "load_model",
     "resolve_backend",
+    "save_model",
+    "train",
     "update_parameters",
 ]

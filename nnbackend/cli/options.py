@@ -46,7 +46,9 @@ device_options = stack(
 
 data_options = stack(
     click.option("--data", default="flower", show_default=True,
-                 help=f"Built-in data set: {', '.join(DATASETS)}."),
+                 help=f"A built-in set ({', '.join(DATASETS)}; see 'nnbackend datasets') "
+                      "or a file: .csv with a header row, .npz with X and y, or .npy "
+                      "features with their labels file."),
     click.option("--task", type=click.Choice(TASKS), default=None,
                  help="Output layer and loss: binary (sigmoid + cross-entropy), multiclass "
                       "(softmax + cross-entropy), regression (identity + MSE). Inferred "
@@ -66,4 +68,21 @@ architecture_options = stack(
     click.option("--seed", default=3, show_default=True, type=int,
                  help="Seed of the host generator: --init small draws what the notes' "
                       "np.random.seed(SEED); np.random.randn(n1, n0) * 0.01 draws."),
+)
+
+#: Options of built-in generators and files, for the commands that train.
+source_options = stack(
+    click.option("--target", default=None,
+                 help="CSV label column (default: the last column)."),
+    click.option("--n-samples", type=click.IntRange(min=1), default=None,
+                 help="Built-in generators: number of examples."),
+    click.option("--noise", type=click.FloatRange(min=0), default=None,
+                 help="Built-in generators: noise level."),
+    click.option("--n-classes", type=click.IntRange(min=2), default=None,
+                 help="Built-in blobs, spiral, gaussian-quantiles: number of classes."),
+    click.option("--data-seed", type=int, default=None,
+                 help="Built-in generators: seed of the data (default: the set's own)."),
+    click.option("--standardize", is_flag=True,
+                 help="Scale features to mean 0, std 1 (fitted on the training split only, "
+                      "stored with the model)."),
 )

@@ -1,21 +1,24 @@
-"""``nnbackend train``: train a network and report its cost and accuracy."""
+"""``nnbackend train``: train a network, report it, save it, checkpoint and resume it."""
 
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import asdict
 from typing import Any
 
 import click
 
-from ..backend import host_rng, resolve_backend
-from ..data import check_features, encode_targets, split_validation
-from ..datasets import load_dataset
+from ..backend import Backend, host_rng, resolve_backend
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..errors import NNBackendError
+from ..io import save_model
 from ..network import Network
 from ..optimizers import OPTIMIZERS
-from ..training import Trainer, TrainingOptions, evaluate
+from ..training import Trainer, TrainingOptions, TrainingResult, evaluate
 from . import cli
-from .options import architecture_options, data_options, device_options, stack
+from .options import architecture_options, data_options, device_options, source_options, stack
+from .prepare import DataSpec, PreparedData, prepare
 from .progress import ProgressBar
 
 training_options = stack(
@@ -55,6 +58,29 @@ training_options = stack(
                       "epochs with --epochs (default 1)."),
 )
 
+output_options = stack(
+    click.option("--save", "save_path", default=None, metavar="PATH",
+                 help="Write the trained model (.npz: weights + JSON header, atomically)."),
+    click.option("--checkpoint", "checkpoint_path", default=None, metavar="PATH",
+                 help="Write a checkpoint (model + optimizer, generator, history) every "
+                      "--checkpoint-every steps, at the end and on Ctrl-C."),
+    click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
+                 help="Steps between checkpoints (default: the print interval)."),
+    click.option("--resume", "resume_path", default=None, metavar="PATH",
+                 help="Continue the run saved in this checkpoint (same data and options; "
+                      "--device/--backend may change)."),
+    click.option("--json", "as_json", is_flag=True,
+                 help="Print one JSON object (backend, device, dtype, history, "
+                      "train_accuracy, ...) as the last line of stdout; the rest goes to "
+                      "stderr."),
+    click.option("--quiet", "-q", is_flag=True,
+                 help="No progress bar and no per-record cost lines; only the summary."),
+)
+
+#: Options that may accompany --resume; every other one is fixed by the checkpoint.
+RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_path",
+                  "checkpoint_every", "as_json", "quiet"}
+
 
 def format_record(entry: dict[str, Any]) -> str:
     """``Cost after iteration i: c`` (the notes' line), plus validation figures if any."""
@@ -68,62 +94,109 @@ def format_record(entry: dict[str, Any]) -> str:
     return line
 
 
+def describe_run(params: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-ready run description stored in checkpoints and models."""
+    spec = DataSpec(params["data"], params["target"], params["n_samples"], params["noise"],
+                    params["n_classes"], params["data_seed"], params["task"],
+                    params["standardize"], params["validation_fraction"], params["seed"])
+    options = TrainingOptions(
+        learning_rate=params["lr"], iterations=params["iterations"], epochs=params["epochs"],
+        batch_size=params["batch_size"], optimizer=params["optimizer"],
+        beta1=params["beta1"], beta2=params["beta2"], lr_decay=params["lr_decay"],
+        lr_decay_every=params["lr_decay_every"], l2=params["l2"],
+        keep_prob=params["keep_prob"], print_every=params["print_every"],
+        patience=params["patience"],
+    ).checked(has_validation=spec.validation_fraction is not None)
+    return {"data": asdict(spec), "layers": list(params["layers"]),
+            "hidden_activation": params["hidden_activation"], "init": params["init"],
+            "seed": params["seed"], "options": asdict(options)}
+
+
 @cli.command()
 @data_options
+@source_options
 @architecture_options
 @training_options
 @device_options
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object (backend, device, dtype, history, "
-                   "train_accuracy, ...) as the last line of stdout; the rest goes to stderr.")
-@click.option("--quiet", "-q", is_flag=True,
-              help="No progress bar and no per-record cost lines; only the summary.")
-def train(data: str, task: str | None, layers: tuple[int, ...], hidden_activation: str,
-          init: str, seed: int, device: str, backend: str, dtype: str | None,
-          as_json: bool, quiet: bool, validation_fraction: float | None,
-          **training: Any) -> None:
+@output_options
+@click.pass_context
+def train(ctx: click.Context, **params: Any) -> None:
     """Train a network and report its cost and training accuracy.
 
     \b
     Examples:
       nnbackend train                              # the notes' flower run
       nnbackend train --layers 20,7,5 --hidden-activation relu --init he --lr 0.3
-      nnbackend train --optimizer adam --lr 0.01 --batch-size 64 --epochs 50
+      nnbackend train --data spiral --layers 50 --hidden-activation relu --init he \\
+          --optimizer adam --lr 0.01 --epochs 300 --batch-size 32
+      nnbackend train --data data.csv --target label --standardize --save model.npz
       nnbackend train --validation-fraction 0.2 --patience 5 --epochs 500
+      nnbackend train --checkpoint run.npz --checkpoint-every 500
+      nnbackend train --resume run.npz             # after a crash or Ctrl-C
       nnbackend train --device cuda --json         # on a GPU, machine-readable
     """
-    say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
-    options = TrainingOptions(
-        learning_rate=training["lr"], iterations=training["iterations"],
-        epochs=training["epochs"], batch_size=training["batch_size"],
-        optimizer=training["optimizer"], beta1=training["beta1"], beta2=training["beta2"],
-        lr_decay=training["lr_decay"], lr_decay_every=training["lr_decay_every"],
-        l2=training["l2"], keep_prob=training["keep_prob"],
-        print_every=training["print_every"], patience=training["patience"],
-    ).checked(has_validation=validation_fraction is not None)
-    chosen = resolve_backend(device=device, backend=backend, dtype=dtype)
-    X_host, y_host = load_dataset(data)
-    features = check_features(X_host)
-    targets = encode_targets(y_host, task)
-    X_train, Y_train = features, targets.Y
-    validation = None
-    if validation_fraction is not None:
-        X_train, Y_train, X_val, Y_val = split_validation(features, targets.Y,
-                                                          validation_fraction, seed)
-        validation = (chosen.asarray(X_val), chosen.asarray(Y_val))
-    sizes = (features.shape[1], *layers, targets.n_outputs)
-    rng = host_rng(seed)
-    network = Network.create(sizes, chosen, hidden_activation, targets.task, init, rng=rng)
+    say = (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo
+    if params["resume_path"]:
+        fixed = sorted(name for name in params if name not in RESUME_OPTIONS
+                       and ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT)
+        if fixed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+            raise NNBackendError(f"{flags} cannot change when resuming; the checkpoint fixes "
+                                 "the data, model and training options (drop them)")
+        from_checkpoint = load_checkpoint(
+            params["resume_path"],
+            resolve_backend(params["device"], params["backend"],
+                            _checkpoint_dtype(params["resume_path"])))
+        network, header, state, rng = from_checkpoint
+        run = header["extra"]["run"]
+        chosen = network.backend
+        data = prepare(DataSpec(**run["data"]))
+        say(f"Resuming {params['resume_path']} at step {state.step}")
+    else:
+        run = describe_run(params)
+        chosen = resolve_backend(params["device"], params["backend"], params["dtype"])
+        data = prepare(DataSpec(**run["data"]))
+        sizes = (data.X_train.shape[1], *run["layers"], data.targets.n_outputs)
+        rng = host_rng(run["seed"])
+        network = Network.create(sizes, chosen, run["hidden_activation"], data.targets.task,
+                                 run["init"], rng=rng)
+        state = None
+    options = TrainingOptions(**run["options"])
+    validation = (None if data.X_val is None else
+                  (chosen.asarray(data.X_val), chosen.asarray(data.Y_val)))
     say(f"Backend: {chosen.describe()}")
-    say(f"Data: {data}, {X_train.shape[0]} training examples"
-        + (f" + {validation[0].shape[0]} validation" if validation else "")
-        + f", {features.shape[1]} features, task {targets.task}; layers "
-        f"{'-'.join(map(str, sizes))}, {hidden_activation} hidden, "
-        f"{network.output.activation.name} output")
-    X, Y = chosen.asarray(X_train), chosen.asarray(Y_train)
-    trainer = Trainer(network, X, Y, options, rng, validation)
+    say(_describe_data(run, data, network))
+    X, Y = chosen.asarray(data.X_train), chosen.asarray(data.Y_train)
+    trainer = Trainer(network, X, Y, options, rng, validation, state=state)
+    result = _run_with_progress(trainer, params, run, data, say)
+    _report(trainer, result, run, data, chosen, params, say)
+
+
+def _checkpoint_dtype(path: str) -> str:
+    """The dtype a checkpoint was trained in (resuming keeps it, for exact continuation)."""
+    from ..io import load_state
+
+    header, _ = load_state(path)
+    return str(header["dtype"])
+
+
+def _describe_data(run: dict[str, Any], data: PreparedData, network: Network) -> str:
+    sizes = network.layer_sizes
+    val = "" if data.X_val is None else f" + {data.X_val.shape[0]} validation"
+    scaled = ", standardized" if data.standardizer is not None else ""
+    return (f"Data: {run['data']['data']}, {data.X_train.shape[0]} training examples{val}, "
+            f"{sizes[0]} features{scaled}, task {data.targets.task}; layers "
+            f"{'-'.join(map(str, sizes))}, {network.hidden.name} hidden, "
+            f"{network.output.activation.name} output")
+
+
+def _run_with_progress(trainer: Trainer, params: dict[str, Any], run: dict[str, Any],
+                       data: PreparedData, say: Any) -> TrainingResult:
+    """Run the loop with the progress bar, periodic checkpoints and a clean Ctrl-C."""
+    quiet, checkpoint = params["quiet"], params["checkpoint_path"]
     bar = (ProgressBar(trainer.total_steps, "steps" if trainer.by_epoch else "iterations")
            if ProgressBar.wanted(quiet) else None)
+    every = params["checkpoint_every"] or _record_interval_in_steps(trainer)
 
     def on_record(entry: dict[str, Any]) -> None:
         if bar is not None:
@@ -132,27 +205,75 @@ def train(data: str, task: str | None, layers: tuple[int, ...], hidden_activatio
         if not quiet:
             say(format_record(entry))
 
+    def save() -> None:
+        save_checkpoint(checkpoint, trainer, run, data.targets.classes, data.standardization)
+
+    def on_step(t: Trainer) -> None:
+        if bar is not None:
+            bar.on_step(t)
+        if checkpoint and t.state.step % every == 0:
+            save()
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        trainer.request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts
+
     trainer.on_record = on_record
-    trainer.on_step = None if bar is None else bar.on_step
-    result = trainer.run()
-    if bar is not None:
-        bar.clear()
+    trainer.on_step = on_step if (bar is not None or checkpoint) else None
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.clear()
+    if checkpoint:
+        save()
+    return result
+
+
+def _record_interval_in_steps(trainer: Trainer) -> int:
+    every = trainer.options.print_every or 1
+    return every * -(-trainer.m // trainer.batch) if trainer.by_epoch else every
+
+
+def _report(trainer: Trainer, result: TrainingResult, run: dict[str, Any], data: PreparedData,
+            chosen: Backend, params: dict[str, Any], say: Any) -> None:
+    """Print the summary, save the model, emit JSON; exit 130 after a Ctrl-C."""
+    network, options = trainer.network, trainer.options
+    interrupted = result.stop_reason.startswith("interrupted")
     say(f"Stopped: {result.stop_reason}")
     summary: dict[str, Any] = {
-        **chosen.as_dict(), "layers": list(sizes), "task": targets.task,
-        "options": asdict(options), "steps": result.steps, "epochs": result.epochs,
+        **chosen.as_dict(), "layers": list(network.layer_sizes), "task": data.targets.task,
+        "options": run["options"], "steps": result.steps, "epochs": result.epochs,
         "stop_reason": result.stop_reason, "history": result.history,
     }
-    cost, acc = evaluate(network, network.params, X, Y, options.l2)
-    summary["train_cost"] = cost
+    summary["train_cost"], acc = evaluate(network, network.params, trainer.X, trainer.Y,
+                                          options.l2)
     if acc is not None:
         summary["train_accuracy"] = acc
         say(f"Train accuracy: {100 * acc:.2f}%")
-    if validation is not None:
-        summary["val_cost"], val_acc = evaluate(network, network.params, *validation,
+    if trainer.validation is not None:
+        summary["val_cost"], val_acc = evaluate(network, network.params, *trainer.validation,
                                                 options.l2)
         if val_acc is not None:
             summary["val_accuracy"] = val_acc
             say(f"Validation accuracy: {100 * val_acc:.2f}%")
-    if as_json:
+    if params["checkpoint_path"]:
+        summary["checkpoint"] = params["checkpoint_path"]
+        say(f"Checkpoint: {params['checkpoint_path']}"
+            + (f" (resume with: nnbackend train --resume {params['checkpoint_path']})"
+               if interrupted else ""))
+    if params["save_path"] and not interrupted:
+        extra = {"run": run, "history": result.history, "stop_reason": result.stop_reason,
+                 "train_accuracy": summary.get("train_accuracy")}
+        save_model(params["save_path"], network, extra, classes=data.targets.classes,
+                   standardization=data.standardization)
+        summary["model"] = params["save_path"]
+        say(f"Model saved to {params['save_path']}")
+    elif params["save_path"]:
+        say(f"Model not saved to {params['save_path']}: the run was interrupted")
+    if params["as_json"]:
         click.echo(json.dumps(summary))
+    if interrupted:
+        click.get_current_context().exit(130)
