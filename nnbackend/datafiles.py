@@ -12,6 +12,10 @@ Three formats, no pandas and never pickle:
   becomes ``y``), any other ``NAME.npy`` -> ``NAME_y.npy``. Or name both explicitly:
   ``"features.npy,labels.npy"``.
 
+:func:`read_features` reads data for an existing model, where the labels are optional
+(prediction): a CSV with exactly the model's number of columns is all features, an
+``.npz`` may lack ``y`` and an ``.npy`` its labels file.
+
 Every problem (missing file, malformed CSV, a non-numeric feature column, NaN or inf,
 unknown target column, empty data, pickled objects, missing arrays, X/y length mismatch,
 unknown file type) raises :class:`NNBackendError` in one line naming the file and the fix.
@@ -100,15 +104,20 @@ def read_csv(path: str | Path, target: str | None = None) -> Dataset:
         int64 when every label is a whole number, float64 for other numbers, else str.
     """
     path = Path(path)
-    lines, header = _read_rows(path)
-    if len(set(header)) != len(header):
-        twice = next(name for name in header if header.count(name) > 1)
-        raise NNBackendError(f"column {twice!r} appears twice in the header of {path}; "
-                             "rename one")
+    lines, header = _read_header_and_rows(path)
     if len(header) < 2:
         raise NNBackendError(f"{path} has only the column {header[0]!r}; it needs at least "
                              "one feature column and a target column")
     target_index = len(header) - 1 if target is None else _column_index(path, header, target)
+    X, y = _split_csv(path, lines, header, target_index)
+    assert y is not None  # a target column was given, so there are labels
+    return X, y
+
+
+def _split_csv(
+    path: Path, lines: list[tuple[int, list[str]]], header: list[str], target_index: int | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features from every column but ``target_index``, and that column's labels (or None)."""
     cells = [[cell.strip() for cell in row] for _, row in lines]
     numbers = [line for line, _ in lines]
     columns = [j for j in range(len(header)) if j != target_index]
@@ -122,6 +131,8 @@ def read_csv(path: str | Path, target: str | None = None) -> Dataset:
             f"feature column {header[columns[k]]!r} in {path} has {X[i, k]} on line "
             f"{numbers[i]}; clean or impute it first"
         )
+    if target_index is None:
+        return X, None
     return X, _target_column(path, header[target_index], [row[target_index] for row in cells],
                              numbers)
 
@@ -144,6 +155,105 @@ def read_npz(path: str | Path) -> Dataset:
     return _check_arrays(X, y, str(path))
 
 
+def read_features(
+    spec: str, n_features: int, target: str | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read data for a model that takes ``n_features`` features; the labels are optional.
+
+    Parameters
+    ----------
+    spec : str
+        A path or ``FEATURES.npy,LABELS.npy``, as for :func:`read_data_file`.
+    n_features : int
+        The model's input size ``n[0]``.
+    target : str, optional
+        CSV only: the label column. Without it, a CSV whose header has exactly
+        ``n_features`` columns is all features (no labels), one with ``n_features + 1``
+        columns has its LAST column as the labels.
+
+    Returns
+    -------
+    X : ndarray, shape (m, n_features)
+        float64, finite.
+    y : ndarray or None
+        The labels as stored, or None when the file has none: a features-only CSV, an
+        ``.npz`` without ``y``, an ``.npy`` without a labels file beside it.
+
+    Raises
+    ------
+    NNBackendError
+        Everything :func:`read_data_file` refuses, and a feature count other than
+        ``n_features`` (naming both counts).
+    """
+    if "," in spec:
+        X, y = read_data_file(spec, target)
+        return _check_count(X, n_features, spec), y
+    path = _require_file(spec)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv_features(path, n_features, target)
+    if suffix not in (".npz", ".npy"):
+        return read_data_file(spec, target)  # the one-line error for unknown types
+    if target is not None:
+        raise NNBackendError(f"target applies to CSV files only, not to {path}; drop it")
+    if suffix == ".npy":
+        labels_path = npy_labels_path(path)
+        if labels_path.is_file():
+            X, y = read_data_file(spec)
+            return _check_count(X, n_features, str(path)), y
+        X = _check_features_array(_load_npy(path), str(path))
+        return _check_count(X, n_features, str(path)), None
+    archive = _np_load(path)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise NNBackendError(f"{path} holds a single array, not an .npz archive; {NPZ_HINT}")
+    with archive:
+        if "X" not in archive.files:
+            raise NNBackendError(f"{path} has no array X (it has: "
+                                 f"{', '.join(archive.files) or 'nothing'}); {NPZ_HINT}")
+        features = _read_member(path, archive, "X")
+        labels = _read_member(path, archive, "y") if "y" in archive.files else None
+    if labels is None:
+        X = _check_features_array(features, str(path))
+        return _check_count(X, n_features, str(path)), None
+    X, y = _check_arrays(features, labels, str(path))
+    return _check_count(X, n_features, str(path)), y
+
+
+def _read_csv_features(
+    path: Path, n_features: int, target: str | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`read_features` for a CSV file: labels when there is a column to spare."""
+    lines, header = _read_header_and_rows(path)
+    if target is not None:
+        target_index: int | None = _column_index(path, header, target)
+        if len(header) - 1 != n_features:
+            raise NNBackendError(
+                f"{path} has {len(header) - 1} feature columns besides the target "
+                f"{target!r}, but the model takes {n_features} features; use data with the "
+                "model's training columns"
+            )
+    elif len(header) == n_features:
+        target_index = None
+    elif len(header) == n_features + 1:
+        target_index = len(header) - 1
+    else:
+        raise NNBackendError(
+            f"{path} has {len(header)} columns, but the model takes {n_features} features; "
+            f"give {n_features} feature columns, optionally followed by one label column"
+        )
+    return _split_csv(path, lines, header, target_index)
+
+
+def _check_count(X: np.ndarray, n_features: int, source: str) -> np.ndarray:
+    if X.shape[1] != n_features:
+        plural = "" if X.shape[1] == 1 else "s"
+        raise NNBackendError(
+            f"the data in {source} has {X.shape[1]} feature{plural}, but the model takes "
+            f"{n_features}; use data with the model's training columns"
+        )
+    return X
+
+
 def _require_file(spec: str | Path) -> Path:
     path = Path(spec)
     if not path.exists():
@@ -151,6 +261,16 @@ def _require_file(spec: str | Path) -> Path:
     if not path.is_file():
         raise NNBackendError(f"data path {path} is not a file; give a .csv, .npz or .npy file")
     return path
+
+
+def _read_header_and_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    """:func:`_read_rows`, refusing a header that names a column twice."""
+    lines, header = _read_rows(path)
+    if len(set(header)) != len(header):
+        twice = next(name for name in header if header.count(name) > 1)
+        raise NNBackendError(f"column {twice!r} appears twice in the header of {path}; "
+                             "rename one")
+    return lines, header
 
 
 def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
@@ -287,6 +407,20 @@ def _numpy_file_error(path: Path, exc: Exception, key: str | None = None) -> NNB
 
 def _check_arrays(X: np.ndarray, y: np.ndarray, source: str) -> Dataset:
     """Check arrays read from ``source``: numeric 2-D finite features, matching labels."""
+    X = _check_features_array(X, source)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim not in (1, 2) or y.dtype.kind not in "biufU":
+        raise NNBackendError(f"labels y in {source} must be a 1-D array of numbers or strings, "
+                             f"got shape {y.shape} and dtype {y.dtype}")
+    if y.shape[0] != X.shape[0]:
+        raise NNBackendError(f"{source}: X has {X.shape[0]} rows but y has {y.shape[0]}; "
+                             "they must have one label per example")
+    return X, y
+
+
+def _check_features_array(X: np.ndarray, source: str) -> np.ndarray:
+    """``X`` read from ``source`` as float64, refusing non-numeric, non-2-D or bad values."""
     if X.dtype.kind not in "biuf":
         raise NNBackendError(f"features X in {source} must be numbers, got dtype {X.dtype}; "
                              "save X.astype(float)")
@@ -305,12 +439,4 @@ def _check_arrays(X: np.ndarray, y: np.ndarray, source: str) -> Dataset:
         i, j = bad[0]
         raise NNBackendError(f"features X in {source} contain {X[i, j]} at row {i}, column "
                              f"{j}; clean or impute them first")
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim not in (1, 2) or y.dtype.kind not in "biufU":
-        raise NNBackendError(f"labels y in {source} must be a 1-D array of numbers or strings, "
-                             f"got shape {y.shape} and dtype {y.dtype}")
-    if y.shape[0] != X.shape[0]:
-        raise NNBackendError(f"{source}: X has {X.shape[0]} rows but y has {y.shape[0]}; "
-                             "they must have one label per example")
-    return X, y
+    return X
