@@ -1,0 +1,197 @@
+"""What ``predict``, ``evaluate`` and ``plot`` share: a saved model and the data it runs on.
+
+:func:`open_model` loads a model file onto the chosen backend; :class:`LoadedModel` then
+reads data for it (a built-in set name or a file, labels optional), scales the features
+with the stored training standardization and maps labels to the model's class indices.
+Every problem is a one-line :class:`~nnbackend.errors.NNBackendError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ..backend import Backend, resolve_backend
+from ..datafiles import DATA_SUFFIXES, read_features
+from ..datasets import DATASETS, load_dataset
+from ..errors import NNBackendError
+from ..io import load_model
+from ..network import Network
+from ..preprocessing import Standardizer
+from .options import stack
+
+Array = Any
+
+model_option = click.option(
+    "--model", "-m", required=True, metavar="MODEL",
+    help="A model file written by nnbackend (train --save, or save_model).")
+target_option = click.option(
+    "--target", default=None, metavar="COLUMN",
+    help="CSV only: the label column (default: the last column, when the file has one "
+         "more column than the model has features).")
+
+
+def data_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--data``: a built-in set or a file with the model's feature columns."""
+    return click.option(
+        "--data", "-d", required=required, default=None, metavar="DATA",
+        help=f"A built-in data set ({', '.join(DATASETS)}) or a .csv, .npz or .npy file "
+             "with the model's feature columns.")
+
+
+model_data_options = stack(model_option, data_option(), target_option)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model file loaded onto a backend.
+
+    Attributes
+    ----------
+    path : str
+        The model file, as the user named it.
+    network : Network
+        The parameters on ``backend``.
+    header : dict
+        The model file's header (``classes``, ``standardization``, ``extra``, ...).
+    """
+
+    path: str
+    network: Network
+    header: dict[str, Any]
+
+    @property
+    def backend(self) -> Backend:
+        """Where the network runs."""
+        return self.network.backend
+
+    @property
+    def task(self) -> str:
+        """``binary``, ``multiclass`` or ``regression``."""
+        return self.network.output.task
+
+    @property
+    def n_features(self) -> int:
+        """``n[0]``, the number of input features."""
+        return self.network.layer_sizes[0]
+
+    @property
+    def classes(self) -> list[Any]:
+        """The original labels of class indices ``0 .. K-1`` (indices when none stored)."""
+        stored = self.header.get("classes")
+        if stored is not None:
+            return list(stored)
+        if self.task == "regression":
+            return []
+        return list(range(2 if self.task == "binary" else self.network.layer_sizes[-1]))
+
+    def describe(self) -> str:
+        """``model.npz: 2-4-1, tanh hidden, binary``."""
+        sizes = "-".join(map(str, self.network.layer_sizes))
+        return f"{self.path}: {sizes}, {self.network.hidden.name} hidden, {self.task}"
+
+    def read_data(self, spec: str, target: str | None = None) -> tuple[np.ndarray, Any]:
+        """Read ``spec`` (a built-in set name or a file) for this model.
+
+        Returns
+        -------
+        X : ndarray, shape (m, n_features)
+            Host float64 features, NOT yet standardized.
+        y : ndarray or None
+            The labels, or None when the data has none.
+        """
+        key = spec.strip().lower().replace("_", "-")
+        if key in DATASETS:
+            if target is not None:
+                raise NNBackendError(f"--target applies to CSV files only, not to the "
+                                     f"built-in {key} data set; drop it")
+            X, y = load_dataset(key)
+            if X.shape[1] != self.n_features:
+                raise NNBackendError(
+                    f"the {key} data set has {_count(X.shape[1], 'feature')}, but the model takes "
+                    f"{self.n_features}; use data with the model's training columns"
+                )
+            return X, y
+        first = Path(spec.split(",")[0].strip())
+        if first.suffix.lower() not in DATA_SUFFIXES and not first.exists():
+            raise NNBackendError(
+                f"unknown data set or file {spec!r}; built-in ones are: {', '.join(DATASETS)}; "
+                f"files must end in {', '.join(DATA_SUFFIXES)}"
+            )
+        return read_features(spec, self.n_features, target)
+
+    def device_rows(self, X: np.ndarray) -> Array:
+        """Host features -> standardized (as in training) device rows ``(m, n[0])``."""
+        record = self.header.get("standardization")
+        if record is not None:
+            X = Standardizer.from_dict(record).transform(X)
+        return self.backend.asarray(X)
+
+    def class_indices(self, y: Any, source: str) -> np.ndarray:
+        """Map labels to the model's class indices; unknown labels are a one-line error."""
+        labels = np.asarray(y)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.ndim != 1:
+            raise NNBackendError(f"class labels in {source} must be one column, got shape "
+                                 f"{labels.shape}")
+        classes = self.classes
+        lookup = {value: k for k, value in enumerate(classes)}
+        distinct, inverse = np.unique(labels, return_inverse=True)
+        unknown = [value for value in distinct.tolist() if value not in lookup]
+        if unknown:
+            raise NNBackendError(
+                f"wrong label set: {source} has label(s) {_shown(unknown)} that the model "
+                f"does not know (its classes are {_shown(classes)}); use data labelled like "
+                "the training data"
+            )
+        mapping = np.array([lookup[value] for value in distinct.tolist()], dtype=np.int64)
+        return mapping[inverse.reshape(-1)]
+
+    def targets(self, y: Any, source: str) -> np.ndarray:
+        """Regression targets as float64 ``(m, n[L])``, checked against the output size."""
+        try:
+            values = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise NNBackendError(f"regression targets in {source} must be numbers") from None
+        values = values.reshape(values.shape[0], -1)
+        n_out = self.network.layer_sizes[-1]
+        if values.shape[1] != n_out:
+            raise NNBackendError(f"{source} has {values.shape[1]} target column(s), but the "
+                                 f"model predicts {n_out}; use the training targets")
+        return values
+
+
+def open_model(path: str, device: str, backend: str, dtype: str | None) -> LoadedModel:
+    """Resolve the backend and load the model file onto it."""
+    chosen = resolve_backend(device=device, backend=backend, dtype=dtype)
+    network, header = load_model(path, chosen)
+    return LoadedModel(path, network, header)
+
+
+def check_output_path(path: str | None) -> None:
+    """Refuse an output path in a missing directory, or a directory, before any work."""
+    if path is None:
+        return
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise NNBackendError(f"cannot write {target}: the directory {target.parent} does not "
+                             "exist; create it first")
+    if target.is_dir():
+        raise NNBackendError(f"cannot write {target}: it is a directory; give a file name")
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 feature``, ``2 features``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _shown(values: list[Any], limit: int = 10) -> str:
+    """``[a, b, ...]`` with at most ``limit`` entries."""
+    text = ", ".join(str(v) for v in values[:limit])
+    return f"[{text}{', ...' if len(values) > limit else ''}]"
