@@ -88,6 +88,7 @@ def test_loss_curve_default_size(models, tmp_path):
     ("no-history", ["--loss-curve"], ["no training history to plot"]),
     ("flower", [], ["give --data DATA", "or --loss-curve"]),
     ("flower", ["--data", "flower", "--loss-curve"], ["takes no --data"]),
+    ("flower", ["--loss-curve", "--data-seed", "2"], ["takes no --data (nor its options)"]),
     ("flower", ["--data", "flower", "--log-scale"], ["--log-scale applies to --loss-curve"]),
     ("flower", ["--data", "{features_only}"], ["has none; give data with a label column"]),
     ("named", ["--data", "flower"], ["wrong label set", "[0, 1]"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import sys
@@ -344,3 +345,38 @@ def test_help_has_examples(command):
     assert result.exit_code == 0
     assert "Examples:\n" in result.stdout
     assert f"nnbackend {command}" in result.stdout
+
+
+# ---- with train --save and generator options --------------------------------------------
+
+
+def test_a_model_saved_by_train_predicts_evaluates_and_plots(tmp_path):
+    model = tmp_path / "moons.npz"
+    trained = invoke("train", "--data", "moons", "--noise", "0.2", "--standardize",
+                     "--iterations", "400", "--print-every", "100", "--save", model, "-q",
+                     "--json")
+    assert trained.exit_code == 0, trained.output
+    train_accuracy = last_json(trained)["train_accuracy"]
+    same = last_json(invoke("evaluate", "--model", model, "--data", "moons", "--noise", "0.2",
+                            "--json"))
+    assert same["accuracy"] == pytest.approx(train_accuracy)
+    fresh = invoke("evaluate", "--model", model, "--data", "moons", "--noise", "0.2",
+                   "--data-seed", "7", "--n-samples", "50", "--json")
+    assert fresh.exit_code == 0, fresh.output
+    assert last_json(fresh)["n_examples"] == 50
+    predicted = invoke("predict", "--model", model, "--data", "moons", "--n-samples", "10")
+    assert len(parse(predicted.stdout)[1]) == 10
+    if importlib.util.find_spec("matplotlib") is not None:
+        curve = invoke("plot", "--model", model, "--loss-curve", "--output", tmp_path / "l.png")
+        assert curve.exit_code == 0, curve.output
+
+
+def test_generator_options_are_refused_where_they_do_not_apply(models, tmp_path):
+    X, y = named_blobs()
+    data = write_csv(tmp_path / "d.csv", ["x1", "x2", "animal"], [X[:, 0], X[:, 1], y])
+    assert_one_line_error(invoke("evaluate", "--model", models["named"].path, "--data", data,
+                                 "--noise", "0.1", "--data-seed", "1"),
+                          "--data-seed, --noise only apply to built-in data sets", "d.csv")
+    assert_one_line_error(invoke("predict", "--model", models["flower"].path, "--data",
+                                 "flower", "--noise", "0.1"),
+                          "the flower data set does not take noise")

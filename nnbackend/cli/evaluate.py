@@ -90,7 +90,7 @@ def format_confusion(classes: list[Any], matrix: list[list[int]]) -> list[str]:
               help="Print one JSON object (backend, metrics, confusion matrix) as the last "
                    "line of stdout; the rest goes to stderr.")
 def evaluate(model: str, data: str, target: str | None, device: str, backend: str,
-             dtype: str | None, as_json: bool) -> None:
+             dtype: str | None, as_json: bool, **generator: Any) -> None:
     """Score a saved model on labelled data.
 
     Classifiers: accuracy, the model's loss (cross-entropy from the logits) and the
@@ -103,11 +103,12 @@ def evaluate(model: str, data: str, target: str | None, device: str, backend: st
     Examples:
       nnbackend evaluate --model flower.npz --data flower
       nnbackend evaluate --model iris.npz --data test.csv --target species
+      nnbackend evaluate --model moons.npz --data moons --data-seed 7   # a fresh test set
       nnbackend evaluate --model sine.npz --data sine --json
     """
     say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
     loaded = open_model(model, device, backend, dtype)
-    X, y = loaded.read_data(data, target)
+    X, y = loaded.read_data(data, target, **generator)
     if y is None:
         raise NNBackendError(f"evaluate needs labels, but {data} has none; give data with a "
                              "label column (or use nnbackend predict)")

@@ -44,7 +44,20 @@ def data_option(required: bool = True) -> Callable[[Callable[..., Any]], Callabl
              "with the model's feature columns.")
 
 
-model_data_options = stack(model_option, data_option(), target_option)
+#: Generator options of built-in sets, named as in ``nnbackend train``: draw a fresh test
+#: set (another --data-seed) or the one a model was trained on.
+generator_options = stack(
+    click.option("--n-samples", type=click.IntRange(min=1), default=None,
+                 help="Built-in generators: number of examples."),
+    click.option("--noise", type=click.FloatRange(min=0), default=None,
+                 help="Built-in generators: noise level."),
+    click.option("--n-classes", type=click.IntRange(min=2), default=None,
+                 help="Built-in blobs, spiral, gaussian-quantiles: number of classes."),
+    click.option("--data-seed", type=int, default=None,
+                 help="Built-in generators: seed of the data (default: the set's own)."),
+)
+
+model_data_options = stack(model_option, data_option(), target_option, generator_options)
 
 
 @dataclass(frozen=True)
@@ -95,8 +108,19 @@ class LoadedModel:
         sizes = "-".join(map(str, self.network.layer_sizes))
         return f"{self.path}: {sizes}, {self.network.hidden.name} hidden, {self.task}"
 
-    def read_data(self, spec: str, target: str | None = None) -> tuple[np.ndarray, Any]:
+    def read_data(self, spec: str, target: str | None = None,
+                  **generator: Any) -> tuple[np.ndarray, Any]:
         """Read ``spec`` (a built-in set name or a file) for this model.
+
+        Parameters
+        ----------
+        spec : str
+            A name from :data:`~nnbackend.datasets.DATASETS` or a data file.
+        target : str, optional
+            CSV only: the label column.
+        **generator
+            Built-in sets only: ``n_samples``, ``noise``, ``n_classes``, ``data_seed``
+            (None = the set's default).
 
         Returns
         -------
@@ -106,17 +130,23 @@ class LoadedModel:
             The labels, or None when the data has none.
         """
         key = spec.strip().lower().replace("_", "-")
+        given = {name: value for name, value in generator.items() if value is not None}
         if key in DATASETS:
             if target is not None:
                 raise NNBackendError(f"--target applies to CSV files only, not to the "
                                      f"built-in {key} data set; drop it")
-            X, y = load_dataset(key)
+            seed = given.pop("data_seed", None)
+            X, y = load_dataset(key, seed=seed, **given)
             if X.shape[1] != self.n_features:
                 raise NNBackendError(
                     f"the {key} data set has {_count(X.shape[1], 'feature')}, but the model takes "
                     f"{self.n_features}; use data with the model's training columns"
                 )
             return X, y
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in sorted(given))
+            raise NNBackendError(f"{flags} only apply to built-in data sets, not to the "
+                                 f"file {spec}; drop them")
         first = Path(spec.split(",")[0].strip())
         if first.suffix.lower() not in DATA_SUFFIXES and not first.exists():
             raise NNBackendError(

@@ -15,6 +15,7 @@ from .modelrun import (
     LoadedModel,
     check_output_path,
     data_option,
+    generator_options,
     model_option,
     open_model,
     target_option,
@@ -25,7 +26,7 @@ DPI = 100
 
 
 def draw_boundary(model: LoadedModel, data: str, target: str | None, output: str,
-                  title: str | None, size: dict[str, Any]) -> None:
+                  title: str | None, size: dict[str, Any], generator: dict[str, Any]) -> None:
     """Colour the plane by the model's class and scatter ``data`` by its labels."""
     name = Path(model.path).name
     if model.task == "regression":
@@ -35,7 +36,7 @@ def draw_boundary(model: LoadedModel, data: str, target: str | None, output: str
         raise NNBackendError(f"a decision boundary can be drawn for 2-feature models only, "
                              f"but {name} takes {model.n_features} features; plot its "
                              "--loss-curve instead")
-    X, y = model.read_data(data, target)
+    X, y = model.read_data(data, target, **generator)
     if y is None:
         raise NNBackendError(f"the boundary plot colours the points by their labels, but "
                              f"{data} has none; give data with a label column")
@@ -64,6 +65,7 @@ def draw_loss_curve(model: LoadedModel, output: str, title: str | None, log_scal
 @model_option
 @data_option(required=False)
 @target_option
+@generator_options
 @click.option("--loss-curve", is_flag=True,
               help="Plot the cost recorded during training (from the model file) instead "
                    "of a decision boundary.")
@@ -78,7 +80,7 @@ def draw_loss_curve(model: LoadedModel, output: str, title: str | None, log_scal
 @device_options
 def plot(model: str, data: str | None, target: str | None, loss_curve: bool, output: str,
          width: int, height: int, title: str | None, log_scale: bool, device: str,
-         backend: str, dtype: str | None) -> None:
+         backend: str, dtype: str | None, **generator: Any) -> None:
     """Draw a saved model's decision boundary on data, or its training loss curve.
 
     The decision boundary (the notes' figure) colours the plane by the predicted class
@@ -95,9 +97,10 @@ def plot(model: str, data: str | None, target: str | None, loss_curve: bool, out
     if data is None and not loss_curve:
         raise NNBackendError("give --data DATA to draw a decision boundary, or --loss-curve "
                              "to plot the training cost")
-    if data is not None and loss_curve:
+    if loss_curve and (data is not None or target is not None
+                       or any(value is not None for value in generator.values())):
         raise NNBackendError("--loss-curve plots the history stored in the model and takes "
-                             "no --data; drop one of them")
+                             "no --data (nor its options); drop one of them")
     if log_scale and not loss_curve:
         raise NNBackendError("--log-scale applies to --loss-curve only; drop it")
     check_output_path(output)
@@ -106,6 +109,6 @@ def plot(model: str, data: str | None, target: str | None, loss_curve: bool, out
     if data is None:  # --loss-curve
         draw_loss_curve(loaded, output, title, log_scale, size)
     else:
-        draw_boundary(loaded, data, target, output, title, size)
+        draw_boundary(loaded, data, target, output, title, size, generator)
         click.echo(f"Backend: {loaded.backend.describe()}", err=True)
     click.echo(f"Wrote {output} ({width} x {height} pixels)")

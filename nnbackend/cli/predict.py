@@ -74,7 +74,7 @@ def to_csv(header: list[str], rows: list[list[Any]]) -> str:
               help="Write the CSV here (atomically); default: stdout.")
 @device_options
 def predict(model: str, data: str, target: str | None, proba: bool, output: str | None,
-            device: str, backend: str, dtype: str | None) -> None:
+            device: str, backend: str, dtype: str | None, **generator: Any) -> None:
     """Predict with a saved model; write one CSV row per example.
 
     DATA is a built-in data set or a .csv/.npz/.npy file whose features are the model's
@@ -89,11 +89,12 @@ def predict(model: str, data: str, target: str | None, proba: bool, output: str 
       nnbackend predict --model flower.npz --data flower
       nnbackend predict --model iris.npz --data new_flowers.csv --output predictions.csv
       nnbackend predict --model iris.npz --data X_test.npy --proba
+      nnbackend predict --model moons.npz --data moons --data-seed 7 --noise 0.3
       nnbackend predict --model flower.npz --data flower --device cuda
     """
     check_output_path(output)
     loaded = open_model(model, device, backend, dtype)
-    X, _ = loaded.read_data(data, target)
+    X, _ = loaded.read_data(data, target, **generator)
     header, rows = prediction_table(loaded, X, proba)
     text = to_csv(header, rows)
     click.echo(f"Backend: {loaded.backend.describe()}", err=True)
