@@ -42,14 +42,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
         write (permissions, full disk): one line naming the path. Exceptions raised by
         ``write`` itself pass through unchanged (after the clean-up).
     """
-    target = Path(path)
+    target = check_writable(path)
     directory = target.parent
-    if not directory.is_dir():
-        raise NNBackendError(
-            f"cannot write {target}: the directory {directory} does not exist; create it first"
-        )
-    if target.is_dir():
-        raise NNBackendError(f"cannot write {target}: it is a directory; give a file name")
     tmp = directory / f".{target.name}.{secrets.token_hex(6)}.tmp"
     try:
         # os.open with mode 0o666 lets the umask decide the permissions, as for a plain
@@ -70,6 +64,25 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
         _remove(tmp)
         raise
     _fsync_directory(directory)
+    return target
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Refuse a path in a missing directory, or a directory; call it before long work.
+
+    Raises
+    ------
+    NNBackendError
+        One line naming the path and the fix.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise NNBackendError(
+            f"cannot write {target}: the directory {target.parent} does not exist; "
+            "create it first"
+        )
+    if target.is_dir():
+        raise NNBackendError(f"cannot write {target}: it is a directory; give a file name")
     return target
 
 

@@ -158,6 +158,16 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+#: Generator option -> the command-line flag that sets it.
+OPTION_FLAGS = {"seed": "--data-seed", "n_samples": "--n-samples", "noise": "--noise",
+                "n_classes": "--n-classes"}
+
+
+def option_label(name: str) -> str:
+    """``noise`` -> ``noise (--noise)``: the library name and the flag of an option."""
+    return f"{name} ({OPTION_FLAGS[name]})" if name in OPTION_FLAGS else name
+
+
 def _dataset_key(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
@@ -200,9 +210,9 @@ def load_dataset(
     info = DATASETS[key]
     given = {k: v for k, v in (("seed", seed), ("n_samples", n_samples), ("noise", noise),
                                ("n_classes", n_classes)) if v is not None}
-    refused = [k for k in given if k not in info.accepts]
+    refused = [option_label(k) for k in given if k not in info.accepts]
     if refused:
-        takes = ", ".join(info.accepts) if info.accepts else "no options"
+        takes = ", ".join(map(option_label, info.accepts)) if info.accepts else "no options"
         raise NNBackendError(
             f"the {key} data set does not take {', '.join(refused)} (it takes {takes}); "
             "drop that option"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nnbackend.backend import cuda_status
-from nnbackend.datasets import DATASETS, load_dataset
+from nnbackend.datasets import DATASETS, OPTION_FLAGS, load_dataset
 
 from .model_files import (
     NAMES,
@@ -325,7 +325,7 @@ def test_datasets_lists_every_set_with_task_and_options():
     for name, info in DATASETS.items():
         line = next(x for x in result.stdout.splitlines() if x.split()[:1] == [name])
         assert info.task in line and info.description in line
-        assert ("options: " + (", ".join(info.accepts) or "none")) in line
+        assert ("options: " + (", ".join(OPTION_FLAGS[o] for o in info.accepts) or "none")) in line
     payload = last_json(invoke("datasets", "--json"))
     assert [d["name"] for d in payload["datasets"]] == list(DATASETS)
     assert payload["datasets"][0]["options"] == list(DATASETS["flower"].accepts)

@@ -105,11 +105,12 @@ def test_flower_keeps_the_notes_data_and_takes_only_n_samples():
 
 
 @pytest.mark.parametrize(("name", "options", "match"), [
-    ("moons", {"n_classes": 3}, r"^the moons data set does not take n_classes \(it takes "
-                                r"seed, n_samples, noise\); drop that option$"),
+    ("moons", {"n_classes": 3}, r"^the moons data set does not take n_classes \(--n-classes\) "
+                                r"\(it takes seed \(--data-seed\), n_samples \(--n-samples\), "
+                                r"noise \(--noise\)\); drop that option$"),
     ("gaussian-quantiles", {"noise": 0.1}, r"does not take noise"),
-    ("iris", {"noise": 0.1, "seed": 1}, r"^the iris data set does not take seed, noise "
-                                        r"\(it takes no options\)"),
+    ("iris", {"noise": 0.1, "seed": 1}, r"^the iris data set does not take seed \(--data-seed\), "
+                                        r"noise \(--noise\) \(it takes no options\)"),
     ("moons", {"n_samples": 1}, r"^moons needs n_samples to be an integer >= 2, got 1$"),
     ("blobs", {"n_samples": 2, "n_classes": 3}, r"blobs needs n_samples .* >= 3"),
     ("spiral", {"n_classes": 1}, r"spiral needs n_classes to be an integer >= 2"),

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..datasets import DATASETS
+from ..datasets import DATASETS, OPTION_FLAGS
 from . import cli
 
 #: Import names of the packages a data set may require (``DatasetInfo.requires``).
@@ -55,7 +55,7 @@ def list_datasets(as_json: bool) -> None:
     click.echo("Built-in data sets (use the name with --data):")
     width = max(len(row["name"]) for row in rows)
     for row in rows:
-        options = ", ".join(row["options"]) or "none"
+        options = ", ".join(OPTION_FLAGS.get(o, o) for o in row["options"]) or "none"
         line = (f"  {row['name']:<{width}}  {row['task']:<10}  {row['description']}; "
                 f"options: {options}")
         if row["missing"]:

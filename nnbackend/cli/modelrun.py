@@ -16,6 +16,7 @@ from typing import Any
 import click
 import numpy as np
 
+from ..atomic import check_writable
 from ..backend import Backend, resolve_backend
 from ..datafiles import DATA_SUFFIXES, read_features
 from ..datasets import DATASETS, load_dataset
@@ -23,7 +24,7 @@ from ..errors import NNBackendError
 from ..io import load_model
 from ..network import Network
 from ..preprocessing import Standardizer
-from .options import stack
+from .options import generator_options, stack
 
 Array = Any
 
@@ -43,19 +44,6 @@ def data_option(required: bool = True) -> Callable[[Callable[..., Any]], Callabl
         help=f"A built-in data set ({', '.join(DATASETS)}) or a .csv, .npz or .npy file "
              "with the model's feature columns.")
 
-
-#: Generator options of built-in sets, named as in ``nnbackend train``: draw a fresh test
-#: set (another --data-seed) or the one a model was trained on.
-generator_options = stack(
-    click.option("--n-samples", type=click.IntRange(min=1), default=None,
-                 help="Built-in generators: number of examples."),
-    click.option("--noise", type=click.FloatRange(min=0), default=None,
-                 help="Built-in generators: noise level."),
-    click.option("--n-classes", type=click.IntRange(min=2), default=None,
-                 help="Built-in blobs, spiral, gaussian-quantiles: number of classes."),
-    click.option("--data-seed", type=int, default=None,
-                 help="Built-in generators: seed of the data (default: the set's own)."),
-)
 
 model_data_options = stack(model_option, data_option(), target_option, generator_options)
 
@@ -206,14 +194,8 @@ def open_model(path: str, device: str, backend: str, dtype: str | None) -> Loade
 
 def check_output_path(path: str | None) -> None:
     """Refuse an output path in a missing directory, or a directory, before any work."""
-    if path is None:
-        return
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise NNBackendError(f"cannot write {target}: the directory {target.parent} does not "
-                             "exist; create it first")
-    if target.is_dir():
-        raise NNBackendError(f"cannot write {target}: it is a directory; give a file name")
+    if path is not None:
+        check_writable(path)
 
 
 def _count(n: int, noun: str) -> str:

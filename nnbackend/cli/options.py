@@ -70,10 +70,9 @@ architecture_options = stack(
                       "np.random.seed(SEED); np.random.randn(n1, n0) * 0.01 draws."),
 )
 
-#: Options of built-in generators and files, for the commands that train.
-source_options = stack(
-    click.option("--target", default=None,
-                 help="CSV label column (default: the last column)."),
+#: Generator options of built-in sets, shared by every command that reads data: draw a
+#: fresh test set (another --data-seed) or the one a model was trained on.
+generator_options = stack(
     click.option("--n-samples", type=click.IntRange(min=1), default=None,
                  help="Built-in generators: number of examples."),
     click.option("--noise", type=click.FloatRange(min=0), default=None,
@@ -82,6 +81,13 @@ source_options = stack(
                  help="Built-in blobs, spiral, gaussian-quantiles: number of classes."),
     click.option("--data-seed", type=int, default=None,
                  help="Built-in generators: seed of the data (default: the set's own)."),
+)
+
+#: Options of built-in generators and files, for the commands that train.
+source_options = stack(
+    click.option("--target", default=None,
+                 help="CSV label column (default: the last column)."),
+    generator_options,
     click.option("--standardize", is_flag=True,
                  help="Scale features to mean 0, std 1 (fitted on the training split only, "
                       "stored with the model)."),

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..atomic import check_writable
 from ..backend import Backend, host_rng, resolve_backend
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import NNBackendError
@@ -136,6 +137,9 @@ def train(ctx: click.Context, **params: Any) -> None:
       nnbackend train --device cuda --json         # on a GPU, machine-readable
     """
     say = (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo
+    for output in (params["save_path"], params["checkpoint_path"]):
+        if output:
+            check_writable(output)  # fail now, not after the training
     if params["resume_path"]:
         fixed = sorted(name for name in params if name not in RESUME_OPTIONS
                        and ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT)
