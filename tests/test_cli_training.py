@@ -83,3 +83,12 @@ def test_gradcheck_fails_and_names_the_worst_parameter(monkeypatch):
     assert result.exit_code == 1, result.output
     assert "FAILED: relative difference" in result.stdout
     assert "worst is dW1" in result.stdout or "worst is db1" in result.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["--data", "spiral", "--layers", "6"],
+                                  ["--data", "sine", "--layers", "6", "--l2", "0.2"]],
+                         ids=["default", "multiclass", "regression-l2"])
+def test_gradcheck_passes_on_each_task(args):
+    result = run("gradcheck", *args)
+    assert result.exit_code == 0, result.output
+    assert "Passed: relative difference" in result.stdout

@@ -55,20 +55,24 @@ data_options = stack(
                       "from the labels when omitted."),
 )
 
-architecture_options = stack(
-    click.option("--layers", default="4", show_default=True, callback=parse_layers,
-                 help="Hidden layer sizes, comma-separated: 4 is the notes' shallow "
-                      "network, 20,7,5 a deep one."),
-    click.option("--hidden-activation", default="tanh", show_default=True,
-                 type=click.Choice(list(HIDDEN_ACTIVATIONS)), help="g of the hidden layers."),
-    click.option("--init", "init", default="small", show_default=True,
-                 type=click.Choice(list(WEIGHT_SCALES)),
-                 help="small = randn*0.01 (the notes'), zeros shows the symmetry problem, "
-                      "xavier for tanh, he for relu."),
-    click.option("--seed", default=3, show_default=True, type=int,
-                 help="Seed of the host generator: --init small draws what the notes' "
-                      "np.random.seed(SEED); np.random.randn(n1, n0) * 0.01 draws."),
-)
+def architecture_options(init: str = "small") -> Decorator:
+    """``--layers``, ``--hidden-activation``, ``--init`` (default ``init``) and ``--seed``."""
+    return stack(
+        click.option("--layers", default="4", show_default=True, callback=parse_layers,
+                     help="Hidden layer sizes, comma-separated: 4 is the notes' shallow "
+                          "network, 20,7,5 a deep one."),
+        click.option("--hidden-activation", default="tanh", show_default=True,
+                     type=click.Choice(list(HIDDEN_ACTIVATIONS)),
+                     help="g of the hidden layers."),
+        click.option("--init", "init", default=init, show_default=True,
+                     type=click.Choice(list(WEIGHT_SCALES)),
+                     help="small = randn*0.01 (the notes'), zeros shows the symmetry "
+                          "problem, xavier for tanh, he for relu."),
+        click.option("--seed", default=3, show_default=True, type=int,
+                     help="Seed of the host generator: --init small draws what the notes' "
+                          "np.random.seed(SEED); np.random.randn(n1, n0) * 0.01 draws."),
+    )
+
 
 #: Generator options of built-in sets, shared by every command that reads data: draw a
 #: fresh test set (another --data-seed) or the one a model was trained on.

@@ -116,7 +116,7 @@ def describe_run(params: dict[str, Any]) -> dict[str, Any]:
 @cli.command()
 @data_options
 @source_options
-@architecture_options
+@architecture_options()
 @training_options
 @device_options
 @output_options
