@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -34,6 +35,16 @@ from .losses import OUTPUT_LAYERS, OutputLayer
 from .regularization import l2_cost
 
 Array = Any
+
+
+@lru_cache(maxsize=None)
+def layer_names(L: int) -> tuple[tuple[str, str, str, str], ...]:
+    """``(W{l}, b{l}, dW{l}, db{l})`` for ``l = 1..L``, built once per depth.
+
+    The notes' names are dictionary keys on the hot path; formatting them anew in every
+    iteration cost about 2 us of a 35 us flower iteration.
+    """
+    return tuple((f"W{l}", f"b{l}", f"dW{l}", f"db{l}") for l in range(1, L + 1))  # noqa: E741
 
 
 class Cache(NamedTuple):
@@ -88,8 +99,8 @@ def forward_propagation(
     As: list[Any] = [X]
     A_in = As if masks is None else [X]
     A = X
-    for l in range(1, L + 1):  # noqa: E741 -- the notes' layer index
-        Z = params[f"W{l}"] @ A + params[f"b{l}"]
+    for l, (W, b, _, _) in enumerate(layer_names(L), start=1):  # noqa: E741 -- notes' index
+        Z = params[W] @ A + params[b]
         g = output.activation if l == L else hidden
         A = g.forward(xp, Z)
         Zs.append(Z)
@@ -103,7 +114,7 @@ def forward_propagation(
 
 def backward_propagation(
     params: dict[str, Array], cache: Cache, Y: Array, hidden: Activation, xp: ModuleType,
-    l2: float = 0.0,
+    l2: float = 0.0, ones: Array | None = None,
 ) -> dict[str, Array]:
     """The notes' backward pass, from ``dZ[L] = A[L] - Y`` down to ``dW1, db1``.
 
@@ -121,6 +132,9 @@ def backward_propagation(
         The standard namespace of the arrays.
     l2 : float
         L2 strength ``lambda``: adds ``lambda / m * W[l]`` to ``dW[l]``.
+    ones : array, shape (m, 1), optional
+        A column of ones in the arrays' dtype and device, reused across iterations by the
+        training loop; made here when not given.
 
     Returns
     -------
@@ -133,16 +147,23 @@ def backward_propagation(
     g_prime = hidden.derivative
     if g_prime is None:
         raise NNBackendError(f"{hidden.name} cannot be a hidden activation (no derivative)")
+    if ones is None:
+        ones = xp.ones_like(As[0][:1, :]).T
+    names = layer_names(L)
     grads: dict[str, Array] = {}
     dZ = As[L] - Y
     for l in range(L, 0, -1):  # noqa: E741 -- the notes' layer index
+        W, _, dW_name, db_name = names[l - 1]
         dW = dZ @ A_in[l - 1].T / m
         if l2:
-            dW = dW + (l2 / m) * params[f"W{l}"]
-        grads[f"dW{l}"] = dW
-        grads[f"db{l}"] = xp.sum(dZ, axis=1, keepdims=True) / m
+            dW = dW + (l2 / m) * params[W]
+        grads[dW_name] = dW
+        # sum(dZ, axis=1, keepdims=True) as a product with a column of ones: the same sum,
+        # one BLAS call (2.5 us on the flower) instead of a reduction (6.5 us through
+        # array-api-compat), and standard on every backend.
+        grads[db_name] = dZ @ ones / m
         if l > 1:
-            dA_prev = params[f"W{l}"].T @ dZ
+            dA_prev = params[W].T @ dZ
             if masks is not None:
                 dA_prev = dA_prev * masks[l - 1]  # only the kept units pass gradient
             dZ = dA_prev * g_prime(xp, Zs[l - 1], As[l - 1])
@@ -157,7 +178,7 @@ def update_parameters(
     ``learning_rate`` must be a Python float: a NumPy scalar would silently upcast
     float32 parameters to float64.
     """
-    return {name: value - learning_rate * grads[f"d{name}"] for name, value in params.items()}
+    return {name: value - learning_rate * grads["d" + name] for name, value in params.items()}
 
 
 @dataclass

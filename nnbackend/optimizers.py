@@ -79,7 +79,7 @@ class Optimizer:
             # Bias corrections as Python floats, computed once per step.
             c1, c2 = 1.0 - b1**t, 1.0 - b2**t
         for name, W in params.items():
-            dW = grads[f"d{name}"]
+            dW = grads["d" + name]
             if self.name == "gd":
                 new_params[name] = W - lr * dW
             elif self.name == "momentum":

@@ -298,26 +298,35 @@ class Trainer:
         every, l2, keep_prob = opts.print_every, opts.l2, opts.keep_prob
         assert every is not None
         self._clock = time.perf_counter()
+        full_batch = batch == m
+        lr0, decay, decay_every = opts.learning_rate, opts.lr_decay, opts.lr_decay_every
+        # Columns of ones for db = dZ @ ones (see backward_propagation), one per batch size
+        # (the last batch of an epoch may be smaller), made once and reused.
+        ones: dict[int, Array] = {}
+        Xe, Ye = self.X, self.Y
         stop = interrupted = False
         while st.step < total and not stop:
-            Xe, Ye = self._epoch_data()
-            lr = decayed_learning_rate(opts.learning_rate, opts.lr_decay, st.epoch,
-                                       opts.lr_decay_every)
+            if not full_batch:
+                Xe, Ye = self._epoch_data()
+            lr = decayed_learning_rate(lr0, decay, st.epoch, decay_every) if decay else lr0
             while st.batch_start < m and st.step < total:
                 start = st.batch_start
                 # Clip the stop: out-of-bounds slice ends are not in the standard.
                 end = min(start + batch, m)
-                Xb, Yb = (Xe, Ye) if batch == m else (Xe[start:end, :], Ye[:, start:end])
+                Xb, Yb = (Xe, Ye) if full_batch else (Xe[start:end, :], Ye[:, start:end])
+                size = end - start
+                if size not in ones:
+                    ones[size] = xp.ones_like(Xb[:, :1])
                 masks = (None if keep_prob == 1.0 else
-                         dropout_masks(self.rng, sizes, end - start, keep_prob, backend))
+                         dropout_masks(self.rng, sizes, size, keep_prob, backend))
                 cache = forward_propagation(st.params, Xb.T, hidden, output, xp, masks)
                 if not by_epoch and st.step % every == 0:
                     # The cost of this iteration, before its update, as the notes print it.
-                    reusable = cache if batch == m and masks is None else None
+                    reusable = cache if full_batch and masks is None else None
                     if self._record("iteration", st.step, reusable):
                         stop = True
                         break
-                grads = backward_propagation(st.params, cache, Yb, hidden, xp, l2)
+                grads = backward_propagation(st.params, cache, Yb, hidden, xp, l2, ones[size])
                 st.params, st.optimizer_state = self.optimizer.step(
                     st.params, grads, st.optimizer_state, lr, xp)
                 st.step += 1
