@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -37,7 +37,7 @@ from .regularization import l2_cost
 Array = Any
 
 
-@lru_cache(maxsize=None)
+@cache
 def layer_names(L: int) -> tuple[tuple[str, str, str, str], ...]:
     """``(W{l}, b{l}, dW{l}, db{l})`` for ``l = 1..L``, built once per depth.
 
