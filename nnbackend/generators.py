@@ -46,11 +46,49 @@ def _class_sizes(n_samples: int, n_classes: int) -> list[int]:
     return [n_samples // n_classes + (k < n_samples % n_classes) for k in range(n_classes)]
 
 
+def _class_labels(n_samples: int, n_classes: int) -> np.ndarray:
+    """Labels ``0 .. K-1`` in class order, shape (m,), int64, classes of equal size."""
+    return np.repeat(np.arange(n_classes, dtype=np.int64), _class_sizes(n_samples, n_classes))
+
+
 def _shuffled(rng: np.random.RandomState, X: np.ndarray, y: np.ndarray) -> Dataset:
     # Generated in class order, then shuffled once: a validation split taken from the
     # tail of the rows must still see every class.
     order = rng.permutation(X.shape[0])
     return X[order], y[order]
+
+
+def _half_angles(
+    n_samples: int, stop: float, endpoint: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Evenly spaced angles in ``[0, stop]`` for two curves: ``m // 2`` and the rest."""
+    n_first = n_samples // 2
+    return (np.linspace(0.0, stop, n_first, endpoint=endpoint),
+            np.linspace(0.0, stop, n_samples - n_first, endpoint=endpoint))
+
+
+def _two_curves(
+    rng: np.random.RandomState, first: np.ndarray, second: np.ndarray, noise: float
+) -> Dataset:
+    """Label the points of ``first`` 0 and of ``second`` 1, add noise, shuffle.
+
+    Parameters
+    ----------
+    first, second : ndarray, shape (m0, 2) and (m1, 2)
+        The noiseless points of each class.
+    noise : float
+        Standard deviation of the Gaussian noise added to each coordinate.
+
+    Returns
+    -------
+    X : ndarray, shape (m0 + m1, 2)
+    y : ndarray, shape (m0 + m1,)
+        int64 labels.
+    """
+    X = np.concatenate([first, second])
+    y = np.repeat(np.arange(2, dtype=np.int64), [first.shape[0], second.shape[0]])
+    X = X + noise * rng.randn(*X.shape)
+    return _shuffled(rng, X, y)
 
 
 def moons(n_samples: int = 200, noise: float = 0.1, seed: int | None = None) -> Dataset:
@@ -73,16 +111,9 @@ def moons(n_samples: int = 200, noise: float = 0.1, seed: int | None = None) -> 
     """
     check_samples("moons", n_samples, 2, noise)
     rng = _rng(seed)
-    n_upper = n_samples // 2
-    t_upper = np.linspace(0.0, np.pi, n_upper)
-    t_lower = np.linspace(0.0, np.pi, n_samples - n_upper)
-    X = np.concatenate([
-        np.c_[np.cos(t_upper), np.sin(t_upper)],
-        np.c_[1.0 - np.cos(t_lower), 0.5 - np.sin(t_lower)],
-    ])
-    y = np.repeat(np.arange(2, dtype=np.int64), [n_upper, n_samples - n_upper])
-    X = X + noise * rng.randn(*X.shape)
-    return _shuffled(rng, X, y)
+    t_upper, t_lower = _half_angles(n_samples, np.pi, endpoint=True)
+    return _two_curves(rng, np.c_[np.cos(t_upper), np.sin(t_upper)],
+                       np.c_[1.0 - np.cos(t_lower), 0.5 - np.sin(t_lower)], noise)
 
 
 def circles(
@@ -109,16 +140,9 @@ def circles(
     """
     check_samples("circles", n_samples, 2, noise)
     rng = _rng(seed)
-    n_outer = n_samples // 2
-    t_outer = np.linspace(0.0, 2 * np.pi, n_outer, endpoint=False)
-    t_inner = np.linspace(0.0, 2 * np.pi, n_samples - n_outer, endpoint=False)
-    X = np.concatenate([
-        np.c_[np.cos(t_outer), np.sin(t_outer)],
-        factor * np.c_[np.cos(t_inner), np.sin(t_inner)],
-    ])
-    y = np.repeat(np.arange(2, dtype=np.int64), [n_outer, n_samples - n_outer])
-    X = X + noise * rng.randn(*X.shape)
-    return _shuffled(rng, X, y)
+    t_outer, t_inner = _half_angles(n_samples, 2 * np.pi, endpoint=False)
+    return _two_curves(rng, np.c_[np.cos(t_outer), np.sin(t_outer)],
+                       factor * np.c_[np.cos(t_inner), np.sin(t_inner)], noise)
 
 
 def blobs(
@@ -147,7 +171,7 @@ def blobs(
     check_samples("blobs", n_samples, n_classes, noise)
     rng = _rng(seed)
     centers = rng.uniform(-10.0, 10.0, size=(n_classes, 2))
-    y = np.repeat(np.arange(n_classes, dtype=np.int64), _class_sizes(n_samples, n_classes))
+    y = _class_labels(n_samples, n_classes)
     X = centers[y] + noise * rng.randn(n_samples, 2)
     return _shuffled(rng, X, y)
 
@@ -179,7 +203,7 @@ def gaussian_quantiles(
     rng = _rng(seed)
     X = rng.randn(n_samples, n_features)
     X = X[np.argsort(np.sum(X * X, axis=1), kind="stable")]
-    y = np.repeat(np.arange(n_classes, dtype=np.int64), _class_sizes(n_samples, n_classes))
+    y = _class_labels(n_samples, n_classes)
     return _shuffled(rng, X, y)
 
 
