@@ -1,0 +1,209 @@
+"""What :class:`NNClassifier` and :class:`NNRegressor` share: fit, predict, pickling.
+
+A subclass encodes its targets (``_encode``) and turns the output layer into its
+predictions; everything else, from the input's library to the trained network, is here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from ..backend import Backend, resolve_backend
+from ..data import Targets, split_validation
+from ..errors import NNBackendError
+from ..network import Network
+from ..training import train
+from .arrays import (
+    Origin,
+    device_label,
+    from_numpy,
+    host_array,
+    host_features,
+    host_targets,
+    origin_of,
+)
+from .checks import (
+    check_hidden_sizes,
+    check_random_state,
+    check_real,
+    check_text,
+    estimator_wording,
+    training_options,
+)
+from .exceptions import NotFittedError, sklearn_compatible
+from .parameters import EstimatorParameters
+from .persistence import network_state, restore_network
+
+Array = Any
+E = TypeVar("E", bound="NNEstimator")
+
+
+class NNEstimator(EstimatorParameters):
+    """The fit, predict and pickling machinery of both estimators."""
+
+    _estimator_type: ClassVar[str]
+    # Fitted attributes (set by fit; absent before).
+    n_features_in_: int
+    n_outputs_: int
+    backend_: Backend
+    network_: Network
+    history_: list[dict[str, Any]]
+    loss_curve_: list[float]
+    n_iter_: int
+    stop_reason_: str
+
+    # -- what a subclass provides --------------------------------------------------------
+
+    def _encode(self, y: Any, n_samples: int) -> tuple[Targets, dict[str, Any]]:
+        """Encode ``y``; also return the fitted attributes that depend on it."""
+        raise NotImplementedError
+
+    def predict(self, X: Any) -> Array:
+        """Predictions for ``X``, shape (n_samples, ...), in X's library and device."""
+        raise NotImplementedError
+
+    # -- fitting -------------------------------------------------------------------------
+
+    def _compute_backend(self, origin: Origin) -> Backend:
+        """The backend to train on: the input's library and device unless ``backend`` or
+        ``device`` says otherwise; the input's float dtype unless ``dtype`` does."""
+        device, backend = check_text("device", self.device), check_text("backend", self.backend)
+        dtype = check_text("dtype", self.dtype, optional=True)
+        if (device, backend) == ("auto", "auto") and origin.library in (
+                "cupy", "torch", "array-api-strict"):
+            device, backend = device_label(origin), origin.library
+        chosen = resolve_backend(device, backend, dtype)
+        wanted = origin.dtype_name
+        if dtype is None and wanted and chosen.name == origin.library and (
+                wanted != chosen.dtype_name):
+            chosen = resolve_backend(device, backend, wanted)
+        return chosen
+
+    def fit(self: E, X: Any, y: Any) -> E:
+        """Train a fresh network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Examples as rows: a NumPy, CuPy, PyTorch or array-api-strict array, or
+            anything NumPy can convert.
+        y : array_like, shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (classifier) or real targets (regressor).
+
+        Returns
+        -------
+        self
+        """
+        origin = origin_of(X)
+        features = host_features(X, origin)
+        targets, fitted = self._encode(y, features.shape[0])
+        hidden = check_hidden_sizes(self.hidden_layer_sizes)
+        activation = check_text("activation", self.activation)
+        init = check_text("init", self.init)
+        generator, seed = check_random_state(self.random_state)
+        with estimator_wording():
+            options = training_options(self)
+            backend = self._compute_backend(origin)
+            X_fit, Y_fit, validation = features, targets.Y, None
+            if self.validation_fraction is not None:
+                fraction = check_real("validation_fraction", self.validation_fraction)
+                X_fit, Y_fit, X_val, Y_val = split_validation(features, targets.Y, fraction,
+                                                              seed)
+                validation = (backend.asarray(X_val), backend.asarray(Y_val))
+            elif self.patience is not None:
+                raise NNBackendError(
+                    "patience needs validation data; set validation_fraction (e.g. 0.2)"
+                )
+            sizes = (features.shape[1], *hidden, targets.n_outputs)
+            network = Network.create(sizes, backend, activation, targets.task, init,
+                                     rng=generator)
+            result = train(network, backend.asarray(X_fit), backend.asarray(Y_fit), options,
+                           rng=generator, validation=validation)
+        if not all(np.isfinite(backend.to_host(p)).all() for p in network.params.values()):
+            warnings.warn(
+                f"{type(self).__name__} training diverged (NaN or inf weights); lower "
+                "learning_rate, or scale X and y (e.g. with StandardScaler)",
+                RuntimeWarning, stacklevel=2,
+            )
+        self.n_features_in_ = features.shape[1]
+        self.n_outputs_ = targets.n_outputs
+        self.backend_ = backend
+        self.network_ = network
+        self.history_ = result.history
+        self.loss_curve_ = [record["cost"] for record in result.history]
+        self.n_iter_ = result.steps
+        self.stop_reason_ = result.stop_reason
+        for name, value in fitted.items():
+            setattr(self, name, value)
+        return self
+
+    # -- predicting ----------------------------------------------------------------------
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "network_")
+
+    def _output_layer(self, X: Any) -> tuple[Array, Origin]:
+        """``A[L]`` for ``X`` on the backend, shape (n_samples, n[L]), and X's origin."""
+        if not hasattr(self, "network_"):
+            raise sklearn_compatible(NotFittedError)(
+                f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) "
+                "before using it"
+            )
+        origin = origin_of(X)
+        features = host_features(X, origin)
+        if features.shape[1] != self.n_features_in_:
+            raise NNBackendError(
+                f"X has {features.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input; pass the columns "
+                "it was fitted on"
+            )
+        return self.network_.predict_proba(self.backend_.asarray(features)), origin
+
+    def _to_caller(self, out: Array, origin: Origin) -> Array:
+        """Return a backend array in the caller's library, on its device.
+
+        Moved across libraries or devices, a float result takes the dtype of a
+        float32/float64 input (e.g. NumPy float64 in, float32 CuPy run, float64 out).
+        """
+        backend = self.backend_
+        if backend.name == origin.library and backend.device == origin.device:
+            return out
+        host = backend.to_host(out)
+        if origin.dtype_name is not None and host.dtype.kind == "f":
+            host = host.astype(origin.dtype_name, copy=False)
+        return from_numpy(host, origin)
+
+    def _scoring_arrays(self, X: Any, y: Any, sample_weight: Any = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``predict(X)``, ``y`` and ``sample_weight`` (or None) as host arrays.
+
+        Returns
+        -------
+        predicted : ndarray, shape (n_samples,) or (n_samples, n_outputs)
+        truth : ndarray, shape (n_samples,) or (n_samples, n_outputs)
+            ``y`` in its own dtype.
+        weights : ndarray, shape (n_samples,), or None
+        """
+        predicted = host_array(self.predict(X))
+        n = predicted.shape[0]
+        truth = host_targets(y, n, type(self).__name__)
+        weights = None if sample_weight is None else host_targets(sample_weight, n, "score")
+        return predicted, truth, weights
+
+    # -- pickling ------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        network, backend = state.pop("network_", None), state.pop("backend_", None)
+        if network is not None:
+            state["_network_state"] = network_state(network, backend)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        saved = state.pop("_network_state", None)
+        self.__dict__.update(state)
+        if saved is not None:
+            self.backend_, self.network_ = restore_network(saved, type(self).__name__)
