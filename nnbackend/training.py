@@ -10,9 +10,10 @@ crosses to the host: the epoch's permutation and dropout masks (drawn on the hos
 the run's seeded generator, so all backends see the same ones), and the costs, read once
 per record (print interval), because on a GPU each read is a synchronisation.
 
-Data layout: ``X`` is kept as rows ``(m, n[0])``; each epoch's permutation is applied
-once with ``take``, batches are contiguous row slices, and the math sees ``Xb.T``, a free
-view. That is several times faster than slicing columns of an ``(n[0], m)`` array.
+Data layout: ``X`` is kept as rows ``(m, n[0])``; each batch gathers its rows with
+``take`` from a contiguous slice of the epoch's permutation (one small copy per batch, no
+permuted copy of the whole set), and the math sees ``Xb.T``, a free view. That is several
+times faster than slicing columns of an ``(n[0], m)`` array.
 """
 
 from __future__ import annotations
@@ -278,16 +279,12 @@ class Trainer:
         patience = self.options.patience
         return patience is not None and st.bad_records >= patience
 
-    def _epoch_data(self) -> tuple[Array, Array]:
-        """The current epoch's data in its (seeded) shuffled order, permuted once."""
+    def _epoch_order(self) -> Array:
+        """The current epoch's (seeded) permutation, copied to the device once per epoch."""
         st = self.state
-        if self.batch == self.m:
-            return self.X, self.Y  # full batch: no shuffle, no draw (the notes' loop)
         if st.batch_start == 0 or st.order is None:
             st.order = self.rng.permutation(self.m)
-        backend = self.network.backend
-        order = backend.asarray(st.order, dtype="int64")
-        return backend.xp.take(self.X, order, axis=0), backend.xp.take(self.Y, order, axis=1)
+        return self.network.backend.asarray(st.order, dtype="int64")
 
     def run(self) -> TrainingResult:
         """Train until the step budget is spent, patience runs out or a stop is requested."""
@@ -303,17 +300,21 @@ class Trainer:
         # Columns of ones for db = dZ @ ones (see backward_propagation), one per batch size
         # (the last batch of an epoch may be smaller), made once and reused.
         ones: dict[int, Array] = {}
-        Xe, Ye = self.X, self.Y
+        Xb, Yb, order = self.X, self.Y, None  # full batch: no shuffle, no draw (the notes')
         stop = interrupted = False
         while st.step < total and not stop:
             if not full_batch:
-                Xe, Ye = self._epoch_data()
+                order = self._epoch_order()
             lr = decayed_learning_rate(lr0, decay, st.epoch, decay_every) if decay else lr0
             while st.batch_start < m and st.step < total:
                 start = st.batch_start
                 # Clip the stop: out-of-bounds slice ends are not in the standard.
                 end = min(start + batch, m)
-                Xb, Yb = (Xe, Ye) if full_batch else (Xe[start:end, :], Ye[:, start:end])
+                if order is not None:
+                    # Gather this batch's rows: a (batch, n[0]) copy, never a permuted copy
+                    # of the whole data set (which would double the memory).
+                    rows = order[start:end]
+                    Xb, Yb = xp.take(self.X, rows, axis=0), xp.take(self.Y, rows, axis=1)
                 size = end - start
                 if size not in ones:
                     ones[size] = xp.ones_like(Xb[:, :1])
