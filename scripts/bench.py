@@ -1,0 +1,472 @@
+"""Benchmark nnbackend against what a user would pick instead (issue 5).
+
+Runs each workload for nnbackend and for each installed peer in ONE process: one untimed
+warm-up run of each (which also measures peak memory), then several timed repetitions
+in which the implementations alternate (the starting one rotates). Prints, per workload,
+the median time of each, the ratio nnbackend/peer, the final cost and accuracy of each
+(computed the same way for all, on the host), the peak memory, and issue 5's targets as
+PASS/MISS. ``--json PATH`` (or ``-`` for stdout) writes the same as one JSON document.
+
+    pip install . '.[bench]'          # scikit-learn, threadpoolctl; torch is optional
+    python scripts/bench.py           # planar, wide, deep, gemm on the CPU (a few minutes)
+    python scripts/bench.py --quick   # tiny sizes, one repetition (a smoke test)
+    python scripts/bench.py --device cuda --workloads planar,wide
+
+Workloads: ``planar`` (the notes' flower, 2-4-1 tanh/sigmoid, full-batch GD lr 1.2,
+10000 iterations, float64), ``wide`` (60000 x 784 synthetic 10-class float32 data,
+784-256-10 ReLU/softmax, SGD lr 0.1, batch 256, 3 epochs), ``deep`` (same data,
+784-512-256-128-10, Adam lr 1e-3, batch 256, 2 epochs), ``gemm`` (the time the wide
+workload's matrix products alone take at this machine's measured GEMM rate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import importlib.metadata
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+from _bench_common import (
+    MEMORY_PROBES,
+    Data,
+    Measurement,
+    Runner,
+    Workload,
+    peak_memory,
+    score,
+    synthetic_classes,
+    timed_fit,
+    warm_up,
+)
+from _bench_gemm import gemm_floor
+from _bench_impls import (
+    NNBackendRunner,
+    NotesRunner,
+    SklearnRunner,
+    TorchRunner,
+    cuda_memory_probes,
+    optional_module,
+)
+from _bench_report import (
+    Emit,
+    Target,
+    environment,
+    load_average,
+    measurement_dict,
+    print_header,
+    print_table,
+    print_targets,
+    ratio,
+)
+
+import nnbackend
+from nnbackend import cuda_status, resolve_backend
+from nnbackend.datasets import flower
+
+WORKLOADS = ("planar", "wide", "deep", "gemm")
+PEERS = ("notes", "sklearn", "torch")
+DEFAULT_REPEATS = {"planar": 5, "wide": 3, "deep": 3}
+QUICK_SCALE = 0.01
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see ``--help``)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Timings are medians of the repetitions; ratios below 1 mean nnbackend "
+               "is faster. Other load on the machine skews them: the header and the end "
+               "print the load average.")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma-separated subset of planar,wide,deep,gemm "
+                             "(default: all)")
+    parser.add_argument("--peers", default=",".join(PEERS),
+                        help="comma-separated subset of notes,sklearn,torch; peers that "
+                             "are not installed are skipped with a note (default: all)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (NumPy, against the notes loop, scikit-learn and PyTorch "
+                             "CPU) or cuda / cuda:N (CuPy against PyTorch CUDA, timed "
+                             "with a device sync); cuda without a GPU exits with status 2")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed repetitions per workload (default: 5 for planar, "
+                             "3 for wide and deep; 1 with --quick)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply the planar iterations and the wide/deep example "
+                             "counts by this factor, e.g. 0.1 for a quicker look "
+                             "(default: 1, the issue's sizes)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke-test size: --scale {QUICK_SCALE} and one repetition")
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write every number as one JSON document to PATH; '-' "
+                             "writes it to stdout and sends the table to stderr")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="limit every BLAS and OpenMP pool (threadpoolctl) and "
+                             "torch.set_num_threads to N threads (default: the libraries' "
+                             "own defaults, and torch.set_num_threads(CPU count))")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    args.workload_list = _choices(parser, "--workloads", args.workloads, WORKLOADS)
+    args.peer_list = _choices(parser, "--peers", args.peers, PEERS)
+    if args.quick:
+        args.scale = QUICK_SCALE
+        args.repeats = args.repeats or 1
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    if not 0 < args.scale <= 1:
+        parser.error("--scale must be in (0, 1]")
+    return args
+
+
+def _choices(parser: argparse.ArgumentParser, flag: str, value: str,
+             allowed: tuple[str, ...]) -> list[str]:
+    """Split a comma-separated option and reject unknown names."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        parser.error(f"{flag}: unknown {', '.join(unknown)}; choose from {','.join(allowed)}")
+    return names
+
+
+def planar_workload(scale: float, repeats: int | None) -> Workload:
+    """The notes' flower run: 2-4-1 tanh/sigmoid, full-batch GD, lr 1.2, float64."""
+    X, y = flower()
+    iterations = max(10, round(10000 * scale))
+    return Workload("planar", (2, 4, 1), "tanh", "binary", "small", 3, "float64", "gd", 1.2,
+                    None, iterations, None, max(1, iterations // 10),
+                    repeats or DEFAULT_REPEATS["planar"], Data(X, y))
+
+
+def classes_data(scale: float) -> Data:
+    """The wide/deep data: 60000 training and 10000 test examples (times ``scale``)."""
+    m, m_test = max(512, round(60000 * scale)), max(100, round(10000 * scale))
+    X, y = synthetic_classes(m + m_test, seed=0)
+    return Data(X[:m], y[:m], X[m:], y[m:])
+
+
+def wide_workload(data: Data, repeats: int | None) -> Workload:
+    """784-256-10 ReLU/softmax, mini-batch SGD lr 0.1, batch 256, 3 epochs, float32."""
+    return Workload("wide", (784, 256, 10), "relu", "multiclass", "he", 0, "float32", "gd",
+                    0.1, 256, None, 3, 3, repeats or DEFAULT_REPEATS["wide"], data)
+
+
+def deep_workload(data: Data, repeats: int | None) -> Workload:
+    """784-512-256-128-10 ReLU/softmax, Adam lr 1e-3, batch 256, 2 epochs, float32."""
+    return Workload("deep", (784, 512, 256, 128, 10), "relu", "multiclass", "he", 0,
+                    "float32", "adam", 1e-3, 256, None, 2, 2,
+                    repeats or DEFAULT_REPEATS["deep"], data)
+
+
+def make_runners(work: Workload, device: str, peers: list[str], torch: Any,
+                 sklearn: Any) -> tuple[list[Runner], list[str]]:
+    """nnbackend first, then each requested peer that can run; notes on the skipped ones."""
+    on_gpu = device != "cpu"
+    backend = resolve_backend(device, "cupy" if on_gpu else "numpy", work.dtype)
+    runners: list[Runner] = [NNBackendRunner(work, backend)]
+    skipped = []
+    for peer in peers:
+        if peer in ("notes", "sklearn") and on_gpu:
+            skipped.append(f"{peer}: CPU-only peer, not run with --device {device}")
+        elif peer == "notes" and work.name != "planar":
+            continue  # the notes' loop is the 2-layer binary network only
+        elif peer == "notes":
+            runners.append(NotesRunner(work))
+        elif peer == "sklearn" and sklearn is None:
+            skipped.append("sklearn: scikit-learn is not installed (pip install "
+                           "'nnbackend[bench]')")
+        elif peer == "sklearn":
+            runners.append(SklearnRunner(work, sklearn))
+        elif torch is None:
+            skipped.append("torch: PyTorch is not installed (pip install 'nnbackend[torch]')")
+        elif on_gpu and not torch.cuda.is_available():
+            skipped.append("torch: this PyTorch build sees no CUDA device")
+        else:
+            runners.append(TorchRunner(work, torch, device))
+    return runners, skipped
+
+
+def measure(work: Workload, runners: list[Runner], probes: dict[str, Any],
+            progress: Emit) -> list[Measurement]:
+    """Warm-up, a memory run, then ``work.repeats`` alternating timed repetitions.
+
+    Every implementation runs once untimed (warm-up) and once under its memory probe
+    before the timed repetitions; in repetition ``r`` the order starts at runner ``r``.
+    Costs and accuracies are scored after the last timed run.
+    """
+    rows = [Measurement(r.key, r.label, memory_method=r.memory_method) for r in runners]
+    for runner, row in zip(runners, rows, strict=True):
+        progress(f"[{work.name}] warm-up and memory run: {runner.key}")
+        warm_up(runner)
+        row.peak_bytes = peak_memory(runner, probes)
+    n = len(runners)
+    for rep in range(work.repeats):
+        order = [(rep + i) % n for i in range(n)]
+        for i in order:
+            rows[i].times.append(timed_fit(runners[i]))
+        progress(f"[{work.name}] repetition {rep + 1}/{work.repeats}: " + ", ".join(
+            f"{rows[i].key} {rows[i].times[-1]:.3f}s" for i in order))
+    data = work.data
+    for runner, row in zip(runners, rows, strict=True):
+        row.cost, row.accuracy = score(runner.proba(data.X), data.y)
+        if data.X_test is not None and data.y_test is not None:
+            row.test_accuracy = score(runner.proba(data.X_test), data.y_test)[1]
+    return rows
+
+
+def cost_agreement(runners: list[Runner]) -> dict[str, Any] | None:
+    """Max |cost difference| between nnbackend's and the notes' recorded costs."""
+    by_key = {r.key: r for r in runners}
+    if "notes" not in by_key:
+        return None
+    ours = np.asarray(by_key["nnbackend"].recorded_costs())  # type: ignore[attr-defined]
+    theirs = np.asarray(by_key["notes"].recorded_costs())  # type: ignore[attr-defined]
+    if ours.shape != theirs.shape:
+        return {"records": [len(ours), len(theirs)], "max_abs_diff": None}
+    diff = np.abs(ours - theirs)
+    early = max(1, int(0.6 * len(diff)))
+    return {"records": len(diff), "max_abs_diff": float(diff.max()),
+            "max_abs_diff_first_60pct": float(diff[:early].max())}
+
+
+def _peer_ratio(rows: dict[str, Measurement], peer: str) -> float | None:
+    return ratio(rows["nnbackend"], rows[peer]) if peer in rows else None
+
+
+def targets_for(work: Workload, rows: list[Measurement],
+                agreement: dict[str, Any] | None) -> list[Target]:
+    """Issue 5's CPU targets for this workload, from this run's measurements."""
+    by = {r.key: r for r in rows}
+    name = work.name
+    out: list[Target] = []
+    if name == "planar":
+        out.append(Target(name, "nnbackend <= 0.8x notes", _peer_ratio(by, "notes"), 0.8, "x"))
+        if agreement is not None:
+            out.append(Target(name, "identical costs: max |cost - notes cost|, first 60% "
+                                    "of records, <= 1e-9",
+                              agreement.get("max_abs_diff_first_60pct"), 1e-9, "abs"))
+            out.append(Target(name, "identical costs: max |cost - notes cost|, all records, "
+                                    "<= 1e-4 (lr 1.2 amplifies rounding late in the run)",
+                              agreement.get("max_abs_diff"), 1e-4, "abs"))
+        for peer in ("sklearn", "torch"):
+            out.append(Target(name, f"nnbackend <= 0.5x {peer}", _peer_ratio(by, peer), 0.5,
+                              "x"))
+    elif name == "wide":
+        out.append(Target(name, "nnbackend <= 0.9x torch", _peer_ratio(by, "torch"), 0.9, "x"))
+        out.append(Target(name, "nnbackend <= 0.5x sklearn", _peer_ratio(by, "sklearn"), 0.5,
+                          "x"))
+        nnb = by["nnbackend"]
+        for peer in ("torch", "sklearn"):
+            gap = None
+            if peer in by and nnb.test_accuracy is not None:
+                gap = 100 * abs(nnb.test_accuracy - (by[peer].test_accuracy or 0.0))
+            out.append(Target(name, f"test accuracy within 0.5 pp of {peer}", gap, 0.5, "pp"))
+        mem = None if nnb.peak_bytes is None else nnb.peak_bytes / work.data.train_bytes
+        out.append(Target(name, "nnbackend peak memory <= 1.5x X", mem, 1.5, "x"))
+    elif name == "deep":
+        out.append(Target(name, "nnbackend <= 1.0x torch", _peer_ratio(by, "torch"), 1.0, "x"))
+    return out
+
+
+def run_workload(work: Workload, args: argparse.Namespace, mods: dict[str, Any],
+                 probes: dict[str, Any], emit: Emit, progress: Emit) -> dict[str, Any]:
+    """Measure one workload, print its table and targets, return its JSON part."""
+    runners, skipped = make_runners(work, args.device, args.peer_list, mods["torch"],
+                                    mods["sklearn"])
+    rows = measure(work, runners, probes, progress)
+    agreement = cost_agreement(runners) if work.name == "planar" else None
+    targets = targets_for(work, rows, agreement) if args.device == "cpu" else []
+    emit("")
+    emit(f"{work.name}: {work.describe()}; median of {work.repeats} after a warm-up")
+    print_table(work.name, rows, work.data.train_bytes, emit)
+    for note in skipped:
+        emit(f"  skipped {note}")
+    if agreement is not None:
+        emit(f"  cost agreement, nnbackend vs notes over {agreement['records']} recorded "
+             f"iterations: max |diff| {agreement['max_abs_diff']:.2e} "
+             f"(first 60%: {agreement.get('max_abs_diff_first_60pct', float('nan')):.2e})")
+    if args.device != "cpu":
+        emit("  (issue 5 sets its targets for the CPU; on CUDA the ratios above are the result)")
+    print_targets(targets, emit)
+    return {"description": work.describe(), "repeats": work.repeats,
+            "data_bytes": work.data.train_bytes, "skipped": skipped,
+            "rows": [measurement_dict(r, rows[0]) for r in rows],
+            "cost_agreement": agreement, "targets": [t.as_dict() for t in targets]}
+
+
+def run_gemm(work: Workload, args: argparse.Namespace, wide: dict[str, Any] | None,
+             emit: Emit, progress: Emit) -> dict[str, Any]:
+    """Measure the wide workload's GEMM floor and compare nnbackend's wide time to it."""
+    progress("[gemm] timing the wide workload's matrix products")
+    backend = resolve_backend(args.device, "numpy" if args.device == "cpu" else "cupy",
+                              work.dtype)
+    m, batch = work.data.X.shape[0], work.batch_size or work.data.X.shape[0]
+    products = gemm_floor(work.layers, m, batch, backend, 0.005 if args.quick else 0.1)
+    floor = sum(p.seconds_per_epoch for p in products)
+    flops = sum(p.flops * p.calls_per_epoch for p in products)
+    emit("")
+    emit(f"gemm floor: the wide workload's matrix products per epoch ({m} examples, batch "
+         f"{batch}, {backend.describe()})")
+    emit(f"  {'product (column form)':<30} {'m x k x n':>16} {'calls':>6} {'ms/call':>9} "
+         f"{'GFLOP/s':>8} {'s/epoch':>8}")
+    for p in products:
+        emit(f"  {p.name:<30} {f'{p.m}x{p.k}x{p.n}':>16} {p.calls_per_epoch:>6} "
+             f"{1e3 * p.seconds_per_call:>9.3f} {p.flops / p.seconds_per_call / 1e9:>8.1f} "
+             f"{p.seconds_per_epoch:>8.3f}")
+    emit(f"  floor: {floor:.3f} s per epoch for {flops / 1e9:.1f} GFLOP "
+         f"({flops / floor / 1e9:.1f} GFLOP/s)")
+    out: dict[str, Any] = {"products": [p.as_dict() for p in products],
+                           "floor_s_per_epoch": floor, "gflop_per_epoch": flops / 1e9,
+                           "nnbackend_s_per_epoch": None, "nnbackend_over_floor": None}
+    targets = []
+    if wide is not None:
+        per_epoch = wide["rows"][0]["median_s"] / work.passes
+        out["nnbackend_s_per_epoch"] = per_epoch
+        out["nnbackend_over_floor"] = per_epoch / floor
+        emit(f"  nnbackend wide: {per_epoch:.3f} s per epoch = {per_epoch / floor:.2f}x the "
+             "floor (its time includes one full-data evaluation for the history record)")
+        if args.device == "cpu":
+            targets.append(Target("gemm", "nnbackend wide <= 2x the gemm floor",
+                                  per_epoch / floor, 2.0, "x"))
+    else:
+        emit("  (run the wide workload too to compare nnbackend's time with the floor)")
+    print_targets(targets, emit)
+    out["targets"] = [t.as_dict() for t in targets]
+    return out
+
+
+def check_device(device: str) -> str | None:
+    """None when ``device`` can run here, else a one-line reason."""
+    if device == "cpu":
+        return None
+    if device != "cuda" and not (device.startswith("cuda:") and device[5:].isdigit()):
+        return f"unknown --device {device!r}; use cpu, cuda or cuda:N"
+    status = cuda_status()
+    if not status.available:
+        return f"--device {device} needs a CUDA GPU, but {status.reason}"
+    return None
+
+
+def load_peers(args: argparse.Namespace) -> dict[str, Any]:
+    """Import the optional libraries once and set their thread counts.
+
+    torch gets ``torch.set_num_threads(--threads or CPU count)``; with ``--threads`` every
+    BLAS and OpenMP pool loaded by then is limited too (through threadpoolctl).
+    """
+    wanted = set(args.peer_list)
+    mods = {"torch": optional_module("torch") if "torch" in wanted else None,
+            "sklearn": optional_module("sklearn") if "sklearn" in wanted else None,
+            "threadpoolctl": optional_module("threadpoolctl")}
+    if mods["sklearn"] is not None and optional_module("sklearn.neural_network") is None:
+        mods["sklearn"] = None  # a broken install: treat it as missing
+    threads = args.threads or os.cpu_count() or 1
+    if mods["torch"] is not None:
+        mods["torch"].set_num_threads(threads)
+    if args.threads is not None and mods["threadpoolctl"] is not None:
+        mods["limits"] = mods["threadpoolctl"].threadpool_limits(limits=args.threads)
+    # Move everything imported so far out of the collector's view, so the gc.collect()
+    # before each timed run costs milliseconds, not a scan of torch's object graph.
+    gc.collect()
+    gc.freeze()
+    return mods
+
+
+def versions(device: str) -> dict[str, str | None]:
+    """Installed versions of the libraries in play (None: not installed)."""
+    out: dict[str, str | None] = {"nnbackend": nnbackend.__version__}
+    dists = {"numpy": "numpy", "array-api-compat": "array-api-compat",
+             "sklearn": "scikit-learn", "torch": "torch", "threadpoolctl": "threadpoolctl"}
+    for label, dist in dists.items():
+        out[label] = _dist_version(dist)
+    if device != "cpu":
+        out["cupy"] = getattr(optional_module("cupy"), "__version__", None)
+    return out
+
+
+def _dist_version(dist: str) -> str | None:
+    """A distribution's installed version without importing it."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def build_workloads(args: argparse.Namespace) -> list[Workload]:
+    """The selected workloads at the selected scale (gemm uses the wide shapes)."""
+    out = []
+    if "planar" in args.workload_list:
+        out.append(planar_workload(args.scale, args.repeats))
+    if {"wide", "deep", "gemm"} & set(args.workload_list):
+        data = classes_data(args.scale)
+        if "wide" in args.workload_list or "gemm" in args.workload_list:
+            out.append(wide_workload(data, args.repeats))
+        if "deep" in args.workload_list:
+            out.append(deep_workload(data, args.repeats))
+    return out
+
+
+def summary(doc: dict[str, Any]) -> dict[str, int]:
+    """Count PASS / MISS / n/a over every target of the run."""
+    targets = [t for w in doc["workloads"].values() for t in w.get("targets", [])]
+    targets += doc.get("gemm", {}).get("targets", []) if doc.get("gemm") else []
+    verdicts = [{True: "pass", False: "miss", None: "n/a"}[t["passed"]] for t in targets]
+    return {k: verdicts.count(k) for k in ("pass", "miss", "n/a")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 0 when it ran (targets do not change the status), 2 on usage."""
+    args = parse_args(argv)
+    problem = check_device(args.device)
+    if problem is not None:
+        print(f"bench.py: error: {problem}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    out_stream = sys.stderr if args.json == "-" else sys.stdout
+    emit: Emit = functools.partial(print, file=out_stream, flush=True)
+    progress: Emit = ((lambda _: None) if args.quiet
+                      else functools.partial(print, file=sys.stderr, flush=True))
+    mods = load_peers(args)
+    probes = dict(MEMORY_PROBES) if args.device == "cpu" else cuda_memory_probes(mods["torch"])
+    env = environment(versions(args.device), mods["threadpoolctl"],
+                      torch_threads=(args.threads or os.cpu_count())
+                      if mods["torch"] is not None else None, threads=args.threads)
+    env["device"] = args.device
+    print_header(env, emit)
+    doc: dict[str, Any] = {"environment": env, "workloads": {}, "gemm": None,
+                           "settings": {"device": args.device, "scale": args.scale,
+                                        "repeats": args.repeats, "peers": args.peer_list,
+                                        "threads": args.threads,
+                                        "workloads": args.workload_list}}
+    for work in build_workloads(args):
+        if work.name in args.workload_list:
+            doc["workloads"][work.name] = run_workload(work, args, mods, probes, emit,
+                                                       progress)
+        if work.name == "wide" and "gemm" in args.workload_list:
+            doc["gemm"] = run_gemm(work, args, doc["workloads"].get("wide"), emit, progress)
+    doc["targets_summary"] = summary(doc)
+    doc["load_average_end"] = load_average()
+    doc["total_s"] = time.perf_counter() - start
+    counts = doc["targets_summary"]
+    emit("")
+    emit(f"targets: {counts['pass']} PASS, {counts['miss']} MISS, {counts['n/a']} n/a; "
+         f"total {doc['total_s']:.0f} s; load average at end (1/5/15 min): "
+         f"{doc['load_average_end']}")
+    if args.json:
+        text = json.dumps(doc, indent=2, default=str)
+        if args.json == "-":
+            print(text)
+        else:
+            with open(args.json, "w") as handle:
+                handle.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Smoke test of ``scripts/bench.py``: it runs at a tiny size and prints its tables.
+
+Not a performance test: the benchmark's numbers never decide pass or fail here, only
+that the script runs end to end and that its table and JSON keep their shape. It runs
+in the numpy and torch nox sessions (the torch one exercises the PyTorch peer; the
+numpy one, where torch is absent, its "skipped" note) and is left out of the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nnbackend import cuda_status
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "bench.py"
+FAMILIES = {f.strip() for f in os.environ.get("NNBACKEND_TEST_BACKENDS", "").split(",")
+            if f.strip()}
+
+pytestmark = pytest.mark.skipif(
+    bool(FAMILIES) and not FAMILIES & {"numpy", "torch"},
+    reason="the benchmark smoke test runs in the numpy and torch sessions only")
+
+
+def run_bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python scripts/bench.py ARGS`` with this checkout's nnbackend importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True,
+                          text=True, env=env, timeout=timeout, check=False, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """One ``--quick`` run of every workload: its stdout and its JSON document."""
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    # One thread: a busy 2-core machine makes spinning BLAS/OpenMP pools crawl.
+    done = run_bench("--quick", "--quiet", "--threads", "1", "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    return done.stdout, json.loads(path.read_text())
+
+
+def test_prints_header_tables_and_targets(quick_run: tuple[str, dict]) -> None:
+    out, _ = quick_run
+    assert out.startswith("nnbackend benchmark, ")
+    for heading in ("planar: 400 x 2 float64, 2-4-1 tanh/sigmoid",
+                    "wide: 600 x 784 (+100 test) float32, 784-256-10 relu/softmax",
+                    "deep: 600 x 784 (+100 test) float32, 784-512-256-128-10",
+                    "gemm floor: the wide workload's matrix products per epoch"):
+        assert heading in out
+    assert "median s" in out and "nnb/peer" in out and "final cost" in out
+    assert "notes (plain NumPy loop)" in out
+    assert "targets (issue 5):" in out
+    assert "cost agreement, nnbackend vs notes" in out
+    assert out.rstrip().splitlines()[-1].startswith("targets: ")
+
+
+def test_json_has_every_workload_row_and_target(quick_run: tuple[str, dict]) -> None:
+    _, doc = quick_run
+    assert set(doc["workloads"]) == {"planar", "wide", "deep"}
+    assert doc["environment"]["versions"]["nnbackend"]
+    assert doc["settings"]["threads"] == 1
+    for name, work in doc["workloads"].items():
+        rows = work["rows"]
+        assert rows[0]["key"] == "nnbackend" and rows[0]["nnbackend_over_peer"] is None
+        assert len(rows) >= 2 or work["skipped"], name  # at least one peer, or a note
+        for row in rows:
+            assert len(row["times"]) == 1 and row["median_s"] > 0
+            assert 0.0 <= row["accuracy"] <= 1.0 and row["cost"] > 0
+            if row["key"] != "nnbackend":
+                assert row["nnbackend_over_peer"] > 0
+        for target in work["targets"]:
+            assert target["passed"] in (True, False, None)
+    planar = doc["workloads"]["planar"]
+    # Same initialisation, same math: nnbackend reproduces the notes' costs.
+    assert planar["cost_agreement"]["max_abs_diff"] < 1e-9
+    gemm = doc["gemm"]
+    assert gemm["floor_s_per_epoch"] > 0 and gemm["nnbackend_over_floor"] > 0
+    assert {p["product"].split(" (")[0] for p in gemm["products"]} == {
+        "W1 @ A0", "W2 @ A1", "dZ2 @ A1.T", "W2.T @ dZ2", "dZ1 @ A0.T"}
+
+
+def test_json_to_stdout_sends_the_table_to_stderr() -> None:
+    done = run_bench("--quick", "--quiet", "--threads", "1", "--workloads", "planar",
+                     "--peers", "notes", "--json", "-")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert list(doc["workloads"]) == ["planar"]
+    assert [r["key"] for r in doc["workloads"]["planar"]["rows"]] == ["nnbackend", "notes"]
+    assert "planar: 400 x 2 float64" in done.stderr
+
+
+@pytest.mark.skipif(cuda_status().available, reason="this machine has a CUDA device")
+def test_cuda_without_a_gpu_is_a_one_line_error() -> None:
+    done = run_bench("--device", "cuda", "--quick")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "needs a CUDA GPU" in done.stderr
+
+
+def test_unknown_workload_is_a_usage_error() -> None:
+    done = run_bench("--workloads", "planar,huge")
+    assert done.returncode == 2
+    assert "unknown huge" in done.stderr
