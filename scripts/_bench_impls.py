@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import importlib
+import time
 import warnings
 from typing import Any
 
@@ -77,6 +78,15 @@ class NNBackendRunner:
         result = train(self.network, self.X, self.Y, self.options, rng=host_rng(SHUFFLE_SEED))
         self.history = result.history
 
+    def _accuracy(self, A: Any) -> Any:
+        """Training accuracy of the output layer ``A`` (a 0-d device array)."""
+        xp, Y = self.backend.xp, self.Y
+        if self.work.task == "binary":
+            hits = (A > 0.5) == (Y > 0.5)
+        else:
+            hits = xp.argmax(A, axis=0) == xp.argmax(Y, axis=0)
+        return xp.mean(xp.astype(hits, self.backend.dtype))
+
     def sync(self) -> None:
         """``Backend.synchronize``."""
         self.backend.synchronize()
@@ -90,6 +100,24 @@ class NNBackendRunner:
     def recorded_costs(self) -> list[float]:
         """The costs of the history records (every ``print_every`` iterations)."""
         return [float(r["cost"]) for r in self.history]
+
+    def record_seconds(self, repeats: int = 3) -> float:
+        """Time of what one history record computes: cost and accuracy on all of ``X``.
+
+        ``train`` makes a record at the end of every run, so its time includes one such
+        full-data forward pass that the peers do not make; this measures it (median).
+        """
+        assert self.network is not None
+        net, backend = self.network, self.backend
+        samples = []
+        for _ in range(repeats):
+            backend.synchronize()
+            start = time.perf_counter()
+            cache = net.forward(self.X.T)
+            backend.to_float(net.cost(cache, self.Y))
+            backend.to_float(self._accuracy(cache.A[-1]))
+            samples.append(time.perf_counter() - start)
+        return float(np.median(samples))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -215,6 +243,8 @@ class TorchRunner:
         on_gpu = self.device.type == "cuda"
         self.label = f"torch {torch.__version__} eager autograd ({device}, {work.dtype})"
         self.memory_method = "torch-cuda" if on_gpu else "rss"
+        if on_gpu:
+            torch.cuda.set_device(self.device)  # the memory probe reads the current GPU
         self.X = torch.as_tensor(work.data.X, dtype=self.dtype, device=self.device)
         if work.task == "binary":
             self.y = torch.as_tensor(work.data.y.reshape(-1, 1), dtype=self.dtype,

@@ -136,7 +136,9 @@ def print_header(env: dict[str, Any], emit: Emit) -> None:
 
 
 def _mb(n: int | None) -> str:
-    return "n/a" if n is None else f"{n / 2**20:.1f} MB"
+    if n is None:
+        return "n/a"
+    return f"{n / 2**10:.1f} KB" if n < 2**20 else f"{n / 2**20:.1f} MB"
 
 
 def _pct(x: float | None) -> str:
