@@ -10,49 +10,15 @@ import datetime
 import os
 import platform
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from _bench_common import MEMORY_LABELS, Measurement
+from _bench_targets import Target
 
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUPY_TF32")
 Emit = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Target:
-    """One of issue 5's targets: ``measured <= limit`` (None when it could not be measured)."""
-
-    workload: str
-    text: str
-    measured: float | None
-    limit: float
-    unit: str
-
-    @property
-    def passed(self) -> bool | None:
-        """True / False, or None when the measurement is missing."""
-        return None if self.measured is None else self.measured <= self.limit
-
-    def line(self) -> str:
-        """``PASS  nnbackend <= 0.8x notes: 0.71x``."""
-        verdict = {True: "PASS", False: "MISS", None: "n/a "}[self.passed]
-        value = "not measured" if self.measured is None else _fmt_target(self.measured,
-                                                                          self.unit)
-        return f"  {verdict}  {self.text}: {value}"
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields, with the verdict."""
-        return {**asdict(self), "passed": self.passed}
-
-
-def _fmt_target(value: float, unit: str) -> str:
-    if unit == "x":
-        return f"{value:.2f}x"
-    if unit == "pp":
-        return f"{value:.2f} pp"
-    return f"{value:.2e}"
 
 
 def cpu_model() -> str:
