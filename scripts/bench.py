@@ -1,13 +1,13 @@
 """Benchmark nnbackend against what a user would pick instead (issue 5).
 
 Runs each workload for nnbackend and for each installed peer in ONE process: one untimed
-warm-up run of each (which also measures peak memory), then several timed repetitions
-in which the implementations alternate (the starting one rotates). Prints, per workload,
+warm-up run of each, one untimed run under a memory probe, then several timed
+repetitions in which the implementations alternate (the starting one rotates). Prints, per workload,
 the median time of each, the ratio nnbackend/peer, the final cost and accuracy of each
 (computed the same way for all, on the host), the peak memory, and issue 5's targets as
 PASS/MISS. ``--json PATH`` (or ``-`` for stdout) writes the same as one JSON document.
 
-    pip install . '.[bench]'          # scikit-learn, threadpoolctl; torch is optional
+    pip install '.[bench]'            # + scikit-learn, threadpoolctl ('.[bench,torch]')
     python scripts/bench.py           # planar, wide, deep, gemm on the CPU (a few minutes)
     python scripts/bench.py --quick   # tiny sizes, one repetition (a smoke test)
     python scripts/bench.py --device cuda --workloads planar,wide
