@@ -114,7 +114,7 @@ def forward_propagation(
 
 def backward_propagation(
     params: dict[str, Array], cache: Cache, Y: Array, hidden: Activation, xp: ModuleType,
-    l2: float = 0.0, ones: Array | None = None,
+    l2: float = 0.0, ones: Array | None = None, scale: float = 1.0,
 ) -> dict[str, Array]:
     """The notes' backward pass, from ``dZ[L] = A[L] - Y`` down to ``dW1, db1``.
 
@@ -135,6 +135,9 @@ def backward_propagation(
     ones : array, shape (m, 1), optional
         A column of ones in the arrays' dtype and device, reused across iterations by the
         training loop; made here when not given.
+    scale : float
+        Multiplies every gradient (default 1). Plain gradient descent passes its learning
+        rate, which then costs one multiply of ``dZ[L]`` instead of one per parameter.
 
     Returns
     -------
@@ -154,12 +157,12 @@ def backward_propagation(
     # The notes' 1/m of every dW[l] and db[l], applied once to dZ[L]: backpropagation is
     # linear in dZ[L], so each dZ[l] below is the notes' dZ[l] / m and the per-layer
     # divisions (two small array operations per layer) disappear.
-    dZ = (As[L] - Y) * (1.0 / m)
+    dZ = (As[L] - Y) * (scale / m)
     for l in range(L, 0, -1):  # noqa: E741 -- the notes' layer index
         W, _, dW_name, db_name = names[l - 1]
         dW = dZ @ A_in[l - 1].T
         if l2:
-            dW = dW + (l2 / m) * params[W]
+            dW = dW + (l2 * scale / m) * params[W]
         grads[dW_name] = dW
         # sum(dZ, axis=1, keepdims=True) as a product with a column of ones: the same sum,
         # one BLAS call (2.5 us on the flower) instead of a reduction (6.5 us through

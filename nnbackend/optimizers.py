@@ -12,6 +12,7 @@ early stopping keep "the best parameters" as a plain reference, with no copy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,11 @@ class Optimizer:
                 state[f"sd{name}"] = xp.zeros_like(value)
         return state
 
+    @property
+    def is_linear(self) -> bool:
+        """True when the update is ``W - lr * dW``: lr can then scale the gradients."""
+        return self.name == "gd"
+
     def step(
         self, params: dict[str, Array], grads: dict[str, Array], state: State, lr: float,
         xp: Any,
@@ -76,12 +82,18 @@ class Optimizer:
         new_params: dict[str, Array] = {}
         b1, b2, eps = self.beta1, self.beta2, self.epsilon
         if self.name == "adam":
-            # Bias corrections as Python floats, computed once per step.
-            c1, c2 = 1.0 - b1**t, 1.0 - b2**t
+            # Bias corrections folded into two Python floats, once per step:
+            # lr * (v / c1) / (sqrt(s / c2) + eps) == lr_t * v / (sqrt(s) + eps_t) with
+            # lr_t = lr * sqrt(c2) / c1 and eps_t = eps * sqrt(c2): two passes over every
+            # parameter fewer.
+            c1, root_c2 = 1.0 - b1**t, math.sqrt(1.0 - b2**t)
+            lr_t, eps_t = lr * root_c2 / c1, eps * root_c2
         for name, W in params.items():
             dW = grads["d" + name]
             if self.name == "gd":
-                new_params[name] = W - lr * dW
+                # A step of exactly 1 needs no multiply: the training loop folds lr into the
+                # gradients (scale= of backward_propagation) for plain gradient descent.
+                new_params[name] = W - dW if lr == 1.0 else W - lr * dW
             elif self.name == "momentum":
                 v = b1 * state[f"vd{name}"] + (1.0 - b1) * dW
                 new_state[f"vd{name}"] = v
@@ -94,7 +106,7 @@ class Optimizer:
                 v = b1 * state[f"vd{name}"] + (1.0 - b1) * dW
                 s = b2 * state[f"sd{name}"] + (1.0 - b2) * (dW * dW)
                 new_state[f"vd{name}"], new_state[f"sd{name}"] = v, s
-                new_params[name] = W - lr * (v / c1) / (xp.sqrt(s / c2) + eps)
+                new_params[name] = W - lr_t * v / (xp.sqrt(s) + eps_t)
         return new_params, new_state
 
 

@@ -178,20 +178,41 @@ class TrainingState:
     elapsed: float = 0.0
 
 
+#: Examples per forward pass when evaluating: bounds the memory of a record (every
+#: layer's Z and A of the chunk) instead of holding them for the whole data set.
+EVAL_CHUNK = 8192
+
+
 def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2: float,
              cache: Any = None) -> tuple[float, float | None]:
     """Cost (with the L2 term) and accuracy of ``params`` on ``(X, Y)``, read to the host.
 
     ``cache`` may be a dropout-free forward pass of exactly these params and data, to
-    avoid computing it twice (the full-batch case).
+    avoid computing it twice (the full-batch case). Otherwise the data is evaluated in
+    chunks of :data:`EVAL_CHUNK` examples, summed on the device and read once.
     """
     backend, xp = network.backend, network.backend.xp
-    if cache is None:
-        cache = forward_propagation(params, X.T, network.hidden, network.output, xp)
-    J = network.output.cost(xp, cache.Z[-1], Y)
+    hidden, output = network.hidden, network.output
+    m = X.shape[0]
+    if cache is not None or m <= EVAL_CHUNK:
+        if cache is None:
+            cache = forward_propagation(params, X.T, hidden, output, xp)
+        J = output.cost(xp, cache.Z[-1], Y)
+        acc = output_accuracy(output.task, cache.A[-1], Y, xp)
+    else:
+        J = acc = None
+        for start in range(0, m, EVAL_CHUNK):
+            end = min(start + EVAL_CHUNK, m)
+            part = forward_propagation(params, X[start:end, :].T, hidden, output, xp)
+            Yc = Y[:, start:end]
+            weight = (end - start) / m
+            J_part = output.cost(xp, part.Z[-1], Yc) * weight
+            J = J_part if J is None else J + J_part
+            hits = output_accuracy(output.task, part.A[-1], Yc, xp)
+            if hits is not None:
+                acc = hits * weight if acc is None else acc + hits * weight
     if l2:
-        J = J + l2_cost(xp, params, l2, Y.shape[1])
-    acc = output_accuracy(network.output.task, cache.A[-1], Y, xp)
+        J = J + l2_cost(xp, params, l2, m)
     return backend.to_float(J), None if acc is None else backend.to_float(acc)
 
 
@@ -296,6 +317,7 @@ class Trainer:
         assert every is not None
         self._clock = time.perf_counter()
         full_batch = batch == m
+        linear = self.optimizer.is_linear
         lr0, decay, decay_every = opts.learning_rate, opts.lr_decay, opts.lr_decay_every
         # Columns of ones for db = dZ @ ones (see backward_propagation), one per batch size
         # (the last batch of an epoch may be smaller), made once and reused.
@@ -327,9 +349,13 @@ class Trainer:
                     if self._record("iteration", st.step, reusable):
                         stop = True
                         break
-                grads = backward_propagation(st.params, cache, Yb, hidden, xp, l2, ones[size])
+                # Plain gradient descent is linear in the gradient, so lr rides on dZ[L]
+                # (one small multiply) and the update is W - dW (see Optimizer.step).
+                scale, step_lr = (lr, 1.0) if linear else (1.0, lr)
+                grads = backward_propagation(st.params, cache, Yb, hidden, xp, l2, ones[size],
+                                             scale)
                 st.params, st.optimizer_state = self.optimizer.step(
-                    st.params, grads, st.optimizer_state, lr, xp)
+                    st.params, grads, st.optimizer_state, step_lr, xp)
                 st.step += 1
                 st.batch_start = end
                 if end == m:

@@ -215,3 +215,19 @@ def test_adam_minibatches_reach_90_percent_in_fewer_passes_than_full_batch(refer
     adam = passes_to_90(optimizer="adam", learning_rate=0.1, batch_size=32, epochs=60)
     assert full_batch is not None and adam is not None
     assert adam * 5 <= full_batch, (adam, full_batch)
+
+
+def test_chunked_evaluation_equals_one_pass(backend, monkeypatch):
+    """Records on data larger than a chunk are the same numbers as one big forward pass."""
+    from nnbackend import training
+
+    rng = np.random.RandomState(0)
+    X_host = rng.randn(50, 3)
+    targets = encode_targets(np.arange(50) % 3)
+    net = Network.create((3, 5, 3), backend, "tanh", "multiclass", "xavier", seed=0)
+    X, Y = backend.asarray(X_host), backend.asarray(targets.Y)
+    whole = evaluate(net, net.params, X, Y, 0.3)
+    monkeypatch.setattr(training, "EVAL_CHUNK", 7)  # 8 chunks, the last one of 1 example
+    chunked = evaluate(net, net.params, X, Y, 0.3)
+    assert chunked[0] == pytest.approx(whole[0], rel=10 * tolerance(backend))
+    assert chunked[1] == pytest.approx(whole[1], abs=1e-6)
