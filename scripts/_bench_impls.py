@@ -18,6 +18,7 @@ import time
 import warnings
 from typing import Any
 
+import notes_reference
 import numpy as np
 from _bench_common import SHUFFLE_SEED, Workload
 
@@ -120,10 +121,6 @@ class NNBackendRunner:
         return float(np.median(samples))
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-z))
-
-
 class NotesRunner:
     """The notes' ``nn_model``: plain NumPy, 2 layers, tanh/sigmoid, full batch."""
 
@@ -142,38 +139,13 @@ class NotesRunner:
 
     def setup(self) -> None:
         """``np.random.seed(seed)`` and the notes' ``randn * 0.01`` initialisation."""
-        n_x, n_h, n_y = self.work.layers
-        np.random.seed(self.work.seed)
-        self.params = {"W1": np.random.randn(n_h, n_x) * 0.01, "b1": np.zeros((n_h, 1)),
-                       "W2": np.random.randn(n_y, n_h) * 0.01, "b2": np.zeros((n_y, 1))}
+        self.params = notes_reference.initialize_parameters(*self.work.layers, self.work.seed)
 
     def fit(self) -> None:
         """The notes' loop, verbatim: cost every iteration, recorded every print_every."""
-        X, Y, lr = self.X, self.Y, self.work.learning_rate
-        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
-        m = X.shape[1]
-        costs = []
-        for i in range(self.work.passes):
-            Z1 = np.dot(W1, X) + b1
-            A1 = np.tanh(Z1)
-            Z2 = np.dot(W2, A1) + b2
-            A2 = _sigmoid(Z2)
-            logprobs = np.multiply(np.log(A2), Y) + np.multiply(np.log(1 - A2), 1 - Y)
-            cost = float(np.squeeze(-np.sum(logprobs) / m))
-            dZ2 = A2 - Y
-            dW2 = (1 / m) * np.dot(dZ2, A1.T)
-            db2 = (1 / m) * np.sum(dZ2, axis=1, keepdims=True)
-            dZ1 = np.multiply(np.dot(W2.T, dZ2), 1 - np.power(A1, 2))
-            dW1 = (1 / m) * np.dot(dZ1, X.T)
-            db1 = (1 / m) * np.sum(dZ1, axis=1, keepdims=True)
-            W1 = W1 - lr * dW1
-            b1 = b1 - lr * db1
-            W2 = W2 - lr * dW2
-            b2 = b2 - lr * db2
-            if i % self.work.print_every == 0:
-                costs.append(cost)
-        self.params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
-        self.costs = costs
+        self.params, self.costs = notes_reference.gradient_descent(
+            self.X, self.Y, self.params, self.work.passes, self.work.learning_rate,
+            self.work.print_every)
 
     def sync(self) -> None:
         """Nothing to wait for."""
@@ -181,7 +153,7 @@ class NotesRunner:
     def proba(self, X: np.ndarray) -> np.ndarray:
         """The notes' forward pass on ``X`` (rows)."""
         p = self.params
-        return _sigmoid(p["W2"] @ np.tanh(p["W1"] @ X.T + p["b1"]) + p["b2"])[0]
+        return notes_reference.sigmoid(p["W2"] @ np.tanh(p["W1"] @ X.T + p["b1"]) + p["b2"])[0]
 
     def recorded_costs(self) -> list[float]:
         """The costs at iterations 0, print_every, 2 * print_every, ..."""
