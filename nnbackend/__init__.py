@@ -17,6 +17,7 @@ from .io import load_model, save_model  # noqa: E402
 from .network import (  # noqa: E402
     Network,
     backward_propagation,
+    compute_cost,
     forward_propagation,
     update_parameters,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "__version__",
     "accuracy",
     "backward_propagation",
+    "compute_cost",
     "cuda_status",
     "encode_targets",
     "forward_propagation",

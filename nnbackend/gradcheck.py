@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backend import resolve_backend
-from .network import Network, backward_propagation, forward_propagation
-from .regularization import l2_cost
+from .network import Network, backward_propagation, compute_cost, forward_propagation
 
 Array = Any
 
@@ -86,11 +85,8 @@ def gradient_check(
     Y64 = reference.asarray(backend.to_host(Y))
 
     def cost() -> float:
-        Z_L = forward_propagation(theta, XT, hidden, output, xp).Z[-1]
-        J = output.cost(xp, Z_L, Y64)
-        if l2:
-            J = J + l2_cost(xp, theta, l2, Y64.shape[1])
-        return float(J)
+        cache = forward_propagation(theta, XT, hidden, output, xp)
+        return float(compute_cost(theta, cache, Y64, output, xp, l2))
 
     numeric = {}
     for name, value in theta.items():

@@ -176,6 +176,33 @@ def backward_propagation(
     return grads
 
 
+def compute_cost(params: dict[str, Array], cache: Cache, Y: Array, output: OutputLayer,
+                 xp: ModuleType, l2: float = 0.0) -> Array:
+    """The notes' ``compute_cost``: the loss from the logits ``Z[L]``, plus the L2 penalty.
+
+    Parameters
+    ----------
+    params : dict
+        The parameters ``cache`` was computed with (their ``W`` are penalised).
+    cache : Cache
+        A forward pass; only ``cache.Z[-1]``, shape ``(n[L], m)``, is used.
+    Y : array, shape (n[L], m)
+    output : OutputLayer
+    xp : module
+    l2 : float
+        ``lambda`` of ``lambda / (2m) * sum W**2`` (0 = none).
+
+    Returns
+    -------
+    array, shape ()
+        On the arrays' device; read it only when it is needed (a GPU sync).
+    """
+    J = output.cost(xp, cache.Z[-1], Y)
+    if l2:
+        J = J + l2_cost(xp, params, l2, Y.shape[1])
+    return J
+
+
 def update_parameters(
     params: dict[str, Array], grads: dict[str, Array], learning_rate: float
 ) -> dict[str, Array]:
@@ -270,12 +297,8 @@ class Network:
         return backward_propagation(self.params, cache, Y, self.hidden, self.backend.xp)
 
     def cost(self, cache: Cache, Y: Array, l2: float = 0.0) -> Array:
-        """The loss of a forward pass from the logits ``Z[L]`` (+ L2): a 0-d device array."""
-        xp = self.backend.xp
-        J = self.output.cost(xp, cache.Z[-1], Y)
-        if l2:
-            J = J + l2_cost(xp, self.params, l2, Y.shape[1])
-        return J
+        """:func:`compute_cost` of a forward pass of this network's parameters."""
+        return compute_cost(self.params, cache, Y, self.output, self.backend.xp, l2)
 
     def predict_proba(self, X: Array) -> Array:
         """The output layer ``A[L]`` for examples as rows.

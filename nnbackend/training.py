@@ -26,7 +26,7 @@ from typing import Any
 from .backend import host_rng
 from .errors import NNBackendError
 from .metrics import output_accuracy
-from .network import Network, backward_propagation, forward_propagation
+from .network import Network, backward_propagation, compute_cost, forward_propagation
 from .optimizers import decayed_learning_rate, make_optimizer
 from .regularization import dropout_masks, l2_cost
 
@@ -197,7 +197,7 @@ def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2:
     if cache is not None or m <= EVAL_CHUNK:
         if cache is None:
             cache = forward_propagation(params, X.T, hidden, output, xp)
-        J = output.cost(xp, cache.Z[-1], Y)
+        J = compute_cost(params, cache, Y, output, xp, l2)
         acc = output_accuracy(output.task, cache.A[-1], Y, xp)
     else:
         J = acc = None
@@ -211,8 +211,8 @@ def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2:
             hits = output_accuracy(output.task, part.A[-1], Yc, xp)
             if hits is not None:
                 acc = hits * weight if acc is None else acc + hits * weight
-    if l2:
-        J = J + l2_cost(xp, params, l2, m)
+        if l2:  # once, over all of X: the chunks above summed the loss alone
+            J = J + l2_cost(xp, params, l2, m)
     return backend.to_float(J), None if acc is None else backend.to_float(acc)
 
 

@@ -32,6 +32,7 @@ from nnbackend import (
     resolve_backend,
     train,
 )
+from nnbackend.metrics import output_accuracy
 
 
 def optional_module(name: str) -> Any | None:
@@ -79,15 +80,6 @@ class NNBackendRunner:
         result = train(self.network, self.X, self.Y, self.options, rng=host_rng(SHUFFLE_SEED))
         self.history = result.history
 
-    def _accuracy(self, A: Any) -> Any:
-        """Training accuracy of the output layer ``A`` (a 0-d device array)."""
-        xp, Y = self.backend.xp, self.Y
-        if self.work.task == "binary":
-            hits = (A > 0.5) == (Y > 0.5)
-        else:
-            hits = xp.argmax(A, axis=0) == xp.argmax(Y, axis=0)
-        return xp.mean(xp.astype(hits, self.backend.dtype))
-
     def sync(self) -> None:
         """``Backend.synchronize``."""
         self.backend.synchronize()
@@ -116,7 +108,7 @@ class NNBackendRunner:
             start = time.perf_counter()
             cache = net.forward(self.X.T)
             backend.to_float(net.cost(cache, self.Y))
-            backend.to_float(self._accuracy(cache.A[-1]))
+            backend.to_float(output_accuracy(self.work.task, cache.A[-1], self.Y, backend.xp))
             samples.append(time.perf_counter() - start)
         return float(np.median(samples))
 
