@@ -4,8 +4,9 @@ A checkpoint is written with :func:`nnbackend.io.save_model`, so it is a valid m
 (``nnbackend predict --model checkpoint.npz`` works) and inherits its guarantees: atomic
 writes, a SHA-256 checksum, no pickle. On top of the parameters it stores, as checksummed
 ``state.*`` arrays, the optimizer's moving averages (``opt.vdW1``, ...), the early-stopping
-best parameters (``best.W1``, ...), the current epoch's permutation (``order``) and the host
-generator's Mersenne-Twister keys (``rng_keys``); the header's ``extra`` holds the run
+best parameters (``best.W1``, ...), the current epoch's permutation (``order``), its batch
+sums so far (``epoch.cost``, ``epoch.hits``) and the host generator's Mersenne-Twister keys
+(``rng_keys``); the header's ``extra`` holds the run
 configuration, the history and the loop counters.
 
 Resuming restores all of it, so a run killed at any point and resumed from its last
@@ -24,7 +25,7 @@ from .backend import Backend, host_rng
 from .errors import NNBackendError
 from .io import load_model, load_state, save_model
 from .network import Network
-from .training import Trainer, TrainingState
+from .training import BatchTotals, Trainer, TrainingState
 
 
 def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer, run: dict[str, Any],
@@ -51,10 +52,15 @@ def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer, run: dict[st
                        for name, value in st.best_params.items()})
     if st.order is not None:
         arrays["order"] = st.order
+    totals = st.epoch_totals
+    for name, value in (("cost", totals.cost), ("hits", totals.hits)):
+        if value is not None:
+            arrays[f"epoch.{name}"] = backend.to_host(value)
     kind, keys, position, has_gauss, cached_gaussian = trainer.rng.get_state()
     arrays["rng_keys"] = keys
     counters = {
         "step": st.step, "epoch": st.epoch, "batch_start": st.batch_start,
+        "epoch_examples": totals.examples,
         "optimizer_t": st.optimizer_state["t"], "bad_records": st.bad_records,
         "best_cost": None if math.isinf(st.best_cost) else st.best_cost,
         "best_record": st.best_record, "elapsed": st.elapsed,
@@ -96,12 +102,15 @@ def load_checkpoint(path: str | os.PathLike[str], backend: Backend
     _, arrays = load_state(path)
     optimizer_state: dict[str, Any] = {"t": counters["optimizer_t"]}
     best: dict[str, Any] = {}
+    totals = BatchTotals(examples=counters.get("epoch_examples", 0))
     for key, value in arrays.items():
         group, _, name = key.partition(".")
         if group == "opt":
             optimizer_state[name] = backend.asarray(value)
         elif group == "best":
             best[name] = backend.asarray(value)
+        elif group == "epoch" and name in ("cost", "hits"):
+            setattr(totals, name, backend.asarray(value))
     rng = host_rng(None)
     r = counters["rng"]
     rng.set_state((r["kind"], arrays["rng_keys"], r["pos"], r["has_gauss"],
@@ -111,6 +120,7 @@ def load_checkpoint(path: str | os.PathLike[str], backend: Backend
         params=network.params, optimizer_state=optimizer_state, step=counters["step"],
         epoch=counters["epoch"], batch_start=counters["batch_start"],
         order=arrays.get("order"), history=list(header["extra"]["history"]),
+        epoch_totals=totals,
         best_cost=float("inf") if best_cost is None else best_cost,
         best_params=best or None, best_record=counters["best_record"],
         bad_records=counters["bad_records"], elapsed=counters["elapsed"],

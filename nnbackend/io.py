@@ -117,7 +117,8 @@ def save_model(
     }
     # Round-trip through JSON first, so the checksum covers exactly what a reader parses.
     core = json.loads(_canonical_json(core))
-    extras = {f"{STATE_PREFIX}{name}": np.ascontiguousarray(value)
+    # np.asarray(order="C"), not ascontiguousarray: the latter turns 0-d arrays into 1-d.
+    extras = {f"{STATE_PREFIX}{name}": np.asarray(value, order="C")
               for name, value in (state or {}).items()}
     digest = _digest(core, params, extras)
     header = {**core, "checksum": {"algorithm": "sha256", "value": digest}}

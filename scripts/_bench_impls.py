@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import importlib
-import time
 import warnings
 from typing import Any
 
@@ -32,7 +31,6 @@ from nnbackend import (
     resolve_backend,
     train,
 )
-from nnbackend.metrics import output_accuracy
 
 
 def optional_module(name: str) -> Any | None:
@@ -93,24 +91,6 @@ class NNBackendRunner:
     def recorded_costs(self) -> list[float]:
         """The costs of the history records (every ``print_every`` iterations)."""
         return [float(r["cost"]) for r in self.history]
-
-    def record_seconds(self, repeats: int = 3) -> float:
-        """Time of what one history record computes: cost and accuracy on all of ``X``.
-
-        ``train`` makes a record at the end of every run, so its time includes one such
-        full-data forward pass that the peers do not make; this measures it (median).
-        """
-        assert self.network is not None
-        net, backend = self.network, self.backend
-        samples = []
-        for _ in range(repeats):
-            backend.synchronize()
-            start = time.perf_counter()
-            cache = net.forward(self.X.T)
-            backend.to_float(net.cost(cache, self.Y))
-            backend.to_float(output_accuracy(self.work.task, cache.A[-1], self.Y, backend.xp))
-            samples.append(time.perf_counter() - start)
-        return float(np.median(samples))
 
 
 class NotesRunner:
