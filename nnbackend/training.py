@@ -294,7 +294,8 @@ class Trainer:
         Called with each history record.
     on_step : callable, optional
         Called with the trainer after each completed step (e.g. to write a checkpoint
-        every N steps); keep it cheap.
+        every N steps); keep it cheap. Later steps update the state's arrays in place
+        (see ``Optimizer.step``'s donation), so copy what you keep (``Backend.to_host``).
     state : TrainingState, optional
         A state to resume from (its ``params`` replace the network's).
     """
@@ -386,6 +387,7 @@ class Trainer:
         # Columns of ones for db = dZ @ ones (see backward_propagation), one per batch size
         # (the last batch of an epoch may be smaller), made once and reused.
         ones: dict[int, Array] = {}
+        owned_params = owned_state = None  # what this loop's last step returned
         Xb, Yb, order = self.X, self.Y, None  # full batch: no shuffle, no draw (the notes')
         stop = interrupted = False
         while st.step < total and not stop:
@@ -423,8 +425,14 @@ class Trainer:
                 scale, step_lr = (lr, 1.0) if linear else (1.0, lr)
                 grads = backward_propagation(st.params, cache, Yb, hidden, xp, l2, ones[size],
                                              scale)
+                # Donate (update in place) only arrays this loop's own previous step made
+                # and nothing else refers to: never the caller's initial or resumed
+                # arrays, never the parameters early stopping keeps as the best.
                 st.params, st.optimizer_state = self.optimizer.step(
-                    st.params, grads, st.optimizer_state, step_lr, xp)
+                    st.params, grads, st.optimizer_state, step_lr, xp,
+                    donate_params=st.params is owned_params and st.params is not st.best_params,
+                    donate_state=st.optimizer_state is owned_state)
+                owned_params, owned_state = st.params, st.optimizer_state
                 st.step += 1
                 st.batch_start = end
                 if end == m:

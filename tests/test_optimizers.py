@@ -37,8 +37,9 @@ def course_updates(name: str, params: dict, grads_seq: list, lr: float,
     return p
 
 
+@pytest.mark.parametrize("donate", [False, True], ids=["functional", "donated"])
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_three_steps_match_the_course(backend, name):
+def test_three_steps_match_the_course(backend, name, donate):
     rng = np.random.RandomState(4)
     params = {"W1": rng.randn(3, 2), "b1": rng.randn(3, 1), "W2": rng.randn(1, 3),
               "b2": rng.randn(1, 1)}
@@ -50,7 +51,7 @@ def test_three_steps_match_the_course(backend, name):
     state = opt.init(ours, xp)
     for grads in grads_seq:
         ours, state = opt.step(ours, {k: backend.asarray(g) for k, g in grads.items()},
-                               state, 0.05, xp)
+                               state, 0.05, xp, donate_params=donate, donate_state=donate)
     assert state["t"] == 3
     for k, v in ours.items():
         assert_on_backend(v, backend)
@@ -59,6 +60,41 @@ def test_three_steps_match_the_course(backend, name):
     for key, value in state.items():
         if key != "t":
             assert_on_backend(value, backend)
+
+
+@pytest.mark.parametrize("lr", [1.0, 0.05])  # 1.0: gd's folded-lr path
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_step_writes_only_into_what_was_donated(backend, name, lr):
+    rng = np.random.RandomState(5)
+    host = {"W1": rng.randn(3, 2), "b1": rng.randn(3, 1)}
+    host_grads = {"d" + k: rng.randn(*v.shape) for k, v in host.items()}
+    opt, xp = make_optimizer(name), backend.xp
+
+    def fresh():
+        params = {k: backend.asarray(v) for k, v in host.items()}
+        grads = {k: backend.asarray(v) for k, v in host_grads.items()}
+        state = opt.step(params, grads, opt.init(params, xp), lr, xp)[1]  # non-zero averages
+        return params, grads, state
+
+    params, grads, state = fresh()
+    before = {k: backend.to_host(v) for k, v in {**params, **grads, **state}.items()
+              if k != "t"}
+    functional = opt.step(params, grads, state, lr, xp)
+    for k, v in {**params, **grads, **state}.items():  # inputs untouched
+        if k != "t":
+            np.testing.assert_array_equal(backend.to_host(v), before[k])
+
+    params, grads, state = fresh()
+    donated = opt.step(params, grads, state, lr, xp, donate_params=True, donate_state=True)
+    for k in params:  # the results are the donated arrays, holding the same values
+        assert donated[0][k] is params[k]
+        np.testing.assert_array_equal(backend.to_host(donated[0][k]),
+                                      backend.to_host(functional[0][k]))
+        np.testing.assert_array_equal(backend.to_host(grads["d" + k]), before["d" + k])
+    for k, v in donated[1].items():
+        if k != "t":
+            assert v is state[k]
+            np.testing.assert_array_equal(backend.to_host(v), backend.to_host(functional[1][k]))
 
 
 def test_optimizer_state_names():

@@ -69,7 +69,7 @@ def test_an_epoch_record_is_the_mean_of_that_epochs_batch_costs(backend, batch_s
 def test_an_iteration_record_is_the_full_data_cost_before_that_update(reference):
     """The notes' convention: the cost of iteration i, on all examples, before its update."""
     net = Network.create((2, 4, 1), reference, "tanh", "binary", "small", seed=3)
-    def host(params):
+    def host(params):  # a copy: later steps update the loop's own arrays in place
         return {name: np.array(value) for name, value in params.items()}
 
     before = [host(net.params)]

@@ -177,6 +177,19 @@ def test_early_stopping_restores_the_best_parameters(backend):
         assert key in result.history[0]
 
 
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_training_never_writes_into_the_callers_arrays(backend, optimizer):
+    """The loop updates in place only the arrays its own steps made (donation)."""
+    net, (X, Y), validation = overfitting_problem(backend)
+    initial = net.params
+    copies = {k: backend.to_host(v) for k, v in initial.items()}
+    train(net, X, Y, TrainingOptions(optimizer=optimizer, learning_rate=0.01, epochs=3,
+                                     batch_size=16), host_rng(0), validation)
+    for k, v in initial.items():
+        np.testing.assert_array_equal(backend.to_host(v), copies[k])
+    assert not np.array_equal(backend.to_host(net.params["W1"]), copies["W1"])
+
+
 @pytest.mark.parametrize(("options", "validation", "match"), [
     (dict(keep_prob=0.0), False, "keep-prob must be in \\(0, 1\\]"),
     (dict(keep_prob=1.5), False, "keep-prob must be in \\(0, 1\\]"),
