@@ -73,7 +73,8 @@ class TrainingOptions:
         Inverted-dropout keep probability of hidden units, in ``(0, 1]`` (1 = off).
     print_every : int or None
         Record (and report) every N iterations, or every N epochs with ``epochs``.
-        Default: 1000 iterations, or 1 epoch.
+        Default: 1000 iterations, or 1 epoch. See the module docstring for what a
+        record's cost is in each mode.
     patience : int or None
         Stop when the validation cost has not improved for this many records, and
         restore the best parameters. Needs validation data.
@@ -129,8 +130,9 @@ class TrainingResult:
     ----------
     history : list of dict
         One record per evaluation: ``iteration`` (or ``epoch``), ``cost``, ``accuracy``
-        (classifiers), ``val_cost``/``val_accuracy`` (with validation data) and ``time``
-        (seconds since the start).
+        (classifiers; per epoch, both are means over the epoch's batches),
+        ``val_cost``/``val_accuracy`` (with validation data) and ``time`` (seconds since
+        the start).
     steps : int
         Update steps taken.
     epochs : int

@@ -55,8 +55,10 @@ training_options = stack(
                  help="Stop when the validation cost has not improved for N evaluations "
                       "and restore the best parameters (needs --validation-fraction)."),
     click.option("--print-every", type=click.IntRange(min=1), default=None,
-                 help="Print (and record) every N iterations (default 1000), or every N "
-                      "epochs with --epochs (default 1)."),
+                 help="Print (and record) every N iterations (default 1000): the cost on "
+                      "all training data before that update, as the notes print it. With "
+                      "--epochs, every N epochs (default 1): the mean of that epoch's batch "
+                      "costs, as the course's mini-batch loop prints it."),
 )
 
 output_options = stack(

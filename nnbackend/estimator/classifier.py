@@ -73,8 +73,8 @@ class NNClassifier(NNEstimator):
     history_ : list of dict
         The training records (cost, accuracy, validation cost, time).
     loss_curve_ : list of float
-        The training cost of each record (before that step's update, as the notes
-        print it).
+        The training cost of each record: on all data before that step's update, as the
+        notes print it; with ``epochs``, the mean of the epoch's batch costs.
     n_iter_ : int
         Update steps taken.
     stop_reason_ : str
