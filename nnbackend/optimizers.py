@@ -45,14 +45,17 @@ class Optimizer:
     beta2: float = 0.999
     epsilon: float = 1e-8
 
+    @property
+    def moments(self) -> tuple[str, ...]:
+        """Prefixes of the moving averages kept per parameter: ``vd`` (first), ``sd``."""
+        return {"gd": (), "momentum": ("vd",), "rmsprop": ("sd",)}.get(self.name, ("vd", "sd"))
+
     def init(self, params: dict[str, Array], xp: Any) -> State:
         """Zero moving averages shaped like the parameters (none for ``gd``)."""
         state: State = {"t": 0}
         for name, value in params.items():
-            if self.name in ("momentum", "adam"):
-                state[f"vd{name}"] = xp.zeros_like(value)
-            if self.name in ("rmsprop", "adam"):
-                state[f"sd{name}"] = xp.zeros_like(value)
+            for prefix in self.moments:
+                state[f"{prefix}{name}"] = xp.zeros_like(value)
         return state
 
     @property
@@ -63,6 +66,7 @@ class Optimizer:
     def step(
         self, params: dict[str, Array], grads: dict[str, Array], state: State, lr: float,
         xp: Any, *, donate_params: bool = False, donate_state: bool = False,
+        block_bytes: int | None = None,
     ) -> tuple[dict[str, Array], State]:
         """Apply one update and return the new parameters and state.
 
@@ -86,6 +90,12 @@ class Optimizer:
             The arrays' namespace (for ``sqrt``).
         donate_params, donate_state : bool
             Update the parameter arrays, or the moving averages, in place.
+        block_bytes : int, optional
+            With both donated, update momentum, RMSprop and Adam in row blocks of about
+            this many bytes per array, so that all their passes over a block run in the
+            CPU cache. The blocks are written through basic-slice views, which the
+            standard leaves to the library: pass it only for one whose slices are views
+            (``Backend.update_block_bytes`` says which).
 
         Returns
         -------
@@ -95,34 +105,58 @@ class Optimizer:
         t = state["t"] + 1
         new_state: State = {"t": t}
         new_params: dict[str, Array] = {}
-        b1, b2, eps = self.beta1, self.beta2, self.epsilon
+        step_lr, eps = lr, self.epsilon
         if self.name == "adam":
             # Bias corrections folded into two Python floats, once per step:
             # lr * (v / c1) / (sqrt(s / c2) + eps) == lr_t * v / (sqrt(s) + eps_t) with
             # lr_t = lr * sqrt(c2) / c1 and eps_t = eps * sqrt(c2): two passes over every
             # parameter fewer.
-            c1, root_c2 = 1.0 - b1**t, math.sqrt(1.0 - b2**t)
-            lr_t, eps_t = lr * root_c2 / c1, eps * root_c2
+            c1, root_c2 = 1.0 - self.beta1**t, math.sqrt(1.0 - self.beta2**t)
+            step_lr, eps = lr * root_c2 / c1, eps * root_c2
+        blocked = bool(block_bytes) and donate_params and donate_state and self.name != "gd"
         for name, W in params.items():
             dW = grads["d" + name]
-            if self.name == "gd":
-                # The training loop folds lr into the gradients for plain gradient descent
-                # (scale= of backward_propagation), so the step is usually exactly dW.
-                new_params[name] = _descend(W, dW, lr, donate_params)
-            elif self.name == "momentum":
-                v = _average(state[f"vd{name}"], dW, b1, donate_state)
-                new_state[f"vd{name}"] = v
-                new_params[name] = _descend(W, v, lr, donate_params)
-            elif self.name == "rmsprop":
-                s = _average(state[f"sd{name}"], dW * dW, b2, donate_state)
-                new_state[f"sd{name}"] = s
-                new_params[name] = _descend(W, dW, lr, donate_params, s, eps, xp)
-            else:  # adam
-                v = _average(state[f"vd{name}"], dW, b1, donate_state)
-                s = _average(state[f"sd{name}"], dW * dW, b2, donate_state)
-                new_state[f"vd{name}"], new_state[f"sd{name}"] = v, s
-                new_params[name] = _descend(W, v, lr_t, donate_params, s, eps_t, xp)
+            moments = [state[f"{prefix}{name}"] for prefix in self.moments]
+            rows = W.shape[0]
+            block = max(1, block_bytes // (W.shape[-1] * _itemsize(W, xp))) if blocked else rows
+            if block >= rows:
+                W, moments = self._update(W, dW, moments, step_lr, eps, xp,
+                                          donate_params, donate_state)
+            else:
+                for start in range(0, rows, block):
+                    part = (slice(start, min(start + block, rows)), ...)
+                    self._update(W[part], dW[part], [m[part] for m in moments], step_lr, eps,
+                                 xp, True, True)
+            new_params[name] = W
+            for prefix, moment in zip(self.moments, moments, strict=True):
+                new_state[f"{prefix}{name}"] = moment
         return new_params, new_state
+
+    def _update(self, W: Array, dW: Array, moments: list[Array], lr: float, eps: float,
+                xp: Any, params_in_place: bool, state_in_place: bool
+                ) -> tuple[Array, list[Array]]:
+        """One parameter's update rule: ``(W, moments) -> (new W, new moments)``.
+
+        ``lr`` and ``eps`` are Adam's bias-corrected ones for Adam.
+        """
+        if self.name == "gd":
+            # The training loop folds lr into the gradients for plain gradient descent
+            # (scale= of backward_propagation), so the step is usually exactly dW.
+            return _descend(W, dW, lr, params_in_place), []
+        if self.name == "momentum":
+            v = _average(moments[0], dW, self.beta1, state_in_place)
+            return _descend(W, v, lr, params_in_place), [v]
+        if self.name == "rmsprop":
+            s = _average(moments[0], dW * dW, self.beta2, state_in_place)
+            return _descend(W, dW, lr, params_in_place, s, eps, xp), [s]
+        v = _average(moments[0], dW, self.beta1, state_in_place)
+        s = _average(moments[1], dW * dW, self.beta2, state_in_place)
+        return _descend(W, v, lr, params_in_place, s, eps, xp), [v, s]
+
+
+def _itemsize(x: Array, xp: Any) -> int:
+    """Bytes per element of a floating-point array."""
+    return int(xp.finfo(x.dtype).bits) // 8
 
 
 # The helpers below use in-place operators (standard Array API) on arrays they have just

@@ -433,7 +433,8 @@ class Trainer:
                 st.params, st.optimizer_state = self.optimizer.step(
                     st.params, grads, st.optimizer_state, step_lr, xp,
                     donate_params=st.params is owned_params and st.params is not st.best_params,
-                    donate_state=st.optimizer_state is owned_state)
+                    donate_state=st.optimizer_state is owned_state,
+                    block_bytes=backend.update_block_bytes)
                 owned_params, owned_state = st.params, st.optimizer_state
                 st.step += 1
                 st.batch_start = end

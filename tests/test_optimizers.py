@@ -97,6 +97,29 @@ def test_a_step_writes_only_into_what_was_donated(backend, name, lr):
             np.testing.assert_array_equal(backend.to_host(v), backend.to_host(functional[1][k]))
 
 
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_an_update_in_row_blocks_equals_the_whole_array_update(backend, name):
+    """``block_bytes`` (NumPy's cache blocking) changes the order of work, not one bit."""
+    rng = np.random.RandomState(6)
+    host = {"W1": rng.randn(7, 5), "b1": rng.randn(7, 1), "W2": rng.randn(2, 7)}
+    host_grads = [{"d" + k: rng.randn(*v.shape) for k, v in host.items()} for _ in range(3)]
+    opt, xp = make_optimizer(name), backend.xp
+    results = []
+    for block_bytes in (None, 2 * 5 * 8):  # whole arrays; blocks of 2 (or 1) rows of W1
+        # Copies: asarray may share the host memory, and donated arrays are written to.
+        params = {k: backend.asarray(v.copy()) for k, v in host.items()}
+        state = opt.init(params, xp)
+        for grads in host_grads:
+            params, state = opt.step(params, {k: backend.asarray(g) for k, g in grads.items()},
+                                     state, 0.05, xp, donate_params=True, donate_state=True,
+                                     block_bytes=block_bytes)
+        results.append({k: backend.to_host(v) for k, v in {**params, **state}.items()
+                        if k != "t"})
+    whole, blocked = results
+    for k in whole:
+        np.testing.assert_array_equal(blocked[k], whole[k], err_msg=k)
+
+
 def test_optimizer_state_names():
     import array_api_compat.numpy as xp
 
