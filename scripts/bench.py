@@ -261,6 +261,14 @@ def run_gemm(work: Workload, args: argparse.Namespace, wide: dict[str, Any] | No
         out["nnbackend_over_floor"] = per_epoch / floor
         emit(f"  nnbackend wide: {per_epoch:.3f} s per epoch = {per_epoch / floor:.2f}x the "
              "floor")
+        # The floor over a peer's time is the lowest nnbackend/peer ratio that any
+        # implementation of these products at this GEMM rate could reach.
+        bounds = {row["key"]: floor * work.passes / row["median_s"]
+                  for row in wide["rows"][1:]}
+        out["floor_over_peer"] = bounds
+        for key, bound in bounds.items():
+            emit(f"  the floor alone is {bound:.2f}x {key}'s wide time: the lowest ratio to "
+                 f"{key} reachable at this GEMM rate")
         if args.device == "cpu":
             targets.append(Target("gemm", "nnbackend wide <= 2x the gemm floor",
                                   per_epoch / floor, 2.0, "x"))
