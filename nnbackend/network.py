@@ -16,7 +16,8 @@ the equations read exactly as in the notes.
 
 Only operators (``@``, ``*``, ``.T`` on 2-D arrays) and standard functions of the
 namespace ``xp`` are used, so NumPy, CuPy, PyTorch and array-api-strict run this code
-unchanged.
+unchanged. In-place operators (``+=``, ``*=``, standard too) write only into arrays the
+same function has just made, never into parameters, data or a cache it was given.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def forward_propagation(
     A_in = As if masks is None else [X]
     A = X
     for l, (W, b, _, _) in enumerate(layer_names(L), start=1):  # noqa: E741 -- notes' index
-        Z = params[W] @ A + params[b]
+        Z = params[W] @ A
+        Z += params[b]  # into the product just made: one (n[l], m) allocation fewer
         g = output.activation if l == L else hidden
         A = g.forward(xp, Z)
         Zs.append(Z)
@@ -169,10 +171,14 @@ def backward_propagation(
         # array-api-compat), and standard on every backend.
         grads[db_name] = dZ @ ones
         if l > 1:
+            # In place into the product just made (nothing else refers to it): fewer
+            # allocations of (n[l-1], m) arrays, about 5% of forward plus backward on the
+            # deep benchmark's network (medians of 9, interleaved; noisy: 1-8%).
             dA_prev = params[W].T @ dZ
             if masks is not None:
-                dA_prev = dA_prev * masks[l - 1]  # only the kept units pass gradient
-            dZ = dA_prev * g_prime(xp, Zs[l - 1], As[l - 1])
+                dA_prev *= masks[l - 1]  # only the kept units pass gradient
+            dA_prev *= g_prime(xp, Zs[l - 1], As[l - 1])
+            dZ = dA_prev
     return grads
 
 
