@@ -443,7 +443,7 @@ class Trainer:
                     st.batch_start = 0
                     if totals is not None:
                         stop = self._record("epoch", st.epoch, totals=totals)
-                    st.epoch_totals = BatchTotals()
+                        st.epoch_totals = BatchTotals()
                 if self.on_step is not None:
                     self.on_step(self)
                 if stop or self._stop_requested:
