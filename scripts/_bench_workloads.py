@@ -15,7 +15,9 @@ from _bench_common import Data, Workload, synthetic_classes
 
 from nnbackend.datasets import flower
 
-DEFAULT_REPEATS = {"planar": 5, "wide": 3, "deep": 3}
+#: Timed repetitions: medians of 3 flipped targets between runs on a 2-core VM whose
+#: speed drifts (single repetitions 1.5-1.8x apart within one run).
+DEFAULT_REPEATS = {"planar": 9, "wide": 5, "deep": 5}
 
 
 def planar_workload(scale: float, repeats: int | None) -> Workload:

@@ -94,8 +94,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "CPU) or cuda / cuda:N (CuPy against PyTorch CUDA, timed "
                              "with a device sync); cuda without a GPU exits with status 2")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed repetitions per workload (default: 5 for planar, "
-                             "3 for wide and deep; 1 with --quick)")
+                        help="timed repetitions per workload (default: 9 for planar, "
+                             "5 for wide and deep, since this machine's speed drifts "
+                             "between seconds; 1 with --quick)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply the planar iterations and the wide/deep example "
                              "counts by this factor, e.g. 0.1 for a quicker look "
