@@ -114,7 +114,12 @@ class Backend:
         return self.asarray(np.zeros(shape))
 
     def to_host(self, x: Any) -> np.ndarray:
-        """Copy a device array to a NumPy array. Call it only at I/O boundaries."""
+        """Copy a device array to a NumPy array. Call it only at I/O boundaries.
+
+        Always a copy, never a view of the device array's memory (which NumPy, PyTorch CPU
+        and array-api-strict would otherwise share): the training loop updates its own
+        arrays in place (donated optimizer steps), and a snapshot must not change.
+        """
         return self._to_host(x)
 
     def to_float(self, x: Any) -> float:
@@ -269,7 +274,8 @@ def _numpy_backend(dtype: str | None) -> Backend:
     import array_api_compat.numpy as xp
 
     name = _check_dtype(xp, "cpu", dtype, "float64")
-    return Backend("numpy", xp, "cpu", getattr(xp, name), "cpu", name, np.asarray,
+    return Backend("numpy", xp, "cpu", getattr(xp, name), "cpu", name,
+                   lambda x: np.array(x, copy=True),
                    update_block_bytes=NUMPY_UPDATE_BLOCK_BYTES)
 
 
@@ -332,7 +338,7 @@ def _torch_backend(kind: str, index: int, dtype: str | None) -> Backend:
     name = _check_dtype(xp, dev, dtype, "float32" if kind == "cuda" else "float64")
     return Backend(
         "torch", xp, dev, getattr(xp, name), label, name,
-        lambda x: x.detach().cpu().numpy(), sync,
+        lambda x: np.array(x.detach().cpu().numpy(), copy=True), sync,
     )
 
 
@@ -361,5 +367,5 @@ def _strict_backend(device: str, dtype: str | None) -> Backend:
     cpu = info.default_device()
     return Backend(
         "array-api-strict", xp, dev, getattr(xp, name), label, name,
-        lambda x: np.asarray(x.to_device(cpu)),
+        lambda x: np.array(x.to_device(cpu), copy=True),
     )

@@ -58,7 +58,8 @@ training_options = stack(
                  help="Print (and record) every N iterations (default 1000): the cost on "
                       "all training data before that update, as the notes print it. With "
                       "--epochs, every N epochs (default 1): the mean of that epoch's batch "
-                      "costs, as the course's mini-batch loop prints it."),
+                      "costs, as the course's mini-batch loop prints it (plus the L2 term "
+                      "of the epoch-end weights with --l2)."),
 )
 
 output_options = stack(
