@@ -337,12 +337,14 @@ class Trainer:
         """Evaluate, append a history record, report it; True when patience ran out.
 
         ``totals``: report the mean over these batches (epoch mode) instead of evaluating
-        the training set; ``cache``: see :func:`evaluate`.
+        the training set, when they cover the whole epoch (they do not after resuming from
+        a checkpoint written before checkpoints carried them); ``cache``: see
+        :func:`evaluate`.
         """
         st, l2 = self.state, self.options.l2
-        if totals is not None:
+        if totals is not None and totals.examples == self.m:
             cost, acc = _averaged(self.network, st.params, totals, l2, self.m)
-        else:
+        else:  # iteration mode, or an epoch resumed from a checkpoint without its sums
             cost, acc = evaluate(self.network, st.params, self.X, self.Y, l2, cache)
         entry: Record = {unit: count, "cost": cost}
         if acc is not None:
@@ -359,7 +361,8 @@ class Trainer:
         if "val_cost" not in entry:
             return False
         if entry["val_cost"] < st.best_cost:
-            # Updates build new arrays, so keeping the reference keeps these values.
+            # A reference is enough: the loop never donates (updates in place) the
+            # parameters held here, so the next step writes new arrays instead.
             st.best_cost, st.best_params, st.best_record = entry["val_cost"], st.params, entry
             st.bad_records = 0
             return False

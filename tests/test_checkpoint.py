@@ -18,7 +18,7 @@ from nnbackend.datasets import flower
 from nnbackend.errors import NNBackendError
 from nnbackend.io import load_model, save_model
 from nnbackend.network import Network
-from nnbackend.training import Trainer, TrainingOptions
+from nnbackend.training import BatchTotals, Trainer, TrainingOptions, evaluate
 
 from .helpers import tolerance
 
@@ -86,6 +86,38 @@ def test_resume_from_a_mid_run_checkpoint_is_exact(backend, tmp_path, config):
             np.testing.assert_array_equal(ours, theirs)  # to the last bit
         else:
             np.testing.assert_allclose(ours, theirs, rtol=10 * tolerance(backend), atol=1e-12)
+
+
+def test_an_epoch_resumed_without_its_batch_sums_records_the_full_data_cost(reference, tmp_path):
+    """A checkpoint written before checkpoints carried the epoch's sums: the resumed
+    epoch's record evaluates the training set instead of averaging half an epoch."""
+    options = CONFIGS["adam-minibatch-dropout-patience"]
+    path = tmp_path / "run.npz"
+
+    def checkpoint_then_crash(trainer):
+        if trainer.state.step == 9:  # mid-epoch 2 (7 batches per epoch)
+            save_checkpoint(path, trainer, {})
+            trainer.request_stop()
+
+    first = make_trainer(reference, options)
+    first.on_step = checkpoint_then_crash
+    first.run()
+    network, _, state, rng = load_checkpoint(path, reference)
+    assert state.epoch_totals.examples > 0
+    state.epoch_totals = BatchTotals()  # as an older checkpoint loads
+    resumed = make_trainer(reference, options, state=state, rng=rng, network=network)
+    expected = {}
+
+    def full_data_cost(entry):
+        expected[entry["epoch"]] = evaluate(resumed.network, resumed.state.params, resumed.X,
+                                            resumed.Y, options["l2"])
+
+    resumed.on_record = full_data_cost
+    history = resumed.run().history
+    record = next(h for h in history if h["epoch"] == 2)
+    assert (record["cost"], record["accuracy"]) == pytest.approx(expected[2], rel=1e-12)
+    later = next(h for h in history if h["epoch"] == 3)  # whole epochs: batch means again
+    assert later["cost"] != pytest.approx(expected[3][0], rel=1e-6)
 
 
 def test_a_checkpoint_is_also_a_model_and_a_model_is_not_a_checkpoint(reference, tmp_path):
