@@ -126,12 +126,15 @@ class Optimizer:
             for name, W in params.items():
                 new_params[name] = _descend(W, grads["d" + name], lr, False)
             return new_params, new_state
-        blocked = bool(block_bytes) and donate_params and donate_state and bool(prefixes)
+        # Row blocks need both donated (they are written through views); all parameters
+        # share one dtype, so its size is looked up once per step.
+        block_bytes = block_bytes if donate_params and donate_state else None
+        itemsize = _itemsize(next(iter(params.values())), xp) if block_bytes else 0
         for name, W in params.items():
             dW = grads["d" + name]
             moments = [state[prefix + name] for prefix in prefixes]
             rows = W.shape[0]
-            block = max(1, block_bytes // (W.shape[-1] * _itemsize(W, xp))) if blocked else rows
+            block = max(1, block_bytes // (W.shape[-1] * itemsize)) if block_bytes else rows
             if block >= rows:
                 W, moments = self._update(W, dW, moments, step_lr, eps, xp,
                                           donate_params, donate_state)
