@@ -6,9 +6,16 @@
 - ``sklearn``: ``MLPClassifier`` with the same architecture, optimizer, batch size,
   learning rate and passes; no L2, no momentum, no early stopping, no tolerance stop.
   It draws its own (Glorot) initial weights: scikit-learn has no way to pass them in.
-- ``torch``: PyTorch eager with autograd and ``torch.optim``. It starts from nnbackend's
-  initial parameters (copied in) and, for mini-batches, uses the same per-epoch host
-  permutation, so its costs should match nnbackend's up to rounding.
+- ``nnbackend-torch``: nnbackend again, on its PyTorch backend (same API, same math;
+  ``torch`` on the CPU, PyTorch CUDA with ``--device cuda``).
+- ``torch``: PyTorch eager with autograd and ``torch.optim``, the idiomatic loop: each
+  mini-batch gathers its rows with ``torch.index_select`` from a slice of the epoch's
+  permutation (on the runner's device). It starts from nnbackend's initial parameters
+  (copied in) and uses the same per-epoch host permutation, so its costs should match
+  nnbackend's up to rounding.
+- ``torch-copy``: the same PyTorch model, but each epoch first makes a permuted copy of
+  the whole data set (``X[order]``) and then takes contiguous slices of it: twice the
+  data in memory, and usually slower.
 """
 
 from __future__ import annotations
@@ -49,15 +56,26 @@ def initial_parameters(work: Workload) -> dict[str, np.ndarray]:
     return {name: np.asarray(value) for name, value in net.params.items()}
 
 
+#: How each backend's peak memory is measured (see ``_bench_common.MEMORY_LABELS``).
+_NNBACKEND_MEMORY = {("numpy", False): "traced", ("cupy", True): "cupy-pool",
+                     ("torch", False): "rss", ("torch", True): "torch-cuda"}
+
+
 class NNBackendRunner:
-    """nnbackend through its public API, on the given backend."""
+    """nnbackend through its public API, on the given backend.
+
+    ``key`` names the row: ``nnbackend`` (the first row, NumPy or CuPy) or
+    ``nnbackend-torch`` (the same code on the PyTorch backend).
+    """
 
     key = "nnbackend"
 
-    def __init__(self, work: Workload, backend: Backend) -> None:
-        self.work, self.backend = work, backend
-        self.label = f"nnbackend {nnbackend.__version__} ({backend.describe()})"
-        self.memory_method = {"numpy": "traced", "cupy": "cupy-pool"}.get(backend.name, "")
+    def __init__(self, work: Workload, backend: Backend, key: str = "nnbackend") -> None:
+        self.work, self.backend, self.key = work, backend, key
+        graphs = ", CUDA graphs" if backend.graph_capture is not None else ""
+        self.label = f"nnbackend {nnbackend.__version__} ({backend.describe()}{graphs})"
+        on_gpu = backend.device_label.startswith("cuda")
+        self.memory_method = _NNBACKEND_MEMORY.get((backend.name, on_gpu), "")
         self.X = backend.asarray(work.data.X)
         self.Y = backend.asarray(encode_targets(work.data.y, work.task).Y)
         self.options = TrainingOptions(
@@ -176,16 +194,27 @@ class SklearnRunner:
 
 
 class TorchRunner:
-    """PyTorch eager: ``nn.Sequential``, autograd, ``torch.optim`` (the usual code)."""
+    """PyTorch eager: ``nn.Sequential``, autograd, ``torch.optim`` (the usual code).
+
+    ``copy_per_epoch=False`` (key ``torch``) is the idiomatic mini-batch loop: every batch
+    gathers its rows with ``torch.index_select`` from a slice of the epoch's permutation.
+    ``copy_per_epoch=True`` (key ``torch-copy``) first copies the whole data set in the
+    epoch's order, then slices it. Both visit the same rows in the same order.
+    """
 
     key = "torch"
 
-    def __init__(self, work: Workload, torch: Any, device: str) -> None:
+    def __init__(self, work: Workload, torch: Any, device: str,
+                 copy_per_epoch: bool = False) -> None:
         self.work, self.torch = work, torch
-        self.device = torch.device(device)
+        self.copy_per_epoch = copy_per_epoch
+        self.key = "torch-copy" if copy_per_epoch else "torch"
+        # "cuda" names no GPU index, which torch.cuda.set_device refuses: make it cuda:0.
+        self.device = torch.device("cuda:0" if device == "cuda" else device)
         self.dtype = getattr(torch, work.dtype)
         on_gpu = self.device.type == "cuda"
-        self.label = f"torch {torch.__version__} eager autograd ({device}, {work.dtype})"
+        how = ", permuted copy per epoch" if copy_per_epoch else ""
+        self.label = f"torch {torch.__version__} eager autograd{how} ({device}, {work.dtype})"
         self.memory_method = "torch-cuda" if on_gpu else "rss"
         if on_gpu:
             torch.cuda.set_device(self.device)  # the memory probe reads the current GPU
@@ -229,19 +258,29 @@ class TorchRunner:
         self.optimizer.step()
 
     def fit(self) -> None:
-        """Full-batch steps, or per epoch: permute once, then contiguous batches."""
+        """Full-batch steps, or per epoch: one permutation, then its batches in order.
+
+        Each batch gathers its rows with ``index_select`` (or, with ``copy_per_epoch``,
+        slices a permuted copy of the whole data set made at the start of the epoch).
+        """
         w, torch = self.work, self.torch
         if w.batch_size is None:
             for _ in range(w.passes):
                 self._step(self.X, self.y)
             return
         assert self.rng is not None
-        m, b = self.X.shape[0], w.batch_size
+        X, y = self.X, self.y
+        m, b = X.shape[0], w.batch_size
         for _ in range(w.passes):
             order = torch.from_numpy(self.rng.permutation(m)).to(self.device)
-            Xe, ye = self.X[order], self.y[order]
+            if self.copy_per_epoch:
+                Xe, ye = X[order], y[order]
+                for start in range(0, m, b):
+                    self._step(Xe[start:start + b], ye[start:start + b])
+                continue
             for start in range(0, m, b):
-                self._step(Xe[start:start + b], ye[start:start + b])
+                idx = order[start:start + b]
+                self._step(torch.index_select(X, 0, idx), torch.index_select(y, 0, idx))
 
     def sync(self) -> None:
         """``torch.cuda.synchronize`` on CUDA."""

@@ -119,7 +119,8 @@ def ratio(nnb: Measurement, peer: Measurement) -> float:
 def print_table(title: str, rows: list[Measurement], data_bytes: int, emit: Emit) -> None:
     """One row per implementation; nnbackend first, then each peer with its ratio."""
     nnb = rows[0]
-    emit(f"  {'implementation':<48} {'median s':>9} {'min-max s':>13} {'nnb/peer':>8} "
+    width = max(48, *(len(row.label) for row in rows))
+    emit(f"  {'implementation':<{width}} {'median s':>9} {'min-max s':>13} {'nnb/peer':>8} "
          f"{'final cost':>10} {'train acc':>9} {'test acc':>8}  peak memory")
     for row in rows:
         rel = "-" if row is nnb else f"{ratio(nnb, row):.2f}"
@@ -127,7 +128,7 @@ def print_table(title: str, rows: list[Measurement], data_bytes: int, emit: Emit
         mem = _mb(row.peak_bytes)
         if row.peak_bytes is not None:
             mem += f" = {row.peak_bytes / data_bytes:.2f}x X"
-        emit(f"  {row.label:<48} {row.median:>9.3f} {spread:>13} {rel:>8} "
+        emit(f"  {row.label:<{width}} {row.median:>9.3f} {spread:>13} {rel:>8} "
              f"{row.cost:>10.6f} {_pct(row.accuracy):>9} {_pct(row.test_accuracy):>8}  {mem}")
     emit(f"  X (training features) = {_mb(data_bytes)}; peak memory methods:")
     for method in dict.fromkeys(r.memory_method for r in rows):

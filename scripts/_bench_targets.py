@@ -60,8 +60,12 @@ def cost_agreement(runners: list[Runner]) -> dict[str, Any] | None:
             "max_abs_diff_first_60pct": float(diff[:early].max())}
 
 
-def _peer_ratio(rows: dict[str, Measurement], peer: str) -> float | None:
-    return rows["nnbackend"].median / rows[peer].median if peer in rows else None
+def _peer_ratio(rows: dict[str, Measurement], peer: str,
+                ours: str = "nnbackend") -> float | None:
+    """``ours``'s median over ``peer``'s (None when either row is missing)."""
+    if peer not in rows or ours not in rows:
+        return None
+    return rows[ours].median / rows[peer].median
 
 
 def targets_for(work: Workload, rows: list[Measurement],
@@ -84,6 +88,9 @@ def targets_for(work: Workload, rows: list[Measurement],
                               "x"))
     elif name == "wide":
         out.append(Target(name, "nnbackend <= 0.9x torch", _peer_ratio(by, "torch"), 0.9, "x"))
+        out.append(Target(name, "nnbackend-torch <= 0.8x torch (nnbackend on its torch "
+                                "backend against PyTorch autograd)",
+                          _peer_ratio(by, "torch", "nnbackend-torch"), 0.8, "x"))
         out.append(Target(name, "nnbackend <= 0.5x sklearn", _peer_ratio(by, "sklearn"), 0.5,
                           "x"))
         nnb = by["nnbackend"]

@@ -11,12 +11,19 @@ PASS/MISS. ``--json PATH`` (or ``-`` for stdout) writes the same as one JSON doc
     python scripts/bench.py           # planar, wide, deep, gemm on the CPU (a few minutes)
     python scripts/bench.py --quick   # tiny sizes, one repetition (a smoke test)
     python scripts/bench.py --device cuda --workloads planar,wide
+    python scripts/bench.py --workloads wide --peers torch,torch-copy,nnbackend-torch
 
 Workloads: ``planar`` (the notes' flower, 2-4-1 tanh/sigmoid, full-batch GD lr 1.2,
 10000 iterations, float64), ``wide`` (60000 x 784 synthetic 10-class float32 data,
 784-256-10 ReLU/softmax, SGD lr 0.1, batch 256, 3 epochs), ``deep`` (same data,
 784-512-256-128-10, Adam lr 1e-3, batch 256, 2 epochs), ``gemm`` (the time the wide
 workload's matrix products alone take at this machine's measured GEMM rate).
+
+Peers: ``notes`` (the notes' plain-NumPy loop, planar only), ``sklearn``
+(``MLPClassifier``), ``torch`` (PyTorch eager autograd, the idiomatic loop: each batch
+gathered with ``index_select``), ``nnbackend-torch`` (nnbackend itself on its PyTorch
+backend), and, only when asked for, ``torch-copy`` (the same PyTorch model making a
+permuted copy of the whole data set every epoch).
 """
 
 from __future__ import annotations
@@ -66,7 +73,11 @@ import nnbackend
 from nnbackend import cuda_status, resolve_backend
 
 WORKLOADS = ("planar", "wide", "deep", "gemm")
-PEERS = ("notes", "sklearn", "torch")
+#: Every peer --peers accepts; PEERS are the ones run by default.
+ALL_PEERS = ("notes", "sklearn", "torch", "torch-copy", "nnbackend-torch")
+PEERS = ("notes", "sklearn", "torch", "nnbackend-torch")
+#: Peers that need PyTorch.
+TORCH_PEERS = ("torch", "torch-copy", "nnbackend-torch")
 QUICK_SCALE = 0.01
 
 
@@ -87,11 +98,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated subset of planar,wide,deep,gemm "
                              "(default: all)")
     parser.add_argument("--peers", default=",".join(PEERS),
-                        help="comma-separated subset of notes,sklearn,torch; peers that "
-                             "are not installed are skipped with a note (default: all)")
+                        help="comma-separated subset of " + ",".join(ALL_PEERS) + ". "
+                             "notes: the notes' plain-NumPy loop (planar only); sklearn: "
+                             "MLPClassifier; torch: PyTorch eager autograd, each mini-batch "
+                             "gathered with torch.index_select (the idiomatic loop); "
+                             "torch-copy: the same, but a permuted copy of the whole data "
+                             "set every epoch (2x the data in memory; not run by default, "
+                             "it adds a full PyTorch run per workload); nnbackend-torch: "
+                             "nnbackend on its PyTorch backend (its ratio to torch is "
+                             "printed under the table). Peers that are not installed are "
+                             "skipped with a note (default: " + ",".join(PEERS) + ")")
     parser.add_argument("--device", default="cpu",
                         help="cpu (NumPy, against the notes loop, scikit-learn and PyTorch "
-                             "CPU) or cuda / cuda:N (CuPy against PyTorch CUDA, timed "
+                             "CPU; nnbackend-torch on PyTorch CPU) or cuda / cuda:N (CuPy "
+                             "against PyTorch CUDA; nnbackend-torch on PyTorch CUDA; timed "
                              "with a device sync); cuda without a GPU exits with status 2")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed repetitions per workload (default: 9 for planar, "
@@ -114,7 +134,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="no progress lines on stderr")
     args = parser.parse_args(argv)
     args.workload_list = _choices(parser, "--workloads", args.workloads, WORKLOADS)
-    args.peer_list = _choices(parser, "--peers", args.peers, PEERS)
+    args.peer_list = _choices(parser, "--peers", args.peers, ALL_PEERS)
     if args.quick:
         args.scale = QUICK_SCALE
         args.repeats = args.repeats or 1
@@ -156,13 +176,30 @@ def make_runners(work: Workload, device: str, peers: list[str], torch: Any,
                            "'nnbackend[bench]')")
         elif peer == "sklearn":
             runners.append(SklearnRunner(work, sklearn))
+        elif peer == "torch-copy" and work.batch_size is None:
+            skipped.append("torch-copy: a full-batch workload has no batches to gather "
+                           "(the torch row is the same loop)")
         elif torch is None:
-            skipped.append("torch: PyTorch is not installed (pip install 'nnbackend[torch]')")
+            skipped.append(f"{peer}: PyTorch is not installed (pip install "
+                           "'nnbackend[torch]')")
         elif on_gpu and not torch.cuda.is_available():
-            skipped.append("torch: this PyTorch build sees no CUDA device")
+            skipped.append(f"{peer}: this PyTorch build sees no CUDA device")
+        elif peer == "nnbackend-torch":
+            runners.append(NNBackendRunner(work, resolve_backend(device, "torch", work.dtype),
+                                           key="nnbackend-torch"))
         else:
-            runners.append(TorchRunner(work, torch, device))
+            runners.append(TorchRunner(work, torch, device,
+                                       copy_per_epoch=peer == "torch-copy"))
     return runners, skipped
+
+
+def torch_backend_ratios(rows: list[Measurement]) -> dict[str, float]:
+    """nnbackend-torch's median over each PyTorch row's (``torch``, ``torch-copy``)."""
+    by = {r.key: r for r in rows}
+    if "nnbackend-torch" not in by:
+        return {}
+    ours = by["nnbackend-torch"].median
+    return {key: ours / by[key].median for key in ("torch", "torch-copy") if key in by}
 
 
 def measure(work: Workload, runners: list[Runner], probes: dict[str, Any],
@@ -204,6 +241,11 @@ def run_workload(work: Workload, args: argparse.Namespace, mods: dict[str, Any],
     emit("")
     emit(f"{work.name}: {work.describe()}; median of {work.repeats} after a warm-up")
     print_table(work.name, rows, work.data.train_bytes, emit)
+    torch_ratios = torch_backend_ratios(rows)
+    if torch_ratios:
+        emit("  nnbackend on its torch backend over PyTorch autograd (same library and "
+             "threads): " + ", ".join(f"nnbackend-torch / {key} {value:.2f}"
+                                      for key, value in torch_ratios.items()))
     for note in skipped:
         emit(f"  skipped {note}")
     noisy = [f"{r.key} {max(r.times) / min(r.times):.1f}x" for r in rows
@@ -228,7 +270,8 @@ def run_workload(work: Workload, args: argparse.Namespace, mods: dict[str, Any],
     return {"description": work.describe(), "repeats": work.repeats,
             "data_bytes": work.data.train_bytes, "skipped": skipped,
             "rows": [measurement_dict(r, rows[0]) for r in rows],
-            "cost_agreement": agreement, "targets": [t.as_dict() for t in targets]}
+            "nnbackend_torch_over": torch_ratios, "cost_agreement": agreement,
+            "targets": [t.as_dict() for t in targets]}
 
 
 def run_gemm(work: Workload, args: argparse.Namespace, wide: dict[str, Any] | None,
@@ -302,7 +345,7 @@ def load_peers(args: argparse.Namespace) -> dict[str, Any]:
     BLAS and OpenMP pool loaded by then is limited too (through threadpoolctl).
     """
     wanted = set(args.peer_list)
-    mods = {"torch": optional_module("torch") if "torch" in wanted else None,
+    mods = {"torch": optional_module("torch") if wanted & set(TORCH_PEERS) else None,
             "sklearn": optional_module("sklearn") if "sklearn" in wanted else None,
             "threadpoolctl": optional_module("threadpoolctl")}
     if mods["sklearn"] is not None and optional_module("sklearn.neural_network") is None:

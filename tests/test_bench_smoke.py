@@ -8,6 +8,7 @@ numpy one, where torch is absent, its "skipped" note) and is left out of the oth
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -98,3 +99,71 @@ def test_unknown_workload_is_a_usage_error() -> None:
     done = run_bench("--workloads", "planar,huge")
     assert done.returncode == 2
     assert "unknown huge" in done.stderr
+
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def test_quick_run_has_nnbackend_on_torch_or_says_why(quick_run: tuple[str, dict]) -> None:
+    out, doc = quick_run
+    for name in ("planar", "wide", "deep"):
+        work = doc["workloads"][name]
+        keys = [row["key"] for row in work["rows"]]
+        if HAS_TORCH:
+            assert "nnbackend-torch" in keys and "torch" in keys, name
+            assert "torch-copy" not in keys  # an extra row, only when asked for
+            assert set(work["nnbackend_torch_over"]) == {"torch"}
+        else:
+            assert any(note.startswith("nnbackend-torch: PyTorch is not installed")
+                       for note in work["skipped"]), name
+    wide_targets = {t["text"].split(" (")[0]: t for t in doc["workloads"]["wide"]["targets"]}
+    target = wide_targets["nnbackend-torch <= 0.8x torch"]
+    assert target["limit"] == 0.8
+    assert (target["measured"] is not None) == HAS_TORCH
+    if HAS_TORCH:
+        assert "nnbackend-torch / torch " in out
+        row = next(r for r in doc["workloads"]["wide"]["rows"] if r["key"] == "nnbackend-torch")
+        assert "torch on cpu, float32" in row["label"]
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+def test_torch_rows_gather_batches_and_agree_with_nnbackend() -> None:
+    done = run_bench("--quick", "--quiet", "--threads", "1", "--workloads", "planar,wide",
+                     "--peers", "torch,torch-copy,nnbackend-torch", "--json", "-")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    wide = doc["workloads"]["wide"]
+    rows = {row["key"]: row for row in wide["rows"]}
+    assert list(rows) == ["nnbackend", "torch", "torch-copy", "nnbackend-torch"]
+    assert "permuted copy per epoch" in rows["torch-copy"]["label"]
+    assert "permuted copy" not in rows["torch"]["label"]
+    # Same initial parameters, same per-epoch permutation, same batches: the same model
+    # up to float32 rounding, whichever way the batches are gathered.
+    for key in ("torch", "torch-copy", "nnbackend-torch"):
+        assert abs(rows[key]["cost"] - rows["nnbackend"]["cost"]) < 1e-4, key
+        assert rows[key]["test_accuracy"] == pytest.approx(rows["nnbackend"]["test_accuracy"],
+                                                           abs=0.011), key
+    assert set(wide["nnbackend_torch_over"]) == {"torch", "torch-copy"}
+    expected = rows["nnbackend-torch"]["median_s"] / rows["torch"]["median_s"]
+    assert wide["nnbackend_torch_over"]["torch"] == pytest.approx(expected)
+    assert "nnbackend-torch / torch-copy" in done.stderr
+    # The full-batch workload has no batches to gather: torch-copy is skipped with a note.
+    planar = doc["workloads"]["planar"]
+    assert [row["key"] for row in planar["rows"]] == ["nnbackend", "torch", "nnbackend-torch"]
+    assert any(note.startswith("torch-copy: a full-batch workload") for note in
+               planar["skipped"])
+
+
+def test_help_names_every_peer_and_the_default() -> None:
+    done = run_bench("--help")
+    assert done.returncode == 0
+    text, packed = " ".join(done.stdout.split()), "".join(done.stdout.split())
+    assert "notes,sklearn,torch,torch-copy,nnbackend-torch" in packed
+    assert "index_select" in text and "permuted copy of the whole data set" in text
+    assert "(default:notes,sklearn,torch,nnbackend-torch)" in packed
+
+
+def test_unknown_peer_is_a_usage_error() -> None:
+    done = run_bench("--peers", "torch,jax")
+    assert done.returncode == 2
+    assert "unknown jax" in done.stderr and "torch-copy" in done.stderr

@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from ..errors import NNBackendError
+from ..threads import limit_threads
 from . import cli
 from .modelrun import LoadedModel, model_data_options, open_model
 from .options import device_options
@@ -90,7 +91,7 @@ def format_confusion(classes: list[Any], matrix: list[list[int]]) -> list[str]:
               help="Print one JSON object (backend, metrics, confusion matrix) as the last "
                    "line of stdout; the rest goes to stderr.")
 def evaluate(model: str, data: str, target: str | None, device: str, backend: str,
-             dtype: str | None, as_json: bool, **generator: Any) -> None:
+             dtype: str | None, threads: int | None, as_json: bool, **generator: Any) -> None:
     """Score a saved model on labelled data.
 
     Classifiers: accuracy, the model's loss (cross-entropy from the logits) and the
@@ -106,6 +107,7 @@ def evaluate(model: str, data: str, target: str | None, device: str, backend: st
       nnbackend evaluate --model moons.npz --data moons --data-seed 7   # a fresh test set
       nnbackend evaluate --model sine.npz --data sine --json
     """
+    limit_threads(threads)
     say = (lambda text: click.echo(text, err=True)) if as_json else click.echo
     loaded = open_model(model, device, backend, dtype)
     X, y = loaded.read_data(data, target, **generator)

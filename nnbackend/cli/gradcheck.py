@@ -9,6 +9,7 @@ from ..data import check_features, encode_targets
 from ..datasets import load_dataset
 from ..gradcheck import gradient_check
 from ..network import Network
+from ..threads import limit_threads
 from . import cli
 from .options import architecture_options, data_options, device_options
 
@@ -29,7 +30,8 @@ from .options import architecture_options, data_options, device_options
               show_default=True, help="Relative differences below it pass.")
 def gradcheck(data: str, task: str | None, layers: tuple[int, ...], hidden_activation: str,
               init: str, seed: int, device: str, backend: str, dtype: str | None,
-              examples: int, l2: float, epsilon: float, threshold: float) -> None:
+              threads: int | None, examples: int, l2: float, epsilon: float,
+              threshold: float) -> None:
     """Check the analytic backward pass against central differences in float64.
 
     Prints ||g - g_approx|| / (||g|| + ||g_approx||) over all parameters and per
@@ -42,6 +44,7 @@ def gradcheck(data: str, task: str | None, layers: tuple[int, ...], hidden_activ
       nnbackend gradcheck --layers 5,3 --hidden-activation relu --init he --l2 0.7
       nnbackend gradcheck --backend array-api-strict --device device1
     """
+    limit_threads(threads)
     chosen = resolve_backend(device=device, backend=backend, dtype=dtype)
     X_host, y_host = load_dataset(data)
     features = check_features(X_host)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import NNBackendError
 from ..plotting import plot_decision_boundary, plot_loss_curve
+from ..threads import limit_threads
 from . import cli
 from .modelrun import (
     LoadedModel,
@@ -80,7 +81,7 @@ def draw_loss_curve(model: LoadedModel, output: str, title: str | None, log_scal
 @device_options
 def plot(model: str, data: str | None, target: str | None, loss_curve: bool, output: str,
          width: int, height: int, title: str | None, log_scale: bool, device: str,
-         backend: str, dtype: str | None, **generator: Any) -> None:
+         backend: str, dtype: str | None, threads: int | None, **generator: Any) -> None:
     """Draw a saved model's decision boundary on data, or its training loss curve.
 
     The decision boundary (the notes' figure) colours the plane by the predicted class
@@ -94,6 +95,7 @@ def plot(model: str, data: str | None, target: str | None, loss_curve: bool, out
       nnbackend plot --model flower.npz --loss-curve --output loss.png --log-scale
       nnbackend plot --model moons.npz --data test.csv --output b.svg --width 1200 --height 900
     """
+    limit_threads(threads)
     if data is None and not loss_curve:
         raise NNBackendError("give --data DATA to draw a decision boundary, or --loss-curve "
                              "to plot the training cost")

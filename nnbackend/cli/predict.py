@@ -11,6 +11,7 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..errors import NNBackendError
+from ..threads import limit_threads
 from . import cli
 from .modelrun import LoadedModel, check_output_path, model_data_options, open_model
 from .options import device_options
@@ -74,7 +75,8 @@ def to_csv(header: list[str], rows: list[list[Any]]) -> str:
               help="Write the CSV here (atomically); default: stdout.")
 @device_options
 def predict(model: str, data: str, target: str | None, proba: bool, output: str | None,
-            device: str, backend: str, dtype: str | None, **generator: Any) -> None:
+            device: str, backend: str, dtype: str | None, threads: int | None,
+            **generator: Any) -> None:
     """Predict with a saved model; write one CSV row per example.
 
     DATA is a built-in data set or a .csv/.npz/.npy file whose features are the model's
@@ -92,6 +94,7 @@ def predict(model: str, data: str, target: str | None, proba: bool, output: str 
       nnbackend predict --model moons.npz --data moons --data-seed 7 --noise 0.3
       nnbackend predict --model flower.npz --data flower --device cuda
     """
+    limit_threads(threads)
     check_output_path(output)
     loaded = open_model(model, device, backend, dtype)
     X, _ = loaded.read_data(data, target, **generator)
