@@ -67,10 +67,31 @@ class Optimizer:
         """True when the update is ``W - lr * dW``: lr can then scale the gradients."""
         return self.name == "gd"
 
+    def factors(self, t: int, lr: float) -> tuple[float, float]:
+        """This step's learning rate and epsilon as the update applies them.
+
+        For Adam the bias corrections are folded into two Python floats:
+        ``lr * (v / c1) / (sqrt(s / c2) + eps) == lr_t * v / (sqrt(s) + eps_t)`` with
+        ``lr_t = lr * sqrt(c2) / c1`` and ``eps_t = eps * sqrt(c2)``, which saves two passes
+        over every parameter. The other rules use ``lr`` and ``epsilon`` as they are.
+
+        Parameters
+        ----------
+        t : int
+            The step being taken, counted from 1.
+        lr : float
+            The step's learning rate (after decay).
+        """
+        if self.name != "adam":
+            return lr, self.epsilon
+        c1, root_c2 = 1.0 - self.beta1**t, math.sqrt(1.0 - self.beta2**t)
+        return lr * root_c2 / c1, self.epsilon * root_c2
+
     def step(
         self, params: dict[str, Array], grads: dict[str, Array], state: State, lr: float,
         xp: Any, *, donate_params: bool = False, donate_state: bool = False,
-        block_bytes: int | None = None,
+        block_bytes: int | None = None, in_place: bool = False,
+        factors: tuple[Any, Any] | None = None,
     ) -> tuple[dict[str, Array], State]:
         """Apply one update and return the new parameters and state.
 
@@ -101,6 +122,14 @@ class Optimizer:
             CPU cache. The blocks are written through basic-slice views, which the
             standard leaves to the library: pass it only for one whose slices are views
             (``Backend.update_block_bytes`` says which).
+        in_place : bool
+            The update MUST be written into the given parameter and state arrays (which
+            implies both donations). A captured CUDA graph needs this: its replays read and
+            write the same memory every time.
+        factors : (lr_t, eps_t), optional
+            Replace :meth:`factors`'s two floats with 0-d device arrays holding them (a
+            captured step refills them before each replay instead of baking one value in).
+            Not used by plain gradient descent, whose learning rate rides on the gradients.
 
         Returns
         -------
@@ -110,21 +139,17 @@ class Optimizer:
         t = state["t"] + 1
         new_state: State = {"t": t}
         new_params: dict[str, Array] = {}
-        step_lr, eps = lr, self.epsilon
-        if self.name == "adam":
-            # Bias corrections folded into two Python floats, once per step:
-            # lr * (v / c1) / (sqrt(s / c2) + eps) == lr_t * v / (sqrt(s) + eps_t) with
-            # lr_t = lr * sqrt(c2) / c1 and eps_t = eps * sqrt(c2): two passes over every
-            # parameter fewer.
-            c1, root_c2 = 1.0 - self.beta1**t, math.sqrt(1.0 - self.beta2**t)
-            step_lr, eps = lr * root_c2 / c1, eps * root_c2
+        if in_place:
+            donate_params = donate_state = True
+        step_lr, eps = self.factors(t, lr) if factors is None else factors
         prefixes = _MOMENTS[self.name]
         if not prefixes:
             # Plain gradient descent, the notes' update: one pass, so writing in place
             # gains nothing (0.61 vs 0.63 ms on the wide benchmark's parameters), and on
-            # tiny arrays NumPy's overlap check makes ``-=`` slower than ``-``.
+            # tiny arrays NumPy's overlap check makes ``-=`` slower than ``-``; only a
+            # captured graph needs it.
             for name, W in params.items():
-                new_params[name] = _descend(W, grads["d" + name], lr, False)
+                new_params[name] = _descend(W, grads["d" + name], lr, in_place)
             return new_params, new_state
         # Row blocks need both donated (they are written through views); all parameters
         # share one dtype, so its size is looked up once per step.
@@ -192,13 +217,14 @@ def _average(old: Array, new: Array, beta: float, in_place: bool) -> Array:
     return average
 
 
-def _descend(W: Array, direction: Array, lr: float, in_place: bool, s: Array | None = None,
-             eps: float = 0.0, xp: Any = None) -> Array:
+def _descend(W: Array, direction: Array, lr: Any, in_place: bool, s: Array | None = None,
+             eps: Any = 0.0, xp: Any = None) -> Array:
     """``W - lr * direction``, or ``W - lr * direction / (sqrt(s) + eps)`` given ``s``.
 
-    Written into ``W`` when ``in_place``; otherwise a new array.
+    Written into ``W`` when ``in_place``; otherwise a new array. ``lr`` and ``eps`` are
+    Python floats, or 0-d device arrays of ``W``'s dtype (a captured step's factors).
     """
-    if s is None and lr == 1.0:  # no multiply (gd: the loop folds lr into dW)
+    if s is None and isinstance(lr, float) and lr == 1.0:  # gd: lr already rides on dW
         if in_place:
             W -= direction
             return W

@@ -26,18 +26,23 @@ times faster than slicing columns of an ``(n[0], m)`` array.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from .backend import host_rng
 from .errors import NNBackendError
-from .losses import OutputLayer
+from .graphed import GraphedSteps
 from .metrics import output_accuracy
-from .network import Network, backward_propagation, compute_cost, forward_propagation
+from .network import Network, compute_cost, forward_propagation
 from .optimizers import decayed_learning_rate, make_optimizer
 from .regularization import dropout_masks, l2_cost
+from .step import Batch, StepSpec, StepStats, Update, batch_stats, train_step
+from .streaming import BatchStream
 
 Array = Any
 Record = dict[str, Any]
@@ -168,14 +173,11 @@ class BatchTotals:
     hits: Array | None = None
     examples: int = 0
 
-    def add(self, output: OutputLayer, ZL: Array, AL: Array, Y: Array, xp: Any) -> None:
-        """Add one batch, given its output layer ``Z[L]``, ``A[L]`` (shape ``(n[L], b)``)."""
-        size = Y.shape[1]
-        cost = output.cost(xp, ZL, Y) * float(size)
+    def add_stats(self, stats: StepStats, size: int) -> None:
+        """Add one batch of ``size`` examples, given its summed loss and hits."""
+        cost, hits = stats
         self.cost = cost if self.cost is None else self.cost + cost
-        accuracy = output_accuracy(output.task, AL, Y, xp)
-        if accuracy is not None:
-            hits = accuracy * float(size)
+        if hits is not None:
             self.hits = hits if self.hits is None else self.hits + hits
         self.examples += size
 
@@ -236,26 +238,33 @@ EVAL_CHUNK = 8192
 
 
 def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2: float,
-             cache: Any = None) -> tuple[float, float | None]:
+             cache: Any = None, host: bool = False) -> tuple[float, float | None]:
     """Cost (with the L2 term) and accuracy of ``params`` on ``(X, Y)``, read to the host.
 
     ``cache`` may be a dropout-free forward pass of exactly these params and data, to
     avoid computing it twice (the full-batch case). Otherwise the data is evaluated in
-    chunks of :data:`EVAL_CHUNK` examples, summed on the device and read once.
+    chunks of :data:`EVAL_CHUNK` examples, summed on the device and read once. With
+    ``host``, ``X`` and ``Y`` are host NumPy arrays, copied to the device chunk by chunk.
     """
-    xp, hidden, output = network.backend.xp, network.hidden, network.output
+    backend, hidden, output = network.backend, network.hidden, network.output
+    xp = backend.xp
     m = X.shape[0]
-    if cache is not None or m <= EVAL_CHUNK:
+    if cache is not None or (m <= EVAL_CHUNK and not host):
         if cache is None:
             cache = forward_propagation(params, X.T, hidden, output, xp)
         J = compute_cost(params, cache, Y, output, xp, l2)
         acc = output_accuracy(output.task, cache.A[-1], Y, xp)
         return _read(network, J, acc)
+    if host and m <= EVAL_CHUNK:
+        return evaluate(network, params, backend.asarray(X), backend.asarray(Y), l2)
     totals = BatchTotals()
     for start in range(0, m, EVAL_CHUNK):
         end = min(start + EVAL_CHUNK, m)
-        part = forward_propagation(params, X[start:end, :].T, hidden, output, xp)
-        totals.add(output, part.Z[-1], part.A[-1], Y[:, start:end], xp)
+        X_part, Y_part = X[start:end, :], Y[:, start:end]
+        if host:
+            X_part, Y_part = backend.asarray(X_part), backend.asarray(Y_part)
+        part = forward_propagation(params, X_part.T, hidden, output, xp)
+        totals.add_stats(batch_stats(output, part, Y_part, xp), end - start)
     return _averaged(network, params, totals, l2, m)
 
 
@@ -300,6 +309,15 @@ class Trainer:
         (see ``Optimizer.step``'s donation), so copy what you keep (``Backend.to_host``).
     state : TrainingState, optional
         A state to resume from (its ``params`` replace the network's).
+    cuda_graph : str
+        ``auto`` (default: replay each step as a CUDA graph where the backend can capture
+        one, PyTorch on CUDA), ``on`` (an error where it cannot) or ``off``. The results
+        are the same either way; see :mod:`nnbackend.graphed`.
+    data_on : str
+        ``device`` (default): ``X`` and ``Y`` are device arrays. ``host``: they are host
+        NumPy arrays (e.g. a memory-mapped ``.npy``) too large for the device; each batch
+        is gathered on the host and copied just ahead of its step
+        (:mod:`nnbackend.streaming`), with the same results.
     """
 
     def __init__(self, network: Network, X: Array, Y: Array,
@@ -307,8 +325,15 @@ class Trainer:
                  validation: tuple[Array, Array] | None = None,
                  on_record: OnRecord | None = None,
                  on_step: Callable[[Trainer], None] | None = None,
-                 state: TrainingState | None = None) -> None:
+                 state: TrainingState | None = None, cuda_graph: str = "auto",
+                 data_on: str = "device") -> None:
         self.options = (options or TrainingOptions()).checked(validation is not None)
+        if data_on not in DATA_PLACES:
+            raise NNBackendError(f"unknown data place {data_on!r}; choose device or host")
+        self.host_data = data_on == "host"
+        if self.host_data and not (isinstance(X, np.ndarray) and isinstance(Y, np.ndarray)):
+            raise NNBackendError("data kept on the host must be NumPy arrays (a memory-mapped "
+                                 ".npy is one); pass them before Backend.asarray")
         if X.shape[0] != Y.shape[1]:
             raise NNBackendError(f"X has {X.shape[0]} examples but Y has {Y.shape[1]}")
         self.network, self.X, self.Y, self.validation = network, X, Y, validation
@@ -325,6 +350,7 @@ class Trainer:
         self.total_steps = total
         self.state = state or TrainingState(
             network.params, self.optimizer.init(network.params, network.backend.xp))
+        self.use_graphs = use_cuda_graphs(cuda_graph, network.backend)
         self._stop_requested = False
         self._clock = time.perf_counter()
 
@@ -332,20 +358,19 @@ class Trainer:
         """Stop cleanly after the current step (e.g. from a Ctrl-C handler)."""
         self._stop_requested = True
 
-    def _record(self, unit: str, count: int, cache: Any = None,
-                totals: BatchTotals | None = None) -> bool:
+    def _record(self, unit: str, count: int, totals: BatchTotals | None = None) -> bool:
         """Evaluate, append a history record, report it; True when patience ran out.
 
         ``totals``: report the mean over these batches (epoch mode) instead of evaluating
         the training set, when they cover the whole epoch (they do not after resuming from
-        a checkpoint written before checkpoints carried them); ``cache``: see
-        :func:`evaluate`.
+        a checkpoint written before checkpoints carried them).
         """
         st, l2 = self.state, self.options.l2
         if totals is not None and totals.examples == self.m:
             cost, acc = _averaged(self.network, st.params, totals, l2, self.m)
         else:  # iteration mode, or an epoch resumed from a checkpoint without its sums
-            cost, acc = evaluate(self.network, st.params, self.X, self.Y, l2, cache)
+            cost, acc = evaluate(self.network, st.params, self.X, self.Y, l2,
+                                 host=self.host_data)
         entry: Record = {unit: count, "cost": cost}
         if acc is not None:
             entry["accuracy"] = acc
@@ -361,84 +386,119 @@ class Trainer:
         if "val_cost" not in entry:
             return False
         if entry["val_cost"] < st.best_cost:
-            # A reference is enough: the loop never donates (updates in place) the
-            # parameters held here, so the next step writes new arrays instead.
-            st.best_cost, st.best_params, st.best_record = entry["val_cost"], st.params, entry
+            # Eagerly, a reference is enough: the loop never donates (updates in place) the
+            # parameters held here, so the next step writes new arrays instead. A graphed
+            # step always updates its static arrays in place: keep a copy.
+            xp = self.network.backend.xp
+            best = ({name: xp.asarray(value, copy=True) for name, value in st.params.items()}
+                    if self.use_graphs else st.params)
+            st.best_cost, st.best_params, st.best_record = entry["val_cost"], best, entry
             st.bad_records = 0
             return False
         st.bad_records += 1
         patience = self.options.patience
         return patience is not None and st.bad_records >= patience
 
-    def _epoch_order(self) -> Array:
-        """The current epoch's (seeded) permutation, copied to the device once per epoch."""
+    def _epoch_order(self) -> Array | None:
+        """The current epoch's (seeded) permutation, copied to the device once per epoch
+        (kept on the host, in ``state.order``, when the data is)."""
         st = self.state
         if st.batch_start == 0 or st.order is None:
             st.order = self.rng.permutation(self.m)
-        return self.network.backend.asarray(st.order, dtype="int64")
+        return None if self.host_data else self.network.backend.asarray(st.order,
+                                                                         dtype="int64")
 
     def run(self) -> TrainingResult:
-        """Train until the step budget is spent, patience runs out or a stop is requested."""
+        """Train until the step budget is spent, patience runs out or a stop is requested.
+
+        The loop draws a batch, runs :func:`nnbackend.step.train_step` on it (eagerly, or
+        replayed as a CUDA graph), and records at the print interval.
+        """
+        net, st = self.network, self.state
+        self._clock = time.perf_counter()
+        spec = StepSpec(net.hidden, net.output, self.optimizer, self.options.l2)
+        stream = (BatchStream(self.X, self.Y, net.backend, self.batch) if self.host_data
+                  else None)
+        try:
+            with net.backend.compute_mode():
+                graphed = self._graphed_steps(spec) if self.use_graphs else None
+                stop, interrupted = self._loop(spec, graphed, stream)
+        finally:
+            if stream is not None:
+                stream.close()
+        st.elapsed += time.perf_counter() - self._clock
+        return self._finish(stop, interrupted)
+
+    def _loop(self, spec: StepSpec, graphed: GraphedSteps | None,
+              stream: BatchStream | None) -> tuple[bool, bool]:
+        """The two nested loops (epochs, batches); ``(stopped, interrupted)``."""
         net, st, opts = self.network, self.state, self.options
         backend, xp = net.backend, net.backend.xp
-        hidden, output, sizes = net.hidden, net.output, net.layer_sizes
         m, batch, total, by_epoch = self.m, self.batch, self.total_steps, self.by_epoch
-        every, l2, keep_prob = opts.print_every, opts.l2, opts.keep_prob
+        every, keep_prob = opts.print_every, opts.keep_prob
         assert every is not None
-        self._clock = time.perf_counter()
         full_batch = batch == m
-        linear = self.optimizer.is_linear
         lr0, decay, decay_every = opts.learning_rate, opts.lr_decay, opts.lr_decay_every
         # Columns of ones for db = dZ @ ones (see backward_propagation), one per batch size
         # (the last batch of an epoch may be smaller), made once and reused.
         ones: dict[int, Array] = {}
         owned_params = owned_state = None  # what this loop's last step returned
-        Xb, Yb, order = self.X, self.Y, None  # full batch: no shuffle, no draw (the notes')
+        order = None  # full batch: no shuffle, no draw (the notes')
         stop = interrupted = False
         while st.step < total and not stop:
             if not full_batch:
                 order = self._epoch_order()
+            if stream is not None:
+                stream.epoch(None if full_batch else st.order, st.batch_start)
             lr = decayed_learning_rate(lr0, decay, st.epoch, decay_every) if decay else lr0
             # Sum batch costs only in epochs that end with a record (epoch mode).
             totals = st.epoch_totals if by_epoch and (
                 (st.epoch + 1) % every == 0 or st.epoch + 1 == opts.epochs) else None
             while st.batch_start < m and st.step < total:
+                if not by_epoch and st.step % every == 0:
+                    # The cost of this iteration, before its update, as the notes print it.
+                    if self._record("iteration", st.step):
+                        stop = True
+                        break
                 start = st.batch_start
                 # Clip the stop: out-of-bounds slice ends are not in the standard.
                 end = min(start + batch, m)
-                if order is not None:
-                    # Gather this batch's rows: a (batch, n[0]) copy, never a permuted copy
-                    # of the whole data set (which would double the memory).
-                    rows = order[start:end]
-                    Xb, Yb = xp.take(self.X, rows, axis=0), xp.take(self.Y, rows, axis=1)
                 size = end - start
-                if size not in ones:
-                    ones[size] = xp.ones_like(Xb[:, :1])
+                rows = None if order is None else order[start:end]
                 masks = (None if keep_prob == 1.0 else
-                         dropout_masks(self.rng, sizes, size, keep_prob, backend))
-                cache = forward_propagation(st.params, Xb.T, hidden, output, xp, masks)
-                if totals is not None:
-                    totals.add(output, cache.Z[-1], cache.A[-1], Yb, xp)
-                if not by_epoch and st.step % every == 0:
-                    # The cost of this iteration, before its update, as the notes print it.
-                    reusable = cache if full_batch and masks is None else None
-                    if self._record("iteration", st.step, reusable):
-                        stop = True
-                        break
-                # Plain gradient descent is linear in the gradient, so lr rides on dZ[L]
-                # (one small multiply) and the update is W - dW (see Optimizer.step).
-                scale, step_lr = (lr, 1.0) if linear else (1.0, lr)
-                grads = backward_propagation(st.params, cache, Yb, hidden, xp, l2, ones[size],
-                                             scale)
-                # Donate (update in place) only arrays this loop's own previous step made
-                # and nothing else refers to: never the caller's initial or resumed
-                # arrays, never the parameters early stopping keeps as the best.
-                st.params, st.optimizer_state = self.optimizer.step(
-                    st.params, grads, st.optimizer_state, step_lr, xp,
-                    donate_params=st.params is owned_params and st.params is not st.best_params,
-                    donate_state=st.optimizer_state is owned_state,
-                    block_bytes=backend.update_block_bytes)
-                owned_params, owned_state = st.params, st.optimizer_state
+                         dropout_masks(self.rng, net.layer_sizes, size, keep_prob, backend))
+                streamed = None if stream is None else stream.next()
+                if graphed is not None:
+                    stats = graphed.step(None if streamed else rows, masks, lr,
+                                         totals is not None, batch=streamed)
+                    st.params, st.optimizer_state = graphed.params, graphed.opt_state
+                else:
+                    if streamed is not None:
+                        Xb, Yb = streamed
+                    elif rows is None:
+                        Xb, Yb = self.X, self.Y
+                    else:
+                        # Gather this batch's rows: a (batch, n[0]) copy, never a permuted
+                        # copy of the whole data set (which would double the memory).
+                        Xb, Yb = xp.take(self.X, rows, axis=0), xp.take(self.Y, rows, axis=1)
+                    if size not in ones:
+                        ones[size] = xp.ones_like(Xb[:, :1])
+                    # Donate (update in place) only arrays this loop's own previous step
+                    # made and nothing else refers to: never the caller's initial or
+                    # resumed arrays, never the parameters early stopping keeps as the best.
+                    update = Update(
+                        donate_params=st.params is owned_params
+                        and st.params is not st.best_params,
+                        donate_state=st.optimizer_state is owned_state,
+                        block_bytes=backend.update_block_bytes)
+                    st.params, st.optimizer_state, stats = train_step(
+                        st.params, st.optimizer_state, Batch(Xb, Yb, masks, ones[size]), lr,
+                        spec, xp, with_stats=totals is not None, update=update)
+                    owned_params, owned_state = st.params, st.optimizer_state
+                if stream is not None:
+                    stream.done()
+                if totals is not None and stats is not None:
+                    totals.add_stats(stats, size)
                 st.step += 1
                 st.batch_start = end
                 if end == m:
@@ -455,8 +515,16 @@ class Trainer:
                     break
                 if st.batch_start == 0:
                     break  # epoch done: the outer loop draws the next permutation
-        st.elapsed += time.perf_counter() - self._clock
-        return self._finish(stop, interrupted)
+        return stop, interrupted
+
+    def _graphed_steps(self, spec: StepSpec) -> GraphedSteps:
+        """Move the state onto a :class:`GraphedSteps` runner's static arrays."""
+        st = self.state
+        on_device = (None, None) if self.host_data else (self.X, self.Y)
+        graphed = GraphedSteps(self.network.backend, spec, *on_device, st.params,
+                               st.optimizer_state)
+        st.params, st.optimizer_state = graphed.params, graphed.opt_state
+        return graphed
 
     def _finish(self, stopped: bool, interrupted: bool) -> TrainingResult:
         """Restore the best parameters after early stopping; say why the run ended."""
@@ -475,8 +543,34 @@ class Trainer:
             st.params = st.best_params
         else:
             reason = f"completed {done}"
+        if net.backend.compute_mode is not contextlib.nullcontext:
+            # Arrays made inside the compute mode (PyTorch's inference tensors) refuse
+            # in-place updates outside it: hand the caller ordinary copies.
+            xp = net.backend.xp
+            st.params = {name: xp.asarray(value, copy=True) for name, value in
+                         st.params.items()}
         net.params = st.params
         return TrainingResult(st.history, st.step, st.epoch, reason, best)
+
+
+CUDA_GRAPH_MODES = ("auto", "on", "off")
+DATA_PLACES = ("device", "host")
+
+
+def use_cuda_graphs(mode: str, backend: Any) -> bool:
+    """Whether steps run as CUDA graphs: ``mode`` (auto, on, off) on ``backend``.
+
+    Raises
+    ------
+    NNBackendError
+        For an unknown mode, or ``on`` where the backend cannot capture graphs.
+    """
+    if mode not in CUDA_GRAPH_MODES:
+        raise NNBackendError(f"unknown CUDA-graph mode {mode!r}; choose auto, on or off")
+    if mode == "on" and backend.graph_capture is None:
+        raise NNBackendError(f"--cuda-graph on cannot run on {backend.describe()}: "
+                             f"{backend.graph_unavailable}; or use --cuda-graph auto")
+    return mode != "off" and backend.graph_capture is not None
 
 
 def train(
@@ -487,9 +581,12 @@ def train(
     rng: Any = None,
     validation: tuple[Array, Array] | None = None,
     on_record: OnRecord | None = None,
+    cuda_graph: str = "auto",
+    data_on: str = "device",
 ) -> TrainingResult:
     """Train ``network`` in place (see :class:`Trainer` for the parameters)."""
-    return Trainer(network, X, Y, options, rng, validation, on_record).run()
+    return Trainer(network, X, Y, options, rng, validation, on_record,
+                   cuda_graph=cuda_graph, data_on=data_on).run()
 
 
 def gradient_descent(

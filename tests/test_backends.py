@@ -6,6 +6,7 @@ import importlib.util
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from nnbackend.backend import cuda_status, resolve_backend
@@ -124,3 +125,62 @@ def test_cuda_default_dtype_is_float32():
         pytest.skip(f"no CUDA device: {status.reason}")
     backend = resolve_backend("cuda")
     assert (backend.name, backend.device_label, backend.dtype_name) == ("cupy", "cuda:0", "float32")
+
+
+@pytest.fixture
+def cupy_with_one_gpu(monkeypatch):
+    """A CuPy that reports exactly one CUDA device."""
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
+        getDeviceCount=lambda: 1))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+
+
+@pytest.mark.parametrize("backend", ["auto", "cupy"])
+def test_a_gpu_index_past_the_last_is_an_error_naming_the_valid_ones(cupy_with_one_gpu,
+                                                                      backend):
+    with pytest.raises(NNBackendError) as info:
+        resolve_backend("cuda:1", backend)
+    assert str(info.value) == ("there is no cuda:1; this machine has 1 CUDA device(s): "
+                               "use cuda:0 .. cuda:0")
+
+
+@pytest.mark.gpu
+def test_cuda_n_puts_arrays_and_the_memory_pool_on_gpu_n():
+    """``cuda:N`` is the current device, so results and the pool's blocks land there too."""
+    status = cuda_status()
+    if not status.available:
+        pytest.skip(f"no CUDA device: {status.reason}")
+    import cupy
+
+    last = status.device_count - 1
+    backend = resolve_backend(f"cuda:{last}", "cupy", "float64")
+    x = backend.asarray([[1.0, 2.0]])
+    y = backend.xp.tanh(x @ x.T)  # a result made by a kernel, not by asarray
+    assert x.device.id == y.device.id == last == cupy.cuda.runtime.getDevice()
+    assert backend.device_label == f"cuda:{last}"
+    with pytest.raises(NNBackendError, match=f"there is no cuda:{status.device_count}"):
+        resolve_backend(f"cuda:{status.device_count}", "cupy")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_torch_maximum_with_a_python_scalar_makes_no_tensor(monkeypatch):
+    """relu's ``maximum(Z, 0.0)`` must not copy a scalar to the device on every call.
+
+    On CUDA that copy waits for the GPU and cannot be recorded in a CUDA graph.
+    """
+    import torch
+
+    backend = resolve_backend("cpu", "torch", "float64")
+    xp = backend.xp
+    Z = torch.tensor([[-1.0, 0.0, 2.0, float("nan")]], dtype=torch.float64)
+
+    def no_new_tensors(*args, **kwargs):
+        raise AssertionError("a tensor was made from a Python scalar")
+
+    monkeypatch.setattr(torch, "asarray", no_new_tensors)
+    monkeypatch.setattr(torch, "as_tensor", no_new_tensors)
+    for got in (xp.maximum(Z, 0.0), xp.maximum(0.0, Z)):
+        np.testing.assert_array_equal(got.numpy(), [[0.0, 0.0, 2.0, np.nan]])
+    np.testing.assert_array_equal(xp.minimum(Z, 0.0).numpy(), [[-1.0, 0.0, 0.0, np.nan]])
+    assert xp.maximum(Z, Z * 0.5).dtype == torch.float64  # two arrays: compat's own

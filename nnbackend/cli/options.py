@@ -36,12 +36,20 @@ def stack(*decorators: Decorator) -> Decorator:
 
 
 device_options = stack(
-    click.option("--device", default="auto", show_default=True,
-                 help="auto, cpu, cuda or cuda:N. auto = CUDA when CuPy sees a GPU, else CPU."),
+    click.option("--device", default="auto", show_default=True, envvar="NNBACKEND_DEVICE",
+                 show_envvar=True,
+                 help="auto, cpu, cuda or cuda:N. auto = CUDA when CuPy sees a GPU, else CPU. "
+                      "The environment variable sets another default, e.g. "
+                      "NNBACKEND_DEVICE=cpu on a GPU machine."),
     click.option("--backend", default="auto", show_default=True, type=click.Choice(BACKENDS),
                  help="Array library; auto = numpy on cpu, cupy on cuda."),
     click.option("--dtype", default=None, type=click.Choice(DTYPES),
                  help="Default: float64 on CPU, float32 on CUDA."),
+    click.option("--threads", type=click.IntRange(min=1), default=None,
+                 help="Limit BLAS/OpenMP and PyTorch CPU threads to N (default: one per "
+                      "core). On a busy 2-core machine 1 thread can be much faster for "
+                      "small networks. Needs threadpoolctl: pip install "
+                      "'nnbackend[threads]'."),
 )
 
 data_options = stack(

@@ -16,6 +16,7 @@ from ..errors import NNBackendError
 from ..io import save_model
 from ..network import Network
 from ..optimizers import OPTIMIZERS
+from ..threads import limit_threads
 from ..training import Trainer, TrainingOptions, TrainingResult, evaluate
 from . import cli
 from .options import architecture_options, data_options, device_options, source_options, stack
@@ -73,6 +74,19 @@ output_options = stack(
     click.option("--resume", "resume_path", default=None, metavar="PATH",
                  help="Continue the run saved in this checkpoint (same data and options; "
                       "--device/--backend may change)."),
+    click.option("--cuda-graph", type=click.Choice(["auto", "on", "off"]), default="auto",
+                 show_default=True,
+                 help="Replay each training step as a CUDA graph: one launch instead of "
+                      "dozens of tiny kernels, the same results. auto = on where the backend "
+                      "can capture graphs (--backend torch on CUDA); CuPy cannot (it refuses "
+                      "to record matrix products)."),
+    click.option("--data-on", type=click.Choice(["auto", "device", "host"]), default="auto",
+                 show_default=True,
+                 help="Where the training data lives: device copies it to the GPU once; "
+                      "host keeps it in host memory and copies each batch to the device "
+                      "while the previous step runs (for data larger than the GPU's "
+                      "memory; same results). auto = host only when the data would fill "
+                      "more than half of the device's free memory."),
     click.option("--json", "as_json", is_flag=True,
                  help="Print one JSON object (backend, device, dtype, history, "
                       "train_accuracy, ...) as the last line of stdout; the rest goes to "
@@ -83,7 +97,8 @@ output_options = stack(
 
 #: Options that may accompany --resume; every other one is fixed by the checkpoint.
 RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_path",
-                  "checkpoint_every", "as_json", "quiet"}
+                  "checkpoint_every", "as_json", "quiet", "cuda_graph", "data_on",
+                  "threads"}
 
 
 def format_record(entry: dict[str, Any]) -> str:
@@ -138,7 +153,9 @@ def train(ctx: click.Context, **params: Any) -> None:
       nnbackend train --checkpoint run.npz --checkpoint-every 500
       nnbackend train --resume run.npz             # after a crash or Ctrl-C
       nnbackend train --device cuda --json         # on a GPU, machine-readable
+      nnbackend train --backend torch --device cuda  # steps replayed as CUDA graphs
     """
+    limit_threads(params["threads"])
     say = (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo
     for output in (params["save_path"], params["checkpoint_path"]):
         if output:
@@ -171,12 +188,27 @@ def train(ctx: click.Context, **params: Any) -> None:
     options = TrainingOptions(**run["options"])
     validation = (None if data.X_val is None else
                   (chosen.asarray(data.X_val), chosen.asarray(data.Y_val)))
-    say(f"Backend: {chosen.describe()}")
+    data_on = choose_data_place(params["data_on"], chosen, data.X_train)
+    X, Y = ((data.X_train, data.Y_train) if data_on == "host" else
+            (chosen.asarray(data.X_train), chosen.asarray(data.Y_train)))
+    trainer = Trainer(network, X, Y, options, rng, validation, state=state,
+                      cuda_graph=params["cuda_graph"], data_on=data_on)
+    notes = (["each step replayed as a CUDA graph"] if trainer.use_graphs else []) + (
+        ["training data streamed from host memory"] if data_on == "host" else [])
+    say(f"Backend: {chosen.describe()}" + (f" ({'; '.join(notes)})" if notes else ""))
     say(_describe_data(run, data, network))
-    X, Y = chosen.asarray(data.X_train), chosen.asarray(data.Y_train)
-    trainer = Trainer(network, X, Y, options, rng, validation, state=state)
     result = _run_with_progress(trainer, params, run, data, say)
     _report(trainer, result, run, data, chosen, params, say)
+
+
+def choose_data_place(asked: str, backend: Backend, X: Any) -> str:
+    """``device`` or ``host`` for ``--data-on`` (``auto``: host only for data that would
+    fill more than half of the device's free memory)."""
+    if asked != "auto":
+        return asked
+    free = backend.free_memory()
+    needed = X.shape[0] * X.shape[1] * (4 if backend.dtype_name == "float32" else 8)
+    return "host" if free is not None and needed > free // 2 else "device"
 
 
 def _checkpoint_dtype(path: str) -> str:
@@ -254,9 +286,10 @@ def _report(trainer: Trainer, result: TrainingResult, run: dict[str, Any], data:
         **chosen.as_dict(), "layers": list(network.layer_sizes), "task": data.targets.task,
         "options": run["options"], "steps": result.steps, "epochs": result.epochs,
         "stop_reason": result.stop_reason, "history": result.history,
+        "cuda_graph": trainer.use_graphs,
     }
     summary["train_cost"], acc = evaluate(network, network.params, trainer.X, trainer.Y,
-                                          options.l2)
+                                          options.l2, host=trainer.host_data)
     if acc is not None:
         summary["train_accuracy"] = acc
         say(f"Train accuracy: {100 * acc:.2f}%")

@@ -1,0 +1,175 @@
+"""One training step as a function: ``(params, opt_state, batch, lr) -> (params, opt_state,
+stats)``.
+
+This is the seam the training loop is built around, and what other ways of running a
+step hang on: a CUDA graph captures exactly this function once per batch shape and replays
+it (:mod:`nnbackend.graphed`), and a data-parallel run would swap :func:`gradients` for a
+sum of per-shard gradients. The step is the notes' equations and nothing else::
+
+    cache = forward_propagation(W, b, X)          Z[l], A[l] for every layer
+    grads = backward_propagation(cache, Y)        dZ[L] = A[L] - Y, ..., dW[1], db[1]
+    W, b  = update(W, b, grads, lr)               gradient descent or a moving-average rule
+
+It reads nothing back to the host (so it can be captured, and a GPU never waits for it),
+draws no random numbers (dropout masks come in with the batch, drawn on the host), and
+its only side effects are the donations the caller allows (:class:`Update`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from .activations import Activation
+from .losses import OutputLayer
+from .metrics import output_accuracy
+from .network import Cache, backward_propagation, forward_propagation
+from .optimizers import Optimizer, State
+
+Array = Any
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """What a step computes, fixed for a whole run.
+
+    Attributes
+    ----------
+    hidden : Activation
+        ``g`` of the hidden layers.
+    output : OutputLayer
+        Output activation and loss.
+    optimizer : Optimizer
+        The update rule and its hyper-parameters.
+    l2 : float
+        L2 strength ``lambda`` (0 = none).
+    """
+
+    hidden: Activation
+    output: OutputLayer
+    optimizer: Optimizer
+    l2: float = 0.0
+
+
+class Batch(NamedTuple):
+    """One step's examples.
+
+    Attributes
+    ----------
+    X : array, shape (b, n[0])
+        Examples as rows (the math sees ``X.T``, a free view).
+    Y : array, shape (n[L], b)
+        Encoded targets.
+    masks : list or None
+        Inverted-dropout masks per layer (see :func:`nnbackend.regularization.dropout_masks`).
+    ones : array, shape (b, 1), optional
+        A column of ones for ``db = dZ @ ones``, reused across steps of one batch size.
+    """
+
+    X: Array
+    Y: Array
+    masks: list[Any] | None = None
+    ones: Array | None = None
+
+
+class StepStats(NamedTuple):
+    """The batch's loss and accuracy times its size (0-d device arrays, never read here).
+
+    Summed over an epoch's batches and divided by the example count, they give the
+    epoch's mean cost and accuracy (the L2 term is added once, at the end).
+    """
+
+    cost_sum: Array
+    hits_sum: Array | None
+
+
+@dataclass(frozen=True)
+class Update:
+    """Which arrays a step may write into (see :meth:`Optimizer.step`).
+
+    Attributes
+    ----------
+    donate_params, donate_state : bool
+        The caller will not read the old parameters / optimizer state again.
+    block_bytes : int or None
+        Cache-sized row blocks for multi-pass updates (NumPy only).
+    in_place : bool
+        The update must land in the given arrays (a captured CUDA graph).
+    factors : (lr_t, eps_t) or None
+        0-d device arrays replacing the optimizer's per-step floats (captured steps).
+    """
+
+    donate_params: bool = False
+    donate_state: bool = False
+    block_bytes: int | None = None
+    in_place: bool = False
+    factors: tuple[Array, Array] | None = None
+
+
+FUNCTIONAL = Update()
+
+
+def gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, xp: ModuleType,
+              scale: float = 1.0) -> tuple[dict[str, Array], Cache]:
+    """Forward and backward propagation of one batch: ``dW[l], db[l]`` and the cache.
+
+    ``scale`` multiplies every gradient (see :func:`backward_propagation`): plain gradient
+    descent passes its learning rate here. The gradients are the notes' means over the
+    batch's ``b`` examples, with the L2 term ``lambda / b * W[l]``.
+    """
+    cache = forward_propagation(params, batch.X.T, spec.hidden, spec.output, xp, batch.masks)
+    grads = backward_propagation(params, cache, batch.Y, spec.hidden, xp, spec.l2,
+                                 batch.ones, scale)
+    return grads, cache
+
+
+def batch_stats(output: OutputLayer, cache: Cache, Y: Array, xp: ModuleType) -> StepStats:
+    """The batch's loss and accuracy, each times the batch size, from its forward pass."""
+    size = float(Y.shape[1])
+    cost = output.cost(xp, cache.Z[-1], Y) * size
+    accuracy = output_accuracy(output.task, cache.A[-1], Y, xp)
+    return StepStats(cost, None if accuracy is None else accuracy * size)
+
+
+def train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: float,
+               spec: StepSpec, xp: ModuleType, *, with_stats: bool = False,
+               update: Update = FUNCTIONAL) -> tuple[dict[str, Array], State, StepStats | None]:
+    """One update of the parameters from one batch.
+
+    Parameters
+    ----------
+    params : dict
+        ``W1, b1, ..., WL, bL``.
+    opt_state : dict
+        The optimizer's state (``t`` and its moving averages).
+    batch : Batch
+        The step's examples, targets and dropout masks.
+    lr : float
+        The step's learning rate (after decay), a Python float.
+    spec : StepSpec
+        Activations, loss, update rule, L2.
+    xp : module
+        The arrays' namespace.
+    with_stats : bool
+        Also return the batch's loss and accuracy (computed from this step's forward
+        pass, before the update).
+    update : Update
+        Which arrays the update may (or must) write into; by default none.
+
+    Returns
+    -------
+    params, opt_state, stats
+        The updated parameters and state, and the batch statistics (or None).
+    """
+    # Plain gradient descent is linear in the gradient, so lr rides on dZ[L] (one small
+    # multiply) and the update is W - dW (see Optimizer.step).
+    linear = spec.optimizer.is_linear
+    scale, step_lr = (lr, 1.0) if linear else (1.0, lr)
+    grads, cache = gradients(params, batch, spec, xp, scale)
+    stats = batch_stats(spec.output, cache, batch.Y, xp) if with_stats else None
+    new_params, new_state = spec.optimizer.step(
+        params, grads, opt_state, step_lr, xp, donate_params=update.donate_params,
+        donate_state=update.donate_state, block_bytes=update.block_bytes,
+        in_place=update.in_place, factors=update.factors)
+    return new_params, new_state, stats
