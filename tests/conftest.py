@@ -46,6 +46,8 @@ CASES = (
     BackendCase("torch-cpu-float64", "torch", "cpu", "torch", "float64"),
     BackendCase("torch-cpu-float32", "torch", "cpu", "torch", "float32"),
     BackendCase("cupy-float32", "cupy", "cuda", "cupy", "float32"),
+    # float64 on the GPU: compared with NumPy float64 as tightly as the CPU backends.
+    BackendCase("cupy-float64", "cupy", "cuda", "cupy", "float64"),
 )
 
 _MODULES = {"numpy": "numpy", "strict": "array_api_strict", "torch": "torch", "cupy": "cupy"}
@@ -102,6 +104,17 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 BACKEND_PARAMS = _backend_params()
+
+
+@pytest.fixture(autouse=True)
+def cpu_is_the_default_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's ``--device`` defaults to ``cpu`` in every test.
+
+    Its real default, ``auto``, means CUDA on a GPU machine, and the suite's expected
+    figures (the notes' float64 costs, "Backend: numpy on cpu") are the CPU's: the suite
+    must pass unchanged where there is a GPU. Tests of ``auto`` pass it explicitly.
+    """
+    monkeypatch.setenv("NNBACKEND_DEVICE", "cpu")
 
 
 @pytest.fixture(params=BACKEND_PARAMS)

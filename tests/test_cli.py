@@ -115,3 +115,14 @@ def test_cuda_run_on_a_gpu():
     payload = json.loads(result.stdout.splitlines()[-1])
     assert (payload["backend"], payload["device"], payload["dtype"]) == (
         "cupy", "cuda:0", "float32")
+
+
+def test_the_device_default_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("NNBACKEND_DEVICE", "cuda:7")
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    result = run("train", "--iterations", "1")
+    assert result.exit_code == 2 and "--device cuda needs a CUDA GPU" in result.stderr
+    assert "NNBACKEND_DEVICE" in run("train", "--help").stdout
+    monkeypatch.setenv("NNBACKEND_DEVICE", "auto")
+    result = run("train", "--iterations", "1", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout.splitlines()[-1])["device"] == "cpu"

@@ -1,0 +1,97 @@
+"""``scripts/gpu_check.py`` and ``scripts/gpu_probes.py`` on a machine without a GPU.
+
+What needs a GPU runs on one; here: the comparisons, the summary, the messages, and the
+probes' own code through their CPU smoke mode.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import gpu_check as module
+
+        yield module
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+def history(*costs: tuple[int, float]) -> dict:
+    return {"history": [{"iteration": i, "cost": c} for i, c in costs]}
+
+
+def test_costs_are_compared_up_to_an_iteration(gpu_check):
+    a = history((0, 0.5), (1000, 0.3), (7000, 0.2))
+    b = history((0, 0.5), (1000, 0.3 + 2e-12), (7000, 0.1))
+    diff, count = gpu_check.compare_costs(a, b, 6000)
+    assert count == 2 and diff == pytest.approx(2e-12)
+    with pytest.raises(ValueError, match="different iterations"):
+        gpu_check.compare_costs(a, history((0, 0.5), (500, 0.3), (7000, 0.2)), 6000)
+
+
+def test_pytests_closing_line_is_found(gpu_check):
+    out = "....F\n=== short test summary info ===\n=== 1 failed, 4 passed in 2.0s ===\n"
+    assert gpu_check.pytest_summary(out) == "1 failed, 4 passed in 2.0s"
+
+
+def test_missing_wheels_are_named_with_the_download_command(gpu_check, tmp_path,
+                                                            monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("array_api") else real(name, *a))
+    problem = gpu_check.ensure_dependencies(tmp_path, tmp_path, {})
+    assert problem is not None and "no wheel is in" in problem
+    assert "pip download --no-deps --only-binary=:all:" in problem
+    assert "array-api-compat array-api-strict" in problem
+
+
+def test_the_summary_holds_every_table(gpu_check):
+    info = {"date": "2026-11-26T00:00:00+00:00", "python": "3.12", "numpy": "2", "cupy": "14",
+            "torch": "2.11", "array_api_compat": "1.16", "nvidia_smi": ["H200, 580, 143771 MiB"],
+            "cuda_runtime": 13020, "cuda_driver": 13000}
+    steps = [gpu_check.Step("tests", "passed", 80.0, "700 passed"),
+             gpu_check.Step("steps", "passed", 50.0, "ok", {"planar": {"rows": [
+                 {"variant": "nnbackend torch + CUDA graphs", "us_per_step": 40.0,
+                  "over_torch_autograd": 0.05, "kernels_per_step": 25.0,
+                  "gpu_us_per_step": 30.0, "waits_per_step": 0.0}]}}),
+             gpu_check.Step("bench", "passed", 90.0, "ok", {"table": [
+                 {"workload": "planar", "key": "nnbackend", "label": "nnbackend (cupy)",
+                  "median_s": 3.0, "nnbackend_over_peer": None, "cost": 0.2,
+                  "accuracy": 0.9}]})]
+    text = gpu_check.markdown(info, steps)
+    assert "H200, 580, 143771 MiB" in text and "| tests | passed | 80.0 | 700 passed |" in text
+    assert "| planar | nnbackend torch + CUDA graphs | 40.0 | 0.05 | 25.0 | 30.0 | 0.0 |" in text
+    assert "| planar | nnbackend (cupy) | 3.000 | - |" in text
+
+
+def test_without_a_gpu_the_check_stops_with_one_line(tmp_path):
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed: this machine may have a GPU")
+    done = subprocess.run([sys.executable, str(SCRIPTS / "gpu_check.py"), "--out",
+                           str(tmp_path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("gpu_check.py: error: no CUDA device: ")
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_the_probes_run_in_their_cpu_smoke_mode():
+    done = subprocess.run([sys.executable, str(SCRIPTS / "gpu_probes.py"), "streaming",
+                           "--device", "cpu", "--scale", "0.01", "--repeats", "1"],
+                          capture_output=True, text=True, check=False, cwd=SCRIPTS)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout.splitlines()[-1])
+    assert doc["numpy"]["same_cost"] and doc["torch"]["same_cost"]
+    assert doc["numpy"]["host_speed_over_device"] > 0
