@@ -467,14 +467,14 @@ def main(argv: list[str] | None = None) -> int:
     checker = Checker(args.out, args.budget, env)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     plan: list[tuple[str, float, Callable[[Step, float], None]]] = [
-        ("tests", 200, lambda s, t: check_tests(checker, s, t)),
+        ("tests", 150, lambda s, t: check_tests(checker, s, t)),
         ("train-float64", 60, lambda s, t: check_float64(checker, s, t)),
         ("cuda-graph", 60, lambda s, t: check_cuda_graph(checker, s, t)),
         ("train-float32", 60, lambda s, t: check_float32(checker, s, t)),
         ("devices", 30, lambda s, t: check_devices(checker, s, t)),
-        ("steps", 150, lambda s, t: check_steps(checker, s, t, args.repeats)),
+        ("steps", 120, lambda s, t: check_steps(checker, s, t, args.repeats)),
         ("streaming", 90, lambda s, t: check_streaming(checker, s, t, args.repeats)),
-        ("bench", 240, lambda s, t: check_bench(checker, s, t, args.repeats)),
+        ("bench", 200, lambda s, t: check_bench(checker, s, t, args.repeats)),
     ]
     for name, limit, check in plan:
         if name in skip:
