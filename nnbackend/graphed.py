@@ -87,6 +87,7 @@ class GraphedSteps:
         if backend.graph_capture is None:
             raise NNBackendError(f"cannot use CUDA graphs here: {backend.graph_unavailable}")
         xp = self.xp = backend.xp
+        self.backend = backend
         self.capture = backend.graph_capture
         self.spec, self.X, self.Y = spec, X, Y
         self.params = {name: xp.asarray(value, copy=True) for name, value in params.items()}
@@ -131,8 +132,8 @@ class GraphedSteps:
         inputs.load(rows, batch, masks)
         if self.factors is not None:
             lr_t, eps_t = spec.optimizer.factors(self.t + 1, lr)
-            self.factors[0][...] = lr_t
-            self.factors[1][...] = eps_t
+            self.backend.fill(self.factors[0], lr_t)
+            self.backend.fill(self.factors[1], eps_t)
         linear_lr = lr if spec.optimizer.is_linear else None
         key: Key = (size, with_stats, masks is not None, linear_lr)
         if linear_lr is not None and any(k[3] != linear_lr for k in self.graphs):

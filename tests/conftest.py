@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -106,15 +107,19 @@ def pytest_report_header(config: pytest.Config) -> str:
 BACKEND_PARAMS = _backend_params()
 
 
-@pytest.fixture(autouse=True)
-def cpu_is_the_default_device(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def cpu_is_the_default_device() -> Iterator[None]:
     """The command line's ``--device`` defaults to ``cpu`` in every test.
 
     Its real default, ``auto``, means CUDA on a GPU machine, and the suite's expected
     figures (the notes' float64 costs, "Backend: numpy on cpu") are the CPU's: the suite
     must pass unchanged where there is a GPU. Tests of ``auto`` pass it explicitly.
+    Session-wide, so that module-wide fixtures (reference runs in subprocesses) see it
+    too; a test's own ``monkeypatch.setenv`` still overrides it for that test.
     """
-    monkeypatch.setenv("NNBACKEND_DEVICE", "cpu")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NNBACKEND_DEVICE", "cpu")
+        yield
 
 
 @pytest.fixture(params=BACKEND_PARAMS)

@@ -149,4 +149,6 @@ def test_real_staging_on_a_gpu_gives_the_device_resident_run(backend_name):
         pytest.skip(str(exc))
     assert backend.staging is not None
     for options in CONFIGS.values():
-        assert_same(fit(backend, options, "host"), fit(backend, options, "device"))
+        for graphs in ("off", "auto"):  # auto: CUDA graphs on PyTorch, eager on CuPy
+            assert_same(fit(backend, options, "host", graphs=graphs),
+                        fit(backend, options, "device", graphs=graphs))
