@@ -419,19 +419,18 @@ def _torch_namespace(compat: ModuleType, torch: Any) -> ModuleType:
     CUDA graph. ``clamp_min``/``clamp_max`` take the scalar as a kernel argument and give
     the same results, NaN included (6.5 -> 1.9 us per call on a (4, 400) CPU tensor).
     """
-    def maximum(x1: Any, x2: Any, /) -> Any:
-        if isinstance(x2, float | int) and isinstance(x1, torch.Tensor):
-            return torch.clamp_min(x1, x2)
-        if isinstance(x1, float | int) and isinstance(x2, torch.Tensor):
-            return torch.clamp_min(x2, x1)
-        return compat.maximum(x1, x2)
+    def with_scalars(clamp: Callable[[Any, Any], Any], both_arrays: Callable[[Any, Any], Any]
+                     ) -> Callable[[Any, Any], Any]:
+        def elementwise(x1: Any, x2: Any, /) -> Any:
+            if isinstance(x2, float | int) and isinstance(x1, torch.Tensor):
+                return clamp(x1, x2)
+            if isinstance(x1, float | int) and isinstance(x2, torch.Tensor):
+                return clamp(x2, x1)
+            return both_arrays(x1, x2)
+        return elementwise
 
-    def minimum(x1: Any, x2: Any, /) -> Any:
-        if isinstance(x2, float | int) and isinstance(x1, torch.Tensor):
-            return torch.clamp_max(x1, x2)
-        if isinstance(x1, float | int) and isinstance(x2, torch.Tensor):
-            return torch.clamp_max(x2, x1)
-        return compat.minimum(x1, x2)
+    maximum = with_scalars(torch.clamp_min, compat.maximum)
+    minimum = with_scalars(torch.clamp_max, compat.minimum)
 
     def take(x: Any, indices: Any, /, *, axis: int | None = None) -> Any:
         # compat's take handles negative indices with three extra operations per call;
