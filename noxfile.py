@@ -1,8 +1,8 @@
 """nox sessions: the same pytest suite on each backend, plus lint and typing.
 
-    nox                              # every CPU backend: numpy, strict, torch
+    nox                              # every CPU backend (numpy, strict, torch) and lint
     nox -s "tests(backend='cupy')"   # on a machine with an NVIDIA GPU
-    nox -s lint typing
+    nox -s lint typing               # ruff and import-linter's layers; mypy
 
 Each tests session installs what its backend needs, then checks that the backend it asked
 for is really the one that runs (so nothing silently falls back to the CPU), then runs
@@ -21,6 +21,7 @@ nox.options.sessions = [
     "tests(backend='numpy')",
     "tests(backend='strict')",
     "tests(backend='torch')",
+    "lint",
 ]
 nox.options.error_on_missing_interpreters = True
 
@@ -66,9 +67,10 @@ def tests(session: nox.Session, backend: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff on the package, tests, scripts and this file."""
-    session.install("ruff")
+    """ruff on the package, tests, scripts and this file; import-linter on the layers."""
+    session.install("ruff", "import-linter>=2.1", "-e", ".")
     session.run("ruff", "check", "nnbackend", "tests", "scripts", "noxfile.py")
+    session.run("lint-imports")
 
 
 @nox.session

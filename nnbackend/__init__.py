@@ -6,22 +6,21 @@
 >>> net = nnbackend.Network.create((2, 4, 1), backend)    # tanh hidden, sigmoid output
 """
 
-__version__ = "0.1.0"
-
-from .backend import Backend, cuda_status, host_rng, resolve_backend  # noqa: E402
-from .data import encode_targets  # noqa: E402
-from .datasets import load_dataset  # noqa: E402
-from .errors import NNBackendError  # noqa: E402
-from .estimator import NNClassifier, NNRegressor  # noqa: E402
-from .io import load_model, save_model  # noqa: E402
-from .network import (  # noqa: E402
+from ._version import __version__  # noqa: E402
+from .core.backend import Backend, cuda_status, host_rng, resolve_backend  # noqa: E402
+from .core.network import (  # noqa: E402
     Network,
     backward_propagation,
     compute_cost,
     forward_propagation,
     update_parameters,
 )
-from .training import Trainer, TrainingOptions, accuracy, gradient_descent, train  # noqa: E402
+from .data.datasets import load_dataset  # noqa: E402
+from .data.encoding import encode_targets  # noqa: E402
+from .errors import NNBackendError  # noqa: E402
+from .estimator import NNClassifier, NNRegressor  # noqa: E402
+from .persistence.models import load_model, save_model  # noqa: E402
+from .training.trainer import Trainer, TrainingOptions, accuracy, gradient_descent, train  # noqa: E402
 
 __all__ = [
     "Backend",

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write
 from .errors import NNBackendError
+from .persistence.atomic import atomic_write
 
 FORMATS = ("png", "pdf", "svg")
 PLOT_INSTALL_HINT = "pip install 'nnbackend[plot]'"

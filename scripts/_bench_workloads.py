@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from _bench_common import Data, Workload, synthetic_classes
 
-from nnbackend.datasets import flower
+from nnbackend.data.datasets import flower
 
 #: Timed repetitions: medians of 3 flipped targets between runs on a 2-core VM whose
 #: speed drifts (single repetitions 1.5-1.8x apart within one run).

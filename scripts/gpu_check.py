@@ -456,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     problem = ensure_dependencies(args.wheels, args.out, env)
     if problem is None:
         sys.path.insert(0, str(ROOT))
-        from nnbackend.backend import cuda_status
+        from nnbackend.core.backend import cuda_status
 
         status = cuda_status()
         problem = None if status.available else f"no CUDA device: {status.reason}"

@@ -33,7 +33,7 @@ from _bench_impls import TorchRunner
 from _bench_workloads import build_workloads
 
 from nnbackend import Network, TrainingOptions, encode_targets, host_rng, resolve_backend
-from nnbackend.training import Trainer
+from nnbackend.training.trainer import Trainer
 
 #: Steps per timed repetition, per workload (planar steps are 25 tiny kernels).
 STEPS = {"planar": 2000, "wide": 470, "deep": 470}

@@ -64,7 +64,7 @@ def nn_model(X: np.ndarray, Y: np.ndarray, n_h: int, num_iterations: int = 10000
 
 
 if __name__ == "__main__":
-    from nnbackend.datasets import flower
+    from nnbackend.data.datasets import flower
 
     X_rows, y = flower()
     _, recorded = nn_model(X_rows.T, y.reshape(1, -1).astype(float), n_h=4)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 
 import nnbackend
-from nnbackend.backend import Backend, cuda_status, resolve_backend
+from nnbackend.core.backend import Backend, cuda_status, resolve_backend
 
 FAMILIES = ("numpy", "strict", "torch", "cupy")
 ENV = "NNBACKEND_TEST_BACKENDS"

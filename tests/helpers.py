@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, device
 
-from nnbackend.backend import Backend
+from nnbackend.core.backend import Backend
 
 
 def assert_on_backend(x: Any, backend: Backend, dtype: Any = None) -> None:
     """``x`` is in the backend's namespace, on its device, with its (or the given) dtype."""
     # By name: the torch backend's namespace is array-api-compat's with two functions
-    # replaced (see nnbackend.backend._torch_namespace), a different module object.
+    # replaced (see nnbackend.core.backend._torch_namespace), a different module object.
     found = array_namespace(x).__name__
     assert found == backend.xp.__name__, f"namespace {found} != {backend.xp.__name__}"
     assert device(x) == backend.device, f"device {device(x)} != {backend.device}"

@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 from click.testing import CliRunner, Result
 
-from nnbackend.backend import Backend, resolve_backend
 from nnbackend.cli import cli
-from nnbackend.data import encode_targets
-from nnbackend.datasets import load_dataset
-from nnbackend.io import save_model
-from nnbackend.network import Network
-from nnbackend.preprocessing import Standardizer
-from nnbackend.training import TrainingOptions, train
+from nnbackend.core.backend import Backend, resolve_backend
+from nnbackend.core.network import Network
+from nnbackend.data.datasets import load_dataset
+from nnbackend.data.encoding import encode_targets
+from nnbackend.data.preprocessing import Standardizer
+from nnbackend.persistence.models import save_model
+from nnbackend.training.trainer import TrainingOptions, train
 
 NUMPY64 = resolve_backend("cpu", "numpy", "float64")
 NAMES = np.array(["cat", "dog", "eel"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnbackend.activations import HIDDEN_ACTIVATIONS, get_hidden_activation, softmax
+from nnbackend.core.activations import HIDDEN_ACTIVATIONS, get_hidden_activation, softmax
 from nnbackend.errors import NNBackendError
 
 from .helpers import assert_on_backend, central_difference, tolerance

@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from nnbackend.backend import cuda_status, resolve_backend
+from nnbackend.core.backend import cuda_status, resolve_backend
 from nnbackend.errors import NNBackendError
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnbackend.data import encode_targets
-from nnbackend.gradcheck import gradient_check
-from nnbackend.network import Network
+from nnbackend.core.gradcheck import gradient_check
+from nnbackend.core.network import Network
+from nnbackend.data.encoding import encode_targets
 
 from .helpers import assert_on_backend
 

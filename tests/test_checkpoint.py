@@ -11,14 +11,14 @@ import time
 import numpy as np
 import pytest
 
-from nnbackend.backend import host_rng, resolve_backend
-from nnbackend.checkpoint import load_checkpoint, save_checkpoint
-from nnbackend.data import encode_targets, split_validation
-from nnbackend.datasets import flower
+from nnbackend.core.backend import host_rng, resolve_backend
+from nnbackend.core.network import Network
+from nnbackend.data.datasets import flower
+from nnbackend.data.encoding import encode_targets, split_validation
 from nnbackend.errors import NNBackendError
-from nnbackend.io import load_model, save_model
-from nnbackend.network import Network
-from nnbackend.training import BatchTotals, Trainer, TrainingOptions, evaluate
+from nnbackend.persistence.checkpoints import load_checkpoint, save_checkpoint
+from nnbackend.persistence.models import load_model, save_model
+from nnbackend.training.trainer import BatchTotals, Trainer, TrainingOptions, evaluate
 
 from .helpers import tolerance
 

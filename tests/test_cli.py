@@ -10,8 +10,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from nnbackend.backend import cuda_status
 from nnbackend.cli import cli
+from nnbackend.core.backend import cuda_status
 
 
 def run(*args: str):

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from nnbackend.datasets import load_dataset
+from nnbackend.data.datasets import load_dataset
 
 from .model_files import (
     assert_one_line_error,

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from nnbackend.backend import cuda_status
-from nnbackend.datasets import DATASETS, OPTION_FLAGS, load_dataset
+from nnbackend.core.backend import cuda_status
+from nnbackend.data.datasets import DATASETS, OPTION_FLAGS, load_dataset
 
 from .model_files import (
     NAMES,

@@ -74,7 +74,7 @@ def test_gradcheck_passes_and_prints_per_parameter():
 
 def test_gradcheck_fails_and_names_the_worst_parameter(monkeypatch):
     """Break one derivative: the command must fail with exit 1 and point at layer 1."""
-    from nnbackend import activations
+    from nnbackend.core import activations
 
     broken = activations.Activation("tanh", activations.tanh,
                                      lambda xp, Z, A: 1.0 - 0.5 * A * A)

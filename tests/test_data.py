@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnbackend.data import check_features, encode_targets, infer_task
-from nnbackend.datasets import flower, load_dataset
+from nnbackend.data.datasets import flower, load_dataset
+from nnbackend.data.encoding import check_features, encode_targets, infer_task
 from nnbackend.errors import NNBackendError
 
 

@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from nnbackend.datafiles import npy_labels_path, read_data_file
+from nnbackend.data.files import npy_labels_path, read_data_file
 from nnbackend.errors import NNBackendError
 
 

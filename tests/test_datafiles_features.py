@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnbackend.datafiles import read_data_file, read_features
+from nnbackend.data.files import read_data_file, read_features
 from nnbackend.errors import NNBackendError
 
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from nnbackend.datasets import DATASETS, load_data, load_dataset
+from nnbackend.data.datasets import DATASETS, load_data, load_dataset
 from nnbackend.errors import NNBackendError
 
 GENERATED = ["moons", "circles", "blobs", "gaussian-quantiles", "spiral", "sine"]

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace, device
 
-from nnbackend.backend import Backend, cuda_status
-from nnbackend.datasets import flower
+from nnbackend.core.backend import Backend, cuda_status
+from nnbackend.data.datasets import flower
 from nnbackend.errors import NNBackendError
 from nnbackend.estimator import DataConversionWarning, NNClassifier, NNRegressor, NotFittedError
 
@@ -166,7 +166,7 @@ import sys
 sys.modules["sklearn"] = None  # any import of sklearn now raises ImportError
 import pickle
 import nnbackend.estimator as est
-from nnbackend.datasets import flower
+from nnbackend.data.datasets import flower
 X, y = flower()
 try:
     est.NNClassifier().predict(X)

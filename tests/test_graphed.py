@@ -16,12 +16,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nnbackend.backend import Backend, GraphCapture, host_rng, resolve_backend
-from nnbackend.data import encode_targets
-from nnbackend.datasets import flower
+from nnbackend.core.backend import Backend, GraphCapture, host_rng, resolve_backend
+from nnbackend.core.network import Network
+from nnbackend.data.datasets import flower
+from nnbackend.data.encoding import encode_targets
 from nnbackend.errors import NNBackendError
-from nnbackend.network import Network
-from nnbackend.training import Trainer, TrainingOptions, use_cuda_graphs
+from nnbackend.training.trainer import Trainer, TrainingOptions, use_cuda_graphs
 
 X_FLOWER, Y_FLOWER = flower()
 TARGETS = encode_targets(Y_FLOWER)

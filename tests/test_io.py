@@ -11,13 +11,13 @@ import zipfile
 import numpy as np
 import pytest
 
-from nnbackend import atomic
-from nnbackend.atomic import atomic_write_bytes
-from nnbackend.backend import resolve_backend
+from nnbackend.core.backend import resolve_backend
+from nnbackend.core.network import Network
+from nnbackend.data.preprocessing import Standardizer
 from nnbackend.errors import NNBackendError
-from nnbackend.io import FORMAT_VERSION, atomic_write_text, load_model, save_model
-from nnbackend.network import Network
-from nnbackend.preprocessing import Standardizer
+from nnbackend.persistence import atomic
+from nnbackend.persistence.atomic import atomic_write_bytes
+from nnbackend.persistence.models import FORMAT_VERSION, atomic_write_text, load_model, save_model
 
 from .helpers import assert_on_backend, tolerance
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnbackend.losses import OUTPUT_LAYERS
+from nnbackend.core.losses import OUTPUT_LAYERS
 
 from .helpers import assert_on_backend, tolerance
 

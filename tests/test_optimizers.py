@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nnbackend.core.optimizers import OPTIMIZERS, decayed_learning_rate, make_optimizer
 from nnbackend.errors import NNBackendError
-from nnbackend.optimizers import OPTIMIZERS, decayed_learning_rate, make_optimizer
 
 from .helpers import assert_on_backend, tolerance
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from nnbackend.datasets import load_dataset
+from nnbackend.data.datasets import load_dataset
 from nnbackend.errors import NNBackendError
 from nnbackend.plotting import plot_decision_boundary, plot_loss_curve
 

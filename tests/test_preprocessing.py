@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from nnbackend.data.preprocessing import Standardizer
 from nnbackend.errors import NNBackendError
-from nnbackend.preprocessing import Standardizer
 
 
 def test_standardizer_uses_training_statistics_only():

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnbackend.backend import host_rng
-from nnbackend.data import encode_targets
-from nnbackend.datasets import flower
-from nnbackend.network import Network
-from nnbackend.training import Trainer, TrainingOptions
+from nnbackend.core.backend import host_rng
+from nnbackend.core.network import Network
+from nnbackend.data.datasets import flower
+from nnbackend.data.encoding import encode_targets
+from nnbackend.training.trainer import Trainer, TrainingOptions
 
 from .helpers import tolerance
 

@@ -14,13 +14,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nnbackend.backend import Backend, Staging, host_rng, resolve_backend
-from nnbackend.data import encode_targets
-from nnbackend.datasets import flower, load_dataset
+from nnbackend.core.backend import Backend, Staging, host_rng, resolve_backend
+from nnbackend.core.network import Network
+from nnbackend.data.datasets import flower, load_dataset
+from nnbackend.data.encoding import encode_targets
 from nnbackend.errors import NNBackendError
-from nnbackend.network import Network
-from nnbackend.streaming import SLOTS, BatchStream
-from nnbackend.training import Trainer, TrainingOptions
+from nnbackend.training.streaming import SLOTS, BatchStream
+from nnbackend.training.trainer import Trainer, TrainingOptions
 
 from .test_graphed import stand_in
 

@@ -12,11 +12,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nnbackend.backend import Backend, host_rng
-from nnbackend.data import encode_targets
-from nnbackend.datasets import flower
-from nnbackend.network import Network
-from nnbackend.training import TrainingOptions, train
+from nnbackend.core.backend import Backend, host_rng
+from nnbackend.core.network import Network
+from nnbackend.data.datasets import flower
+from nnbackend.data.encoding import encode_targets
+from nnbackend.training.trainer import TrainingOptions, train
 
 X_FLOWER, Y_FLOWER = flower()
 TARGETS = encode_targets(Y_FLOWER)

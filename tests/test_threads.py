@@ -155,7 +155,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None]]:
 
 @pytest.fixture(scope="module")
 def flower_model(tmp_path_factory) -> str:
-    from nnbackend.datasets import load_dataset
+    from nnbackend.data.datasets import load_dataset
 
     path = tmp_path_factory.mktemp("threads") / "flower.npz"
     build(path, *load_dataset("flower"), (4,), iterations=50, lr=1.2)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnbackend.data import encode_targets
-from nnbackend.datasets import flower
-from nnbackend.network import Network
-from nnbackend.training import accuracy, gradient_descent
+from nnbackend.core.network import Network
+from nnbackend.data.datasets import flower
+from nnbackend.data.encoding import encode_targets
+from nnbackend.training.trainer import accuracy, gradient_descent
 
 from . import notes_reference
 from .helpers import assert_on_backend, tolerance
@@ -30,7 +30,7 @@ def host_params(net):
 
 @pytest.fixture(scope="module")
 def reference_run_long():
-    from nnbackend.backend import resolve_backend
+    from nnbackend.core.backend import resolve_backend
 
     return train_flower(resolve_backend("cpu", "numpy", "float64"), 10000, print_every=1000)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnbackend.backend import host_rng
-from nnbackend.data import encode_targets, split_validation
-from nnbackend.datasets import flower
+from nnbackend.core.backend import host_rng
+from nnbackend.core.network import Network, backward_propagation, forward_propagation
+from nnbackend.core.regularization import dropout_masks
+from nnbackend.data.datasets import flower
+from nnbackend.data.encoding import encode_targets, split_validation
 from nnbackend.errors import NNBackendError
-from nnbackend.network import Network, backward_propagation, forward_propagation
-from nnbackend.regularization import dropout_masks
-from nnbackend.training import TrainingOptions, evaluate, train
+from nnbackend.training.trainer import TrainingOptions, evaluate, train
 
 from .helpers import assert_on_backend, tolerance
 
@@ -232,7 +232,7 @@ def test_adam_minibatches_reach_90_percent_in_fewer_passes_than_full_batch(refer
 
 def test_chunked_evaluation_equals_one_pass(backend, monkeypatch):
     """Records on data larger than a chunk are the same numbers as one big forward pass."""
-    from nnbackend import training
+    from nnbackend.training import trainer as training
 
     rng = np.random.RandomState(0)
     X_host = rng.randn(50, 3)

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from nnbackend.cli import cli
-from nnbackend.datasets import load_dataset
+from nnbackend.data.datasets import load_dataset
 
 
 def run(*args: str):

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..backend import CUDA_INSTALL_HINT, auto_choice, cuda_devices, installed_version
+from ..core.backend import CUDA_INSTALL_HINT, auto_choice, cuda_devices, installed_version
 from . import cli
 
 LIBRARIES = (("numpy", "numpy", "cpu"), ("cupy", "cupy", "cuda"), ("torch", "torch", "cpu, "

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..backend import host_rng, resolve_backend
-from ..data import check_features, encode_targets
-from ..datasets import load_dataset
-from ..gradcheck import gradient_check
-from ..network import Network
+from ..core.backend import host_rng, resolve_backend
+from ..core.gradcheck import gradient_check
+from ..core.network import Network
+from ..data.datasets import load_dataset
+from ..data.encoding import check_features, encode_targets
 from ..threads import limit_threads
 from . import cli
 from .options import architecture_options, data_options, device_options

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..datasets import DATASETS, OPTION_FLAGS
+from ..data.datasets import DATASETS, OPTION_FLAGS
 from . import cli
 
 #: Import names of the packages a data set may require (``DatasetInfo.requires``).

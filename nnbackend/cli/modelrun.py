@@ -16,14 +16,14 @@ from typing import Any
 import click
 import numpy as np
 
-from ..atomic import check_writable
-from ..backend import Backend, resolve_backend
-from ..datafiles import DATA_SUFFIXES, read_features
-from ..datasets import DATASETS, load_dataset
+from ..core.backend import Backend, resolve_backend
+from ..core.network import Network
+from ..data.datasets import DATASETS, load_dataset
+from ..data.files import DATA_SUFFIXES, read_features
+from ..data.preprocessing import Standardizer
 from ..errors import NNBackendError
-from ..io import load_model
-from ..network import Network
-from ..preprocessing import Standardizer
+from ..persistence.atomic import check_writable
+from ..persistence.models import load_model
 from .options import generator_options, stack
 
 Array = Any
@@ -103,7 +103,7 @@ class LoadedModel:
         Parameters
         ----------
         spec : str
-            A name from :data:`~nnbackend.datasets.DATASETS` or a data file.
+            A name from :data:`~nnbackend.data.datasets.DATASETS` or a data file.
         target : str, optional
             CSV only: the label column.
         **generator

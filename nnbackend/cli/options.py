@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from ..activations import HIDDEN_ACTIVATIONS
-from ..backend import BACKENDS, DTYPES
-from ..data import TASKS
-from ..datasets import DATASETS
-from ..initializers import WEIGHT_SCALES
+from ..core.activations import HIDDEN_ACTIVATIONS
+from ..core.backend import BACKENDS, DTYPES
+from ..core.initializers import WEIGHT_SCALES
+from ..data.datasets import DATASETS
+from ..data.encoding import TASKS
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 

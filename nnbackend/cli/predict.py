@@ -9,8 +9,8 @@ from typing import Any
 import click
 import numpy as np
 
-from ..atomic import atomic_write_text
 from ..errors import NNBackendError
+from ..persistence.atomic import atomic_write_text
 from ..threads import limit_threads
 from . import cli
 from .modelrun import LoadedModel, check_output_path, model_data_options, open_model

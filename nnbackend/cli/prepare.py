@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..data import Targets, check_features, encode_targets, split_validation
-from ..datasets import load_data
-from ..preprocessing import Standardizer
+from ..data.datasets import load_data
+from ..data.encoding import Targets, check_features, encode_targets, split_validation
+from ..data.preprocessing import Standardizer
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,15 @@ from typing import Any
 
 import click
 
-from ..atomic import check_writable
-from ..backend import Backend, host_rng, resolve_backend
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..core.backend import Backend, host_rng, resolve_backend
+from ..core.network import Network
+from ..core.optimizers import OPTIMIZERS
 from ..errors import NNBackendError
-from ..io import save_model
-from ..network import Network
-from ..optimizers import OPTIMIZERS
+from ..persistence.atomic import check_writable
+from ..persistence.checkpoints import load_checkpoint, save_checkpoint
+from ..persistence.models import save_model
 from ..threads import limit_threads
-from ..training import Trainer, TrainingOptions, TrainingResult, evaluate
+from ..training.trainer import Trainer, TrainingOptions, TrainingResult, evaluate
 from . import cli
 from .options import architecture_options, data_options, device_options, source_options, stack
 from .prepare import DataSpec, PreparedData, prepare
@@ -213,7 +213,7 @@ def choose_data_place(asked: str, backend: Backend, X: Any) -> str:
 
 def _checkpoint_dtype(path: str) -> str:
     """The dtype a checkpoint was trained in (resuming keeps it, for exact continuation)."""
-    from ..io import load_state
+    from ..persistence.models import load_state
 
     header, _ = load_state(path)
     return str(header["dtype"])

@@ -1,7 +1,7 @@
 """scikit-learn style estimators: :class:`NNClassifier` and :class:`NNRegressor`.
 
     >>> from nnbackend import NNClassifier
-    >>> from nnbackend.datasets import flower
+    >>> from nnbackend.data.datasets import flower
     >>> X, y = flower()                                   # (400, 2), labels 0/1
     >>> clf = NNClassifier(iterations=2000).fit(X, y)     # the notes' 2-4-1 network
     >>> clf.predict_proba(X[:2]).shape
@@ -17,7 +17,7 @@ Arrays in, arrays out: NumPy in gives NumPy out; a CuPy, PyTorch or array-api-st
 array gives outputs in that library, on that device. Unless ``backend`` or ``device`` is
 set, such an input also picks the computation backend (its library and device), and a
 float32/float64 input picks the dtype. Inputs are validated once on the host in float64
-(:func:`nnbackend.data.check_features`) and then copied to the backend.
+(:func:`nnbackend.data.encoding.check_features`) and then copied to the backend.
 
 Modules: ``parameters`` (the constructor parameters, ``get_params``/``set_params``),
 ``checks`` (checking them in ``fit``), ``arrays`` (the caller's arrays to the host and

@@ -2,7 +2,7 @@
 
 NumPy in gives NumPy out; a CuPy, PyTorch or array-api-strict array gives outputs in
 that library, on that device. Inputs are validated once on the host in float64
-(:func:`nnbackend.data.check_features`); the estimator then copies them to its backend.
+(:func:`nnbackend.data.encoding.check_features`); the estimator then copies them to its backend.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from array_api_compat import (
 )
 from array_api_compat import device as array_device
 
-from ..data import check_features
+from ..data.encoding import check_features
 from ..errors import NNBackendError
 
 

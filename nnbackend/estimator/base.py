@@ -11,11 +11,11 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from ..backend import Backend, resolve_backend
-from ..data import Targets, split_validation
+from ..core.backend import Backend, resolve_backend
+from ..core.network import Network
+from ..data.encoding import Targets, split_validation
 from ..errors import NNBackendError
-from ..network import Network
-from ..training import train
+from ..training.trainer import train
 from .arrays import (
     Origin,
     device_label,

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import host_rng
+from ..core.backend import host_rng
 from ..errors import NNBackendError
-from ..training import TrainingOptions
+from ..training.trainer import TrainingOptions
 from .parameters import EstimatorParameters
 
 #: Whole phrases of the command line's wording -> the estimator's, rewritten first.

@@ -9,11 +9,11 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ..activations import get_hidden_activation
-from ..backend import Backend, resolve_backend
+from ..core.activations import get_hidden_activation
+from ..core.backend import Backend, resolve_backend
+from ..core.losses import OUTPUT_LAYERS
+from ..core.network import Network
 from ..errors import NNBackendError
-from ..losses import OUTPUT_LAYERS
-from ..network import Network
 
 
 def network_state(network: Network, backend: Backend) -> dict[str, Any]:

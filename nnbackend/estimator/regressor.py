@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import Targets, encode_targets
+from ..data.encoding import Targets, encode_targets
 from ..errors import NNBackendError
 from .arrays import host_targets
 from .base import Array, NNEstimator

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NNBackendError
+from ..errors import NNBackendError
 
 DATA_SUFFIXES = (".csv", ".npz", ".npy")
 NPZ_HINT = "save it with numpy.savez(path, X=X, y=y)"

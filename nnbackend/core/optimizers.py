@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import NNBackendError
+from ..errors import NNBackendError
 
 Array = Any
 State = dict[str, Any]

@@ -18,7 +18,8 @@ truncation, bit rot and hand edits; it is not a signature against a deliberate f
 could recompute it), but loading never executes code, so a forged file can only give
 wrong predictions.
 
-Writes are atomic (:mod:`nnbackend.atomic`): a failed save leaves the old file untouched.
+Writes are atomic (:mod:`nnbackend.persistence.atomic`): a failed save leaves the old file
+untouched.
 """
 
 from __future__ import annotations
@@ -34,15 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .activations import get_hidden_activation
+from .._version import __version__
+from ..core.activations import get_hidden_activation
+from ..core.backend import Backend
+from ..core.losses import OUTPUT_LAYERS
+from ..core.network import Network
+from ..data.files import ZIP_MAGIC
+from ..data.preprocessing import Standardizer
+from ..errors import NNBackendError
 from .atomic import atomic_write, atomic_write_text
-from .backend import Backend
-from .datafiles import ZIP_MAGIC
-from .errors import NNBackendError
-from .losses import OUTPUT_LAYERS
-from .network import Network
-from .preprocessing import Standardizer
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "atomic_write_text", "load_model", "load_state",
            "save_model"]

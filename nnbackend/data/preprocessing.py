@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NNBackendError
+from ..errors import NNBackendError
 
 
 @dataclass(frozen=True)

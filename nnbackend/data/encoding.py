@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import NNBackendError
+from ..errors import NNBackendError
 
 TASKS = ("binary", "multiclass", "regression")
 

@@ -34,13 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from .backend import host_rng
-from .errors import NNBackendError
+from ..core.backend import host_rng
+from ..core.metrics import output_accuracy
+from ..core.network import Network, compute_cost, forward_propagation
+from ..core.optimizers import decayed_learning_rate, make_optimizer
+from ..core.regularization import dropout_masks, l2_cost
+from ..errors import NNBackendError
 from .graphed import GraphedSteps
-from .metrics import output_accuracy
-from .network import Network, compute_cost, forward_propagation
-from .optimizers import decayed_learning_rate, make_optimizer
-from .regularization import dropout_masks, l2_cost
 from .step import Batch, StepSpec, StepStats, Update, batch_stats, train_step
 from .streaming import BatchStream
 
@@ -293,7 +293,7 @@ class Trainer:
     X : array, shape (m, n[0])
         Training examples as rows, on the network's device and in its dtype.
     Y : array, shape (n[L], m)
-        Encoded targets (:func:`nnbackend.data.encode_targets`), same device and dtype.
+        Encoded targets (:func:`nnbackend.data.encoding.encode_targets`), same device and dtype.
     options : TrainingOptions, optional
         Defaults to the notes' full-batch gradient descent (lr 1.2, 10000 iterations).
     rng : numpy.random.RandomState, optional
@@ -312,12 +312,12 @@ class Trainer:
     cuda_graph : str
         ``auto`` (default: replay each step as a CUDA graph where the backend can capture
         one, PyTorch on CUDA), ``on`` (an error where it cannot) or ``off``. The results
-        are the same either way; see :mod:`nnbackend.graphed`.
+        are the same either way; see :mod:`nnbackend.training.graphed`.
     data_on : str
         ``device`` (default): ``X`` and ``Y`` are device arrays. ``host``: they are host
         NumPy arrays (e.g. a memory-mapped ``.npy``) too large for the device; each batch
         is gathered on the host and copied just ahead of its step
-        (:mod:`nnbackend.streaming`), with the same results.
+        (:mod:`nnbackend.training.streaming`), with the same results.
     """
 
     def __init__(self, network: Network, X: Array, Y: Array,
@@ -411,7 +411,7 @@ class Trainer:
     def run(self) -> TrainingResult:
         """Train until the step budget is spent, patience runs out or a stop is requested.
 
-        The loop draws a batch, runs :func:`nnbackend.step.train_step` on it (eagerly, or
+        The loop draws a batch, runs :func:`nnbackend.training.step.train_step` on it (eagerly, or
         replayed as a CUDA graph), and records at the print interval.
         """
         net, st = self.network, self.state

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import NNBackendError
+from ..errors import NNBackendError
 
 #: The seed of every generator when none is given: built-in data is reproducible by default.
 DEFAULT_SEED = 0

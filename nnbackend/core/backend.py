@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NNBackendError
+from ..errors import NNBackendError
 
 BACKENDS = ("auto", "numpy", "cupy", "torch", "array-api-strict")
 DTYPES = ("float32", "float64")
@@ -141,7 +141,7 @@ class Backend:
         Why ``graph_capture`` is None, in words a user can act on.
     staging : Staging or None
         Asynchronous uploads from pinned host memory (CUDA backends), for training data
-        kept on the host (:mod:`nnbackend.streaming`); None where copies are plain.
+        kept on the host (:mod:`nnbackend.training.streaming`); None where copies are plain.
     compute_mode : callable
         A context manager the training loop runs in: ``torch.inference_mode`` for
         PyTorch, whose autograd would otherwise record every operation of the

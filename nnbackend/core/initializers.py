@@ -1,7 +1,7 @@
 """Parameter initialisation: random weights drawn on the host, then moved to the device.
 
 Randomness is not part of the Array API standard, so every weight is drawn from one seeded
-host generator (:func:`nnbackend.backend.host_rng`, NumPy's legacy ``RandomState``), kept
+host generator (:func:`nnbackend.core.backend.host_rng`, NumPy's legacy ``RandomState``), kept
 in float64 while it is scaled, cast to the backend's dtype and copied to the device once.
 The same seed therefore gives the same starting weights on every backend, and ``small``
 with seed ``S`` reproduces the notes' ``np.random.seed(S)`` followed by
@@ -14,8 +14,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..errors import NNBackendError
 from .backend import Backend
-from .errors import NNBackendError
 
 #: name -> function of (n[l-1], n[l]) giving the factor applied to ``randn`` draws.
 WEIGHT_SCALES: dict[str, Callable[[int, int], float]] = {
@@ -44,7 +44,7 @@ def initialize_parameters(
     method : str
         ``small``, ``zeros``, ``xavier`` or ``he``.
     rng : numpy.random.RandomState
-        The run's host generator (see :func:`nnbackend.backend.host_rng`).
+        The run's host generator (see :func:`nnbackend.core.backend.host_rng`).
     backend : Backend
         Where the parameters live and which dtype they have.
 

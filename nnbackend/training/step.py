@@ -3,7 +3,7 @@ stats)``.
 
 This is the seam the training loop is built around, and what other ways of running a
 step hang on: a CUDA graph captures exactly this function once per batch shape and replays
-it (:mod:`nnbackend.graphed`), and a data-parallel run would swap :func:`gradients` for a
+it (:mod:`nnbackend.training.graphed`), and a data-parallel run would swap :func:`gradients` for a
 sum of per-shard gradients. The step is the notes' equations and nothing else::
 
     cache = forward_propagation(W, b, X)          Z[l], A[l] for every layer
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from .activations import Activation
-from .losses import OutputLayer
-from .metrics import output_accuracy
-from .network import Cache, backward_propagation, forward_propagation
-from .optimizers import Optimizer, State
+from ..core.activations import Activation
+from ..core.losses import OutputLayer
+from ..core.metrics import output_accuracy
+from ..core.network import Cache, backward_propagation, forward_propagation
+from ..core.optimizers import Optimizer, State
 
 Array = Any
 
@@ -62,7 +62,7 @@ class Batch(NamedTuple):
     Y : array, shape (n[L], b)
         Encoded targets.
     masks : list or None
-        Inverted-dropout masks per layer (see :func:`nnbackend.regularization.dropout_masks`).
+        Inverted-dropout masks per layer (see :func:`nnbackend.core.regularization.dropout_masks`).
     ones : array, shape (b, 1), optional
         A column of ones for ``db = dZ @ ones``, reused across steps of one batch size.
     """

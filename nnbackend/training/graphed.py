@@ -3,7 +3,7 @@
 A small network's step on a GPU is dozens of tiny kernels, and launching them one by one
 from Python costs more than running them: the notes' 2-4-1 flower step is about 25
 kernels of a few microseconds each. A CUDA graph records the kernels of one
-:func:`nnbackend.step.train_step` once and replays them with one launch.
+:func:`nnbackend.training.step.train_step` once and replays them with one launch.
 
 A replay reads and writes the very memory the capture saw, so everything that changes
 between steps lives in *static* arrays owned here, refreshed before each replay:
@@ -20,7 +20,7 @@ size, with or without statistics, dropout) is captured the second time it is see
 first run is an eager warm-up on a side stream, a real step like every other.
 
 The results equal the eager steps' exactly: the graph replays the same kernels on the same
-inputs. The backend provides the capture itself (:class:`nnbackend.backend.GraphCapture`).
+inputs. The backend provides the capture itself (:class:`nnbackend.core.backend.GraphCapture`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .backend import Backend
-from .errors import NNBackendError
-from .optimizers import State
+from ..core.backend import Backend
+from ..core.optimizers import State
+from ..errors import NNBackendError
 from .step import Batch, StepSpec, StepStats, Update, train_step
 
 Array = Any

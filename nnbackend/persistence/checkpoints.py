@@ -1,13 +1,13 @@
 """Checkpoints: a model file that also carries everything the training loop changes.
 
-A checkpoint is written with :func:`nnbackend.io.save_model`, so it is a valid model file
-(``nnbackend predict --model checkpoint.npz`` works) and inherits its guarantees: atomic
-writes, a SHA-256 checksum, no pickle. On top of the parameters it stores, as checksummed
-``state.*`` arrays, the optimizer's moving averages (``opt.vdW1``, ...), the early-stopping
-best parameters (``best.W1``, ...), the current epoch's permutation (``order``), its batch
-sums so far (``epoch.cost``, ``epoch.hits``) and the host generator's Mersenne-Twister keys
-(``rng_keys``); the header's ``extra`` holds the run
-configuration, the history and the loop counters.
+A checkpoint is written with :func:`nnbackend.persistence.models.save_model`, so it is a
+valid model file (``nnbackend predict --model checkpoint.npz`` works) and inherits its
+guarantees: atomic writes, a SHA-256 checksum, no pickle. On top of the parameters it
+stores, as checksummed ``state.*`` arrays, the optimizer's moving averages (``opt.vdW1``,
+...), the early-stopping best parameters (``best.W1``, ...), the current epoch's permutation
+(``order``), its batch sums so far (``epoch.cost``, ``epoch.hits``) and the host generator's
+Mersenne-Twister keys (``rng_keys``); the header's ``extra`` holds the run configuration,
+the history and the loop counters.
 
 Resuming restores all of it, so a run killed at any point and resumed from its last
 checkpoint ends with the same parameters as an uninterrupted run (bit for bit on NumPy).
@@ -21,11 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .backend import Backend, host_rng
-from .errors import NNBackendError
-from .io import load_model, load_state, save_model
-from .network import Network
-from .training import BatchTotals, Trainer, TrainingState
+from ..core.backend import Backend, host_rng
+from ..core.network import Network
+from ..errors import NNBackendError
+from ..training.trainer import BatchTotals, Trainer, TrainingState
+from .models import load_model, load_state, save_model
 
 
 def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer, run: dict[str, Any],
@@ -42,7 +42,7 @@ def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer, run: dict[st
         JSON-ready description of the run (data, architecture, options), needed to rebuild
         the data and the trainer on resume.
     classes, standardization
-        As for :func:`nnbackend.io.save_model`.
+        As for :func:`nnbackend.persistence.models.save_model`.
     """
     st, backend = trainer.state, trainer.network.backend
     arrays: dict[str, Any] = {f"opt.{name}": backend.to_host(value)
@@ -84,7 +84,7 @@ def load_checkpoint(path: str | os.PathLike[str], backend: Backend
     header : dict
         The model header; ``header["extra"]["run"]`` is the run description.
     state : TrainingState
-        To pass to :class:`~nnbackend.training.Trainer` (``state=``).
+        To pass to :class:`~nnbackend.training.trainer.Trainer` (``state=``).
     rng : numpy.random.RandomState
         The host generator, exactly where the run left it.
 
@@ -92,7 +92,7 @@ def load_checkpoint(path: str | os.PathLike[str], backend: Backend
     ------
     NNBackendError
         The file is not a checkpoint (e.g. a model saved with ``--save``), or any problem
-        :func:`nnbackend.io.load_model` reports.
+        :func:`nnbackend.persistence.models.load_model` reports.
     """
     network, header = load_model(path, backend)
     counters = header["extra"].get("checkpoint")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .errors import NNBackendError
+from ..errors import NNBackendError
 
 Array = Any
 

@@ -3,13 +3,13 @@
 The flower is the notes' programming-assignment data set, generated exactly as the
 original ``load_planar_dataset`` does (legacy global seed 1), so a run here can be put
 beside the notes' own numbers. The other generators (moons, circles, blobs,
-gaussian-quantiles, spiral, sine; see :mod:`nnbackend.generators`) are seeded by ``seed``
+gaussian-quantiles, spiral, sine; see :mod:`nnbackend.data.generators`) are seeded by ``seed``
 so the same call gives the same data everywhere; the real data sets (iris, wine,
 breast-cancer, digits) are scikit-learn's bundled copies, read only when it is installed.
 
 :data:`DATASETS` describes every set in one line; :func:`load_dataset` loads one by name
 and :func:`load_data` also accepts a file (CSV, NPZ or a NPY pair, see
-:mod:`nnbackend.datafiles`).
+:mod:`nnbackend.data.files`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .datafiles import DATA_SUFFIXES, read_data_file
-from .errors import NNBackendError
+from ..errors import NNBackendError
+from .files import DATA_SUFFIXES, read_data_file
 from .generators import (
     DEFAULT_SEED,
     blobs,
@@ -229,7 +229,7 @@ def load_data(spec: str, target: str | None = None, **options: Any) -> Dataset:
     spec : str
         A name from :data:`DATASETS`, or a path: ``.csv`` (header row), ``.npz`` (arrays
         ``X`` and ``y``), ``.npy`` (features; labels from a sibling file) or the pair
-        ``FEATURES.npy,LABELS.npy``. See :func:`nnbackend.datafiles.read_data_file`.
+        ``FEATURES.npy,LABELS.npy``. See :func:`nnbackend.data.files.read_data_file`.
     target : str, optional
         CSV only: the name of the label column (default: the last column).
     **options

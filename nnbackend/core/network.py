@@ -28,9 +28,9 @@ from functools import cache
 from types import ModuleType
 from typing import Any, NamedTuple
 
+from ..errors import NNBackendError
 from .activations import Activation, get_hidden_activation
 from .backend import Backend, host_rng
-from .errors import NNBackendError
 from .initializers import initialize_parameters
 from .losses import OUTPUT_LAYERS, OutputLayer
 from .regularization import l2_cost
@@ -88,7 +88,7 @@ def forward_propagation(
         The standard namespace of the arrays.
     masks : list, optional
         Inverted-dropout masks ``D[l] / keep_prob`` of shape ``(n[l], m)`` for the hidden
-        layers (see :func:`nnbackend.regularization.dropout_masks`); training only.
+        layers (see :func:`nnbackend.core.regularization.dropout_masks`); training only.
 
     Returns
     -------

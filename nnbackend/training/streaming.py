@@ -6,7 +6,7 @@ whole). The training loop asks :class:`BatchStream` for its batches in order; be
 1. a worker thread gathers each batch's rows from the host arrays (the epoch's
    permutation, the same as on the device) into page-locked staging buffers;
 2. the main thread issues the copy of the NEXT batch on the backend's copy stream
-   (:class:`nnbackend.backend.Staging`) before the current step is launched, so the copy
+   (:class:`nnbackend.core.backend.Staging`) before the current step is launched, so the copy
    overlaps the step's kernels;
 3. events order it all: a step waits for its batch's copy, a device buffer is refilled
    only after the step that read it, a staging buffer only after its copy has finished.
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend
-from .errors import NNBackendError
+from ..core.backend import Backend
+from ..errors import NNBackendError
 
 Array = Any
 #: Staging slots: one being read by the step, one being copied, one being gathered.
