@@ -143,3 +143,21 @@ def test_learning_rate_decay():
     # step decay every 10 epochs: epochs 0..9 -> lr0, 10..19 -> lr0 / 2
     assert decayed_learning_rate(0.5, 1.0, 9, every=10) == 0.5
     assert decayed_learning_rate(0.5, 1.0, 10, every=10) == 0.25
+
+
+def test_an_unknown_rule_is_an_error_never_adam():
+    from nnbackend.core.optimizers import Optimizer
+
+    with pytest.raises(NNBackendError, match="unknown optimizer 'nesterov'; choose one of gd, "
+                                             "momentum, rmsprop, adam"):
+        Optimizer("nesterov")
+
+
+def test_every_rule_comes_from_the_registry():
+    from nnbackend.core.optimizers import UPDATE_RULES, Optimizer
+
+    assert OPTIMIZERS == tuple(UPDATE_RULES)
+    for name, rule in UPDATE_RULES.items():
+        optimizer = Optimizer(name)
+        assert optimizer.moments == rule.moments
+        assert optimizer.is_linear == (rule.update is None)

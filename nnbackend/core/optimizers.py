@@ -15,6 +15,7 @@ refers to.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,69 @@ Array = Any
 State = dict[str, Any]
 
 
-#: Each update rule's moving averages, by state-key prefix (``vdW1``, ``sdW1``, ...).
-_MOMENTS = {"gd": (), "momentum": ("vd",), "rmsprop": ("sd",), "adam": ("vd", "sd")}
+#: ``update(opt, W, dW, moments, lr, eps, xp, params_in_place, state_in_place)``:
+#: one parameter's new value and moving averages (see :class:`UpdateRule`).
+RuleUpdate = Callable[["Optimizer", Array, Array, list[Array], Any, Any, Any, bool, bool],
+                      tuple[Array, list[Array]]]
+
+
+@dataclass(frozen=True)
+class UpdateRule:
+    """An update rule: the moving averages it keeps and how it moves one parameter.
+
+    Attributes
+    ----------
+    name : str
+        ``--optimizer`` value.
+    moments : tuple of str
+        State-key prefixes of its moving averages (``vd`` -> ``vdW1``, ``vdb1``, ...).
+    update : callable or None
+        ``update(opt, W, dW, moments, lr, eps, xp, params_in_place, state_in_place) ->
+        (W', moments')``; None for plain gradient descent, which is linear in the gradient
+        (its learning rate rides on the gradients; see :meth:`Optimizer.step`).
+    bias_corrected : bool
+        Adam's bias corrections, folded into the step's factors (:meth:`Optimizer.factors`).
+    """
+
+    name: str
+    moments: tuple[str, ...]
+    update: RuleUpdate | None
+    bias_corrected: bool = False
+
+
+def _momentum(opt: Optimizer, W: Array, dW: Array, moments: list[Array], lr: Any, eps: Any,
+              xp: Any, params_in_place: bool, state_in_place: bool
+              ) -> tuple[Array, list[Array]]:
+    """Momentum: ``v = beta1 v + (1 - beta1) dW``, ``W -= lr v``."""
+    v = _average(moments[0], dW, opt.beta1, state_in_place)
+    return _descend(W, v, lr, params_in_place), [v]
+
+
+def _rmsprop(opt: Optimizer, W: Array, dW: Array, moments: list[Array], lr: Any, eps: Any,
+             xp: Any, params_in_place: bool, state_in_place: bool
+             ) -> tuple[Array, list[Array]]:
+    """RMSprop: ``s = beta2 s + (1 - beta2) dW**2``, ``W -= lr dW / (sqrt(s) + eps)``."""
+    s = _average(moments[0], dW * dW, opt.beta2, state_in_place)
+    return _descend(W, dW, lr, params_in_place, s, eps, xp), [s]
+
+
+def _adam(opt: Optimizer, W: Array, dW: Array, moments: list[Array], lr: Any, eps: Any,
+          xp: Any, params_in_place: bool, state_in_place: bool
+          ) -> tuple[Array, list[Array]]:
+    """Adam: both averages, ``W -= lr_t v / (sqrt(s) + eps_t)`` (corrections in the factors)."""
+    v = _average(moments[0], dW, opt.beta1, state_in_place)
+    s = _average(moments[1], dW * dW, opt.beta2, state_in_place)
+    return _descend(W, v, lr, params_in_place, s, eps, xp), [v, s]
+
+
+#: Every update rule, by name: adding one is one entry here (and its test).
+UPDATE_RULES: dict[str, UpdateRule] = {rule.name: rule for rule in (
+    UpdateRule("gd", (), None),
+    UpdateRule("momentum", ("vd",), _momentum),
+    UpdateRule("rmsprop", ("sd",), _rmsprop),
+    UpdateRule("adam", ("vd", "sd"), _adam, bias_corrected=True),
+)}
+OPTIMIZERS = tuple(UPDATE_RULES)
 
 
 @dataclass(frozen=True)
@@ -49,10 +111,20 @@ class Optimizer:
     beta2: float = 0.999
     epsilon: float = 1e-8
 
+    def __post_init__(self) -> None:
+        if self.name not in UPDATE_RULES:
+            raise NNBackendError(f"unknown optimizer {self.name!r}; choose one of "
+                                 f"{', '.join(OPTIMIZERS)}")
+
+    @property
+    def rule(self) -> UpdateRule:
+        """The update rule named ``name``."""
+        return UPDATE_RULES[self.name]
+
     @property
     def moments(self) -> tuple[str, ...]:
         """Prefixes of the moving averages kept per parameter: ``vd`` (first), ``sd``."""
-        return _MOMENTS[self.name]
+        return self.rule.moments
 
     def init(self, params: dict[str, Array], xp: Any) -> State:
         """Zero moving averages shaped like the parameters (none for ``gd``)."""
@@ -65,7 +137,7 @@ class Optimizer:
     @property
     def is_linear(self) -> bool:
         """True when the update is ``W - lr * dW``: lr can then scale the gradients."""
-        return self.name == "gd"
+        return self.rule.update is None
 
     def factors(self, t: int, lr: float) -> tuple[float, float]:
         """This step's learning rate and epsilon as the update applies them.
@@ -82,7 +154,7 @@ class Optimizer:
         lr : float
             The step's learning rate (after decay).
         """
-        if self.name != "adam":
+        if not self.rule.bias_corrected:
             return lr, self.epsilon
         c1, root_c2 = 1.0 - self.beta1**t, math.sqrt(1.0 - self.beta2**t)
         return lr * root_c2 / c1, self.epsilon * root_c2
@@ -142,8 +214,8 @@ class Optimizer:
         if in_place:
             donate_params = donate_state = True
         step_lr, eps = self.factors(t, lr) if factors is None else factors
-        prefixes = _MOMENTS[self.name]
-        if not prefixes:
+        prefixes = self.rule.moments
+        if self.rule.update is None:
             # Plain gradient descent, the notes' update: one pass, so writing in place
             # gains nothing (0.61 vs 0.63 ms on the wide benchmark's parameters), and on
             # tiny arrays NumPy's overlap check makes ``-=`` slower than ``-``; only a
@@ -173,23 +245,17 @@ class Optimizer:
                 new_state[prefix + name] = moment
         return new_params, new_state
 
-    def _update(self, W: Array, dW: Array, moments: list[Array], lr: float, eps: float,
+    def _update(self, W: Array, dW: Array, moments: list[Array], lr: Any, eps: Any,
                 xp: Any, params_in_place: bool, state_in_place: bool
                 ) -> tuple[Array, list[Array]]:
         """One parameter's update with moving averages: ``(W, moments) -> (W', moments')``.
 
-        ``lr`` and ``eps`` are Adam's bias-corrected ones for Adam. (Plain gradient descent
-        is :meth:`step`'s short path.)
+        ``lr`` and ``eps`` are the step's factors (Adam's bias-corrected ones for Adam).
+        (Plain gradient descent is :meth:`step`'s short path.)
         """
-        if self.name == "momentum":
-            v = _average(moments[0], dW, self.beta1, state_in_place)
-            return _descend(W, v, lr, params_in_place), [v]
-        if self.name == "rmsprop":
-            s = _average(moments[0], dW * dW, self.beta2, state_in_place)
-            return _descend(W, dW, lr, params_in_place, s, eps, xp), [s]
-        v = _average(moments[0], dW, self.beta1, state_in_place)
-        s = _average(moments[1], dW * dW, self.beta2, state_in_place)
-        return _descend(W, v, lr, params_in_place, s, eps, xp), [v, s]
+        update = self.rule.update
+        assert update is not None
+        return update(self, W, dW, moments, lr, eps, xp, params_in_place, state_in_place)
 
 
 def _itemsize(x: Array, xp: Any) -> int:
@@ -246,9 +312,6 @@ def _descend(W: Array, direction: Array, lr: Any, in_place: bool, s: Array | Non
     return step
 
 
-OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
-
-
 def make_optimizer(name: str, beta1: float = 0.9, beta2: float = 0.999,
                    epsilon: float = 1e-8) -> Optimizer:
     """Build an optimizer by name, checking its hyper-parameters.
@@ -258,7 +321,7 @@ def make_optimizer(name: str, beta1: float = 0.9, beta2: float = 0.999,
     NNBackendError
         For an unknown name or a beta outside ``[0, 1)``.
     """
-    if name not in OPTIMIZERS:
+    if name not in UPDATE_RULES:
         raise NNBackendError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     for label, beta in (("beta1", beta1), ("beta2", beta2)):
         if not 0.0 <= beta < 1.0:
