@@ -12,9 +12,11 @@ in float64 with the NumPy backend, whatever the network's dtype.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import NNBackendError
 from .backend import resolve_backend
 from .network import Network, backward_propagation, compute_cost, forward_propagation
 
@@ -102,12 +104,61 @@ def gradient_check(
             approx_flat[k] = (plus - minus) / (2 * epsilon)
         numeric[name] = approx
 
-    def relative(pairs: list[tuple[Array, Array]]) -> float:
-        diff = sum(float(xp.sum((g - a) ** 2)) for g, a in pairs) ** 0.5
-        norms = (sum(float(xp.sum(g * g)) for g, _ in pairs) ** 0.5
-                 + sum(float(xp.sum(a * a)) for _, a in pairs) ** 0.5)
-        return diff / norms if norms > 0 else 0.0
-
-    per_parameter = {name: relative([(analytic[name], numeric[name])]) for name in theta}
-    total = relative([(analytic[name], numeric[name]) for name in theta])
+    per_parameter = {name: _relative([(analytic[name], numeric[name])], xp) for name in theta}
+    total = _relative([(analytic[name], numeric[name]) for name in theta], xp)
     return GradCheckResult(total, per_parameter, threshold)
+
+
+def _relative(pairs: list[tuple[Array, Array]], xp: Any) -> float:
+    """``||g - g_approx|| / (||g|| + ||g_approx||)`` over all pairs together."""
+    diff = sum(float(xp.sum((g - a) ** 2)) for g, a in pairs) ** 0.5
+    norms = (sum(float(xp.sum(g * g)) for g, _ in pairs) ** 0.5
+             + sum(float(xp.sum(a * a)) for _, a in pairs) ** 0.5)
+    return diff / norms if norms > 0 else 0.0
+
+
+def check_gradient(cost: Callable[[Array], float], gradient: Any, theta: Any,
+                   epsilon: float = 1e-7, threshold: float = 1e-7) -> GradCheckResult:
+    """The notes' gradient check for any cost ``J(theta)`` and a gradient you computed.
+
+    The course's own examples: the 1-D ``J(theta) = theta * x`` with ``dtheta = x``, and
+    a network's parameters rolled into one vector with a deliberately buggy backward pass
+    (which this reports as failed).
+
+    Parameters
+    ----------
+    cost : callable
+        ``J(theta) -> float``, called with a float64 host array shaped like ``theta``.
+    gradient : array_like
+        The gradient to check, shaped like ``theta``.
+    theta : array_like
+        Where to check (a scalar, a vector or any shape); not modified.
+    epsilon, threshold : float
+        As for :func:`gradient_check`.
+
+    Returns
+    -------
+    GradCheckResult
+        ``per_parameter`` holds ``theta[i]`` (flat index) for each element.
+    """
+    reference = resolve_backend("cpu", "numpy", "float64")
+    xp = reference.xp
+    point = xp.asarray(reference.asarray(theta), copy=True)
+    analytic = reference.asarray(gradient)
+    if analytic.shape != point.shape:
+        raise NNBackendError(f"the gradient has shape {tuple(analytic.shape)} but theta has "
+                             f"{tuple(point.shape)}")
+    flat = xp.reshape(point, (-1,))  # a view: writes reach point
+    approx = xp.zeros_like(flat)
+    for k in range(flat.shape[0]):
+        saved = float(flat[k])
+        flat[k] = saved + epsilon
+        plus = float(cost(point))
+        flat[k] = saved - epsilon
+        minus = float(cost(point))
+        flat[k] = saved
+        approx[k] = (plus - minus) / (2 * epsilon)
+    exact = xp.reshape(analytic, (-1,))
+    per_element = {f"theta[{k}]": _relative([(exact[k:k + 1], approx[k:k + 1])], xp)
+                   for k in range(flat.shape[0])}
+    return GradCheckResult(_relative([(exact, approx)], xp), per_element, threshold)

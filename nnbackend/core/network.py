@@ -115,8 +115,9 @@ def forward_propagation(
 
 
 def backward_propagation(
-    params: dict[str, Array], cache: Cache, Y: Array, hidden: Activation, xp: ModuleType,
-    l2: float = 0.0, ones: Array | None = None, scale: float = 1.0,
+    params: dict[str, Array], cache: Cache, Y: Array | None, hidden: Activation,
+    xp: ModuleType, l2: float = 0.0, ones: Array | None = None, scale: float = 1.0, *,
+    dA_L: Array | None = None, output: OutputLayer | None = None, keep_dA: bool = False,
 ) -> dict[str, Array]:
     """The notes' backward pass, from ``dZ[L] = A[L] - Y`` down to ``dW1, db1``.
 
@@ -140,26 +141,50 @@ def backward_propagation(
     scale : float
         Multiplies every gradient (default 1). Plain gradient descent passes its learning
         rate, which then costs one multiply of ``dZ[L]`` instead of one per parameter.
+    dA_L : array, shape (n[L], m), optional
+        Start from this ``dA[L] = dJ/dA[L]`` instead of the fused ``dZ[L] = A[L] - Y``
+        (``Y`` is then unused): ``dZ[L] = dA[L] * g'[L](Z[L])``, the course's separate
+        activation backward. Needs ``output`` with an element-wise derivative (sigmoid,
+        identity; softmax has none).
+    output : OutputLayer, optional
+        The output layer, for ``dA_L``.
+    keep_dA : bool
+        Also return ``dA{l}`` for ``l = 0 .. L-1`` (and ``dA{L}`` when given), as the
+        course's ``L_model_backward`` does: one more array per layer, for inspection.
 
     Returns
     -------
     dict
-        ``dW{l}`` shaped like ``W{l}`` and ``db{l}`` shaped like ``b{l}``.
+        ``dW{l}`` shaped like ``W{l}`` and ``db{l}`` shaped like ``b{l}`` (and ``dA{l}``
+        shaped like ``A[l]`` with ``keep_dA``).
     """
     Zs, As, A_in, masks = cache
     L = len(Zs) - 1
-    m = Y.shape[1]
+    m = As[L].shape[1]
+    grads: dict[str, Array] = {}
     g_prime = hidden.derivative
     if g_prime is None:
         raise NNBackendError(f"{hidden.name} cannot be a hidden activation (no derivative)")
     if ones is None:
         ones = xp.ones_like(As[0][:1, :]).T
     names = layer_names(L)
-    grads: dict[str, Array] = {}
     # The notes' 1/m of every dW[l] and db[l], applied once to dZ[L]: backpropagation is
     # linear in dZ[L], so each dZ[l] below is the notes' dZ[l] / m and the per-layer
     # divisions (two small array operations per layer) disappear.
-    dZ = (As[L] - Y) * (scale / m)
+    if dA_L is None:
+        if Y is None:
+            raise NNBackendError("backward_propagation needs Y, or dA_L and the output layer")
+        dZ = (As[L] - Y) * (scale / m)
+    else:
+        derivative = None if output is None else output.activation.derivative
+        if derivative is None:
+            raise NNBackendError(
+                "dA_L needs the output layer and an element-wise output derivative; "
+                "softmax has none: start from dZ[L] = A[L] - Y (pass Y) instead")
+        dZ = dA_L * derivative(xp, Zs[L], As[L])
+        dZ *= scale / m
+        if keep_dA:
+            grads[f"dA{L}"] = dA_L
     for l in range(L, 0, -1):  # noqa: E741 -- the notes' layer index
         W, _, dW_name, db_name = names[l - 1]
         dW = dZ @ A_in[l - 1].T
@@ -170,6 +195,9 @@ def backward_propagation(
         # one BLAS call (2.5 us on the flower) instead of a reduction (6.5 us through
         # array-api-compat), and standard on every backend.
         grads[db_name] = dZ @ ones
+        if keep_dA:
+            # The notes' dA[l-1] (the 1/m and the scale folded into dZ taken back out).
+            grads[f"dA{l - 1}"] = (params[W].T @ dZ) * (m / scale)
         if l > 1:
             # In place into the product just made (nothing else refers to it): fewer
             # allocations of (n[l-1], m) arrays, about 5% of forward plus backward on the
