@@ -94,7 +94,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if importlib.util.find_spec("array_api_strict") is not None:
         import array_api_strict
 
-        # Pin the standard version the code is written against (DESIGN.md rule 7).
+        # Pin the standard version the code is written against (2024.12: Python scalars
+        # as operands of maximum, where, ...).
         array_api_strict.set_array_api_strict_flags(api_version="2024.12")
 
 
