@@ -6,10 +6,11 @@ object, the floating dtype, and the two explicit bridges to the host
 (:meth:`Backend.asarray` and :meth:`Backend.to_host`). Everything else in nnbackend takes a
 ``Backend`` (or just its ``xp``) and never imports numpy, cupy, torch or array_api_strict.
 
-Rules kept here (docs/ARCHITECTURE.md maps the rest): the namespace and device are resolved once; CuPy counts
-as available only when it imports AND reports a CUDA device (``import cupy`` succeeds on a
-machine without a GPU); asking for a device that is not there is an error, never a silent
-CPU run; random numbers come from one seeded host generator.
+Rules kept here (docs/ARCHITECTURE.md maps the rest): the namespace and device are
+resolved once; CuPy counts as available only when it imports AND reports a CUDA device
+(``import cupy`` succeeds on a machine without a GPU); asking for a device that is not
+there is an error, never a silent CPU run; random numbers come from one seeded host
+generator.
 """
 
 from __future__ import annotations
