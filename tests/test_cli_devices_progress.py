@@ -55,13 +55,13 @@ def test_progress_bar_draws_on_a_terminal_only():
 
     screen = FakeTerminal()
     bar = ProgressBar(total=10, unit="iterations", stream=screen)
-    bar.on_record({"iteration": 0, "cost": 0.6931})
     trainer = types.SimpleNamespace(state=types.SimpleNamespace(step=10))
+    bar.on_record(trainer, {"iteration": 0, "cost": 0.6931})
     bar.on_step(trainer)  # the last step always draws
     text = screen.getvalue()
     assert "[########################] 10/10 iterations  cost 0.6931" in text
     assert "it/s" in text
-    bar.clear()
+    bar.on_end(trainer, None)  # the run's end erases it
     assert screen.getvalue().endswith("\r\x1b[K")
 
 

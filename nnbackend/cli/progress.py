@@ -11,9 +11,11 @@ import sys
 import time
 from typing import Any, TextIO
 
+from ..training.callbacks import Callback
 
-class ProgressBar:
-    """``[#######-------]  4200/10000 iterations  cost 0.2214  2310 it/s``.
+
+class ProgressBar(Callback):
+    """``[#######-------]  4200/10000 iterations  cost 0.2214  2310 it/s``, as a callback.
 
     Parameters
     ----------
@@ -43,7 +45,7 @@ class ProgressBar:
         return not quiet and hasattr(target, "isatty") and target.isatty()
 
     def on_step(self, trainer: Any) -> None:
-        """Trainer callback: redraw if the interval has passed."""
+        """Redraw if the interval has passed."""
         now = time.perf_counter()
         step = trainer.state.step
         if self.start_step is None:
@@ -52,9 +54,13 @@ class ProgressBar:
             self.last_draw = now
             self.draw(step, now)
 
-    def on_record(self, entry: dict[str, Any]) -> None:
+    def on_record(self, trainer: Any, record: dict[str, Any]) -> None:
         """Remember the latest recorded cost."""
-        self.cost = entry["cost"]
+        self.cost = record["cost"]
+
+    def on_end(self, trainer: Any, result: Any) -> None:
+        """Erase the bar."""
+        self.clear()
 
     def draw(self, step: int, now: float) -> None:
         """Write the bar for ``step`` steps done."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 from dataclasses import asdict
 from typing import Any
 
@@ -17,6 +16,7 @@ from ..persistence.atomic import check_writable
 from ..persistence.checkpoints import load_checkpoint, save_checkpoint
 from ..persistence.models import save_model
 from ..threads import limit_threads
+from ..training.callbacks import Callback, Checkpoints, StopOnInterrupt
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult, evaluate
 from . import cli
 from .options import architecture_options, data_options, device_options, source_options, stack
@@ -231,44 +231,37 @@ def _describe_data(run: dict[str, Any], data: PreparedData, network: Network) ->
 
 def _run_with_progress(trainer: Trainer, params: dict[str, Any], run: dict[str, Any],
                        data: PreparedData, say: Any) -> TrainingResult:
-    """Run the loop with the progress bar, periodic checkpoints and a clean Ctrl-C."""
+    """Run the loop with the progress bar, printed records, checkpoints and a clean Ctrl-C
+    (each a callback of :mod:`nnbackend.training.callbacks`)."""
     quiet, checkpoint = params["quiet"], params["checkpoint_path"]
     bar = (ProgressBar(trainer.total_steps, "steps" if trainer.by_epoch else "iterations")
            if ProgressBar.wanted(quiet) else None)
-    every = params["checkpoint_every"] or _record_interval_in_steps(trainer)
-
-    def on_record(entry: dict[str, Any]) -> None:
-        if bar is not None:
-            bar.on_record(entry)
-            bar.clear()
-        if not quiet:
-            say(format_record(entry))
-
-    def save() -> None:
-        save_checkpoint(checkpoint, trainer, run, data.targets.classes, data.standardization)
-
-    def on_step(t: Trainer) -> None:
-        if bar is not None:
-            bar.on_step(t)
-        if checkpoint and t.state.step % every == 0:
-            save()
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        trainer.request_stop()
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts
-
-    trainer.on_record = on_record
-    trainer.on_step = on_step if (bar is not None or checkpoint) else None
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        result = trainer.run()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if bar is not None:
-            bar.clear()
+    callbacks: list[Callback] = [StopOnInterrupt()]
+    if bar is not None:
+        callbacks.append(bar)
+    if not quiet:
+        callbacks.append(PrintRecords(say, bar))
     if checkpoint:
-        save()
-    return result
+        def save(t: Trainer) -> None:
+            save_checkpoint(checkpoint, t, run, data.targets.classes, data.standardization)
+
+        every = params["checkpoint_every"] or _record_interval_in_steps(trainer)
+        callbacks.append(Checkpoints(every, save))
+    trainer.callbacks.extend(callbacks)
+    return trainer.run()
+
+
+class PrintRecords(Callback):
+    """Print each record as the notes do (``Cost after iteration i: c``), clearing the
+    progress bar first."""
+
+    def __init__(self, say: Any, bar: ProgressBar | None) -> None:
+        self.say, self.bar = say, bar
+
+    def on_record(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.clear()
+        self.say(format_record(record))
 
 
 def _record_interval_in_steps(trainer: Trainer) -> int:

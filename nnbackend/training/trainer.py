@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,6 +40,7 @@ from ..core.network import Network, compute_cost, forward_propagation
 from ..core.optimizers import decayed_learning_rate, make_optimizer
 from ..core.regularization import dropout_masks, l2_cost
 from ..errors import NNBackendError
+from .callbacks import Callback
 from .graphed import GraphedSteps
 from .step import Batch, StepSpec, StepStats, Update, batch_stats, train_step
 from .streaming import BatchStream
@@ -307,6 +308,9 @@ class Trainer:
         Called with the trainer after each completed step (e.g. to write a checkpoint
         every N steps); keep it cheap. Later steps update the state's arrays in place
         (see ``Optimizer.step``'s donation), so copy what you keep (``Backend.to_host``).
+    callbacks : sequence of Callback, optional
+        Hooks around the loop (:mod:`nnbackend.training.callbacks`: checkpoints, Ctrl-C,
+        a progress bar, ...), called in order after ``on_record``/``on_step``.
     state : TrainingState, optional
         A state to resume from (its ``params`` replace the network's).
     cuda_graph : str
@@ -326,7 +330,7 @@ class Trainer:
                  on_record: OnRecord | None = None,
                  on_step: Callable[[Trainer], None] | None = None,
                  state: TrainingState | None = None, cuda_graph: str = "auto",
-                 data_on: str = "device") -> None:
+                 data_on: str = "device", callbacks: Sequence[Callback] = ()) -> None:
         self.options = (options or TrainingOptions()).checked(validation is not None)
         if data_on not in DATA_PLACES:
             raise NNBackendError(f"unknown data place {data_on!r}; choose device or host")
@@ -339,6 +343,7 @@ class Trainer:
         self.network, self.X, self.Y, self.validation = network, X, Y, validation
         self.rng = host_rng(0) if rng is None else rng
         self.on_record, self.on_step = on_record, on_step
+        self.callbacks = list(callbacks)
         opts = self.options
         self.optimizer = make_optimizer(opts.optimizer, opts.beta1, opts.beta2, opts.epsilon)
         self.m = X.shape[0]
@@ -383,6 +388,8 @@ class Trainer:
         st.history.append(entry)
         if self.on_record is not None:
             self.on_record(entry)
+        for callback in self.callbacks:
+            callback.on_record(self, entry)
         if "val_cost" not in entry:
             return False
         if entry["val_cost"] < st.best_cost:
@@ -419,15 +426,23 @@ class Trainer:
         spec = StepSpec(net.hidden, net.output, self.optimizer, self.options.l2)
         stream = (BatchStream(self.X, self.Y, net.backend, self.batch) if self.host_data
                   else None)
+        result: TrainingResult | None = None
+        for callback in self.callbacks:
+            callback.on_begin(self)
         try:
-            with net.backend.compute_mode():
-                graphed = self._graphed_steps(spec) if self.use_graphs else None
-                stop, interrupted = self._loop(spec, graphed, stream)
+            try:
+                with net.backend.compute_mode():
+                    graphed = self._graphed_steps(spec) if self.use_graphs else None
+                    stop, interrupted = self._loop(spec, graphed, stream)
+            finally:
+                if stream is not None:
+                    stream.close()
+            st.elapsed += time.perf_counter() - self._clock
+            result = self._finish(stop, interrupted)
         finally:
-            if stream is not None:
-                stream.close()
-        st.elapsed += time.perf_counter() - self._clock
-        return self._finish(stop, interrupted)
+            for callback in self.callbacks:
+                callback.on_end(self, result)
+        return result
 
     def _loop(self, spec: StepSpec, graphed: GraphedSteps | None,
               stream: BatchStream | None) -> tuple[bool, bool]:
@@ -507,8 +522,12 @@ class Trainer:
                     if totals is not None:
                         stop = self._record("epoch", st.epoch, totals=totals)
                         st.epoch_totals = BatchTotals()
+                    for callback in self.callbacks:
+                        callback.on_epoch_end(self)
                 if self.on_step is not None:
                     self.on_step(self)
+                for callback in self.callbacks:
+                    callback.on_step(self)
                 if stop or self._stop_requested:
                     interrupted = not stop
                     stop = True

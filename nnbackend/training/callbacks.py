@@ -1,0 +1,108 @@
+"""Callbacks: what runs around the training loop without being part of its math.
+
+A :class:`Callback` overrides the hooks it needs; :class:`nnbackend.training.trainer.Trainer`
+calls them in the order given (``callbacks=[...]``), from Python as from the command line:
+
+- ``on_begin(trainer)`` before the first step;
+- ``on_step(trainer)`` after every step (keep it cheap: it runs between GPU launches);
+- ``on_record(trainer, record)`` after each history record (print interval);
+- ``on_epoch_end(trainer)`` when a pass over the data completes;
+- ``on_end(trainer, result)`` when the run ends, also after Ctrl-C, and with ``result``
+  None when an exception is on its way out.
+
+Later steps update the state's arrays in place, so a callback copies what it keeps
+(``Backend.to_host``).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .trainer import Trainer, TrainingResult
+
+Record = dict[str, Any]
+
+
+class Callback:
+    """Hooks of the training loop (all optional; the defaults do nothing)."""
+
+    def on_begin(self, trainer: Trainer) -> None:
+        """Before the first step."""
+
+    def on_step(self, trainer: Trainer) -> None:
+        """After each step (``trainer.state.step`` counts it)."""
+
+    def on_record(self, trainer: Trainer, record: Record) -> None:
+        """After each history record."""
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        """After the last step of each pass over the data."""
+
+    def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
+        """When the run ends (``result`` is None when it ends with an exception)."""
+
+
+class Functions(Callback):
+    """Plain functions as callbacks: ``on_record(record)`` and ``on_step(trainer)``."""
+
+    def __init__(self, on_record: Callable[[Record], None] | None = None,
+                 on_step: Callable[[Trainer], None] | None = None) -> None:
+        self.record, self.step = on_record, on_step
+
+    def on_record(self, trainer: Trainer, record: Record) -> None:
+        if self.record is not None:
+            self.record(record)
+
+    def on_step(self, trainer: Trainer) -> None:
+        if self.step is not None:
+            self.step(trainer)
+
+
+class Checkpoints(Callback):
+    """Write a checkpoint every ``every`` steps and when the run ends (Ctrl-C included).
+
+    Parameters
+    ----------
+    every : int
+        Steps between checkpoints.
+    save : callable
+        ``save(trainer)`` writes one (e.g. :func:`nnbackend.persistence.checkpoints.
+        save_checkpoint` with the run's description), atomically.
+    """
+
+    def __init__(self, every: int, save: Callable[[Trainer], None]) -> None:
+        self.every, self.save = every, save
+
+    def on_step(self, trainer: Trainer) -> None:
+        if trainer.state.step % self.every == 0:
+            self.save(trainer)
+
+    def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
+        if result is not None:
+            self.save(trainer)
+
+
+class StopOnInterrupt(Callback):
+    """Ctrl-C stops the run cleanly after the current step; a second Ctrl-C aborts.
+
+    The handler is installed for the run only (the main thread's previous one is put
+    back at the end).
+    """
+
+    def __init__(self) -> None:
+        self.previous: Any = None
+
+    def on_begin(self, trainer: Trainer) -> None:
+        def stop(signum: int, frame: Any) -> None:
+            trainer.request_stop()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        self.previous = signal.signal(signal.SIGINT, stop)
+
+    def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
