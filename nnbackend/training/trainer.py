@@ -458,6 +458,10 @@ class Trainer:
         # (the last batch of an epoch may be smaller), made once and reused.
         ones: dict[int, Array] = {}
         owned_params = owned_state = None  # what this loop's last step returned
+        # The four donation cases, made once (a frozen dataclass per step costs ~1.5 us
+        # of the flower's ~35 us iteration).
+        updates = {(params, state): Update(params, state, backend.update_block_bytes)
+                   for params in (False, True) for state in (False, True)}
         order = None  # full batch: no shuffle, no draw (the notes')
         stop = interrupted = False
         while st.step < total and not stop:
@@ -501,11 +505,9 @@ class Trainer:
                     # Donate (update in place) only arrays this loop's own previous step
                     # made and nothing else refers to: never the caller's initial or
                     # resumed arrays, never the parameters early stopping keeps as the best.
-                    update = Update(
-                        donate_params=st.params is owned_params
-                        and st.params is not st.best_params,
-                        donate_state=st.optimizer_state is owned_state,
-                        block_bytes=backend.update_block_bytes)
+                    update = updates[st.params is owned_params
+                                     and st.params is not st.best_params,
+                                     st.optimizer_state is owned_state]
                     st.params, st.optimizer_state, stats = train_step(
                         st.params, st.optimizer_state, Batch(Xb, Yb, masks, ones[size]), lr,
                         spec, xp, with_stats=totals is not None, update=update)
