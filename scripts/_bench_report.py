@@ -1,6 +1,6 @@
 """What ``scripts/bench.py`` prints: the header, one table per workload, the targets.
 
-Everything shown is measured in the same run; the targets are the limits of issue 5,
+Everything shown is measured in the same run; the targets are the project's speed limits,
 checked against the medians.
 """
 
@@ -139,7 +139,7 @@ def print_table(title: str, rows: list[Measurement], data_bytes: int, emit: Emit
 def print_targets(targets: list[Target], emit: Emit) -> None:
     """The issue's targets for a workload, PASS/MISS with the measured value."""
     if targets:
-        emit("  targets (issue 5):")
+        emit("  targets:")
     for target in targets:
         emit(target.line())
 

@@ -11,7 +11,7 @@ from _bench_common import Measurement, Runner, Workload
 
 @dataclass(frozen=True)
 class Target:
-    """One of issue 5's targets: ``measured <= limit`` (None when it could not be measured)."""
+    """A benchmark target: ``measured <= limit`` (None when it could not be measured)."""
 
     workload: str
     text: str

@@ -1,4 +1,4 @@
-"""The benchmark's workloads (issue 5): what to train, on which data, for how long.
+"""The benchmark's workloads: what to train, on which data, for how long.
 
 - ``planar``: the notes' flower, 2-4-1 tanh/sigmoid, full-batch gradient descent, lr 1.2,
   10000 iterations, float64, the notes' ``randn * 0.01`` initialisation with seed 3.

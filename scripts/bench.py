@@ -1,11 +1,11 @@
-"""Benchmark nnbackend against what a user would pick instead (issue 5).
+"""Benchmark nnbackend against what a user would pick instead.
 
 Runs each workload for nnbackend and for each installed peer in ONE process: one untimed
 warm-up run of each, one untimed run under a memory probe, then several timed
 repetitions in which the implementations alternate (the starting one rotates). Prints, per workload,
 the median time of each, the ratio nnbackend/peer, the final cost and accuracy of each
-(computed the same way for all, on the host), the peak memory, and issue 5's targets as
-PASS/MISS. ``--json PATH`` (or ``-`` for stdout) writes the same as one JSON document.
+(computed the same way for all, on the host), the peak memory, and the project's speed
+targets as PASS/MISS. ``--json PATH`` (or ``-`` for stdout) writes the same as one JSON document.
 
     pip install '.[bench]'            # + scikit-learn, threadpoolctl ('.[bench,torch]')
     python scripts/bench.py           # planar, wide, deep, gemm on the CPU (a few minutes)
@@ -265,7 +265,7 @@ def run_workload(work: Workload, args: argparse.Namespace, mods: dict[str, Any],
              f"iterations: max |diff| {agreement['max_abs_diff']:.2e} "
              f"(first 60%: {agreement['max_abs_diff_first_60pct']:.2e})")
     if args.device != "cpu":
-        emit("  (issue 5 sets its targets for the CPU; on CUDA the ratios above are the result)")
+        emit("  (the speed targets are set for the CPU; on CUDA the ratios above are the result)")
     print_targets(targets, emit)
     return {"description": work.describe(), "repeats": work.repeats,
             "data_bytes": work.data.train_bytes, "skipped": skipped,

@@ -92,3 +92,33 @@ def test_gradcheck_passes_on_each_task(args):
     result = run("gradcheck", *args)
     assert result.exit_code == 0, result.output
     assert "Passed: relative difference" in result.stdout
+
+
+def test_the_courses_too_large_initialisation():
+    """``--init random --init-scale 10`` is the course's ``randn * 10``: a huge first cost
+    that gradient descent then works down, far slower than the notes' ``* 0.01``."""
+    result = CliRunner().invoke(cli, ["train", "--init", "random", "--init-scale", "10",
+                                      "--iterations", "1000", "--print-every", "500",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.splitlines()[-1])
+    costs = [r["cost"] for r in payload["history"]]
+    assert costs[0] > 5.0 > 1.0 > costs[-1]  # notes' init: 0.693 at iteration 0
+    assert payload["train_accuracy"] < 0.85  # the notes' init reaches ~0.9 by now
+    bad = CliRunner().invoke(cli, ["train", "--init-scale", "-1"])
+    assert bad.exit_code == 2 and "--init-scale" in bad.stderr
+
+
+def test_the_init_scale_multiplies_the_draws_exactly():
+    import numpy as np
+
+    from nnbackend.core.backend import host_rng, resolve_backend
+    from nnbackend.core.initializers import initialize_parameters
+
+    backend = resolve_backend("cpu", "numpy", "float64")
+    params = initialize_parameters((2, 4, 1), "random", host_rng(3), backend, 10.0)
+    np.random.seed(3)  # the course's draws  # noqa: NPY002
+    np.testing.assert_array_equal(params["W1"], np.random.randn(4, 2) * 10)  # noqa: NPY002
+    default = initialize_parameters((2, 4, 1), "small", host_rng(3), backend)
+    np.random.seed(3)  # noqa: NPY002
+    np.testing.assert_array_equal(default["W1"], np.random.randn(4, 2) * 0.01)  # noqa: NPY002

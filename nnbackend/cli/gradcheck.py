@@ -29,7 +29,8 @@ from .options import architecture_options, data_options, device_options
 @click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=1e-7,
               show_default=True, help="Relative differences below it pass.")
 def gradcheck(data: str, task: str | None, layers: tuple[int, ...], hidden_activation: str,
-              init: str, seed: int, device: str, backend: str, dtype: str | None,
+              init: str, init_scale: float, seed: int, device: str, backend: str,
+              dtype: str | None,
               threads: int | None, examples: int, l2: float, epsilon: float,
               threshold: float) -> None:
     """Check the analytic backward pass against central differences in float64.
@@ -51,7 +52,8 @@ def gradcheck(data: str, task: str | None, layers: tuple[int, ...], hidden_activ
     targets = encode_targets(y_host, task)
     rows = host_rng(seed).permutation(features.shape[0])[:examples]
     sizes = (features.shape[1], *layers, targets.n_outputs)
-    network = Network.create(sizes, chosen, hidden_activation, targets.task, init, seed)
+    network = Network.create(sizes, chosen, hidden_activation, targets.task, init, seed,
+                             init_scale=init_scale)
     X, Y = chosen.asarray(features[rows]), chosen.asarray(targets.Y[:, rows])
     click.echo(f"Backend: {chosen.describe()}; layers {'-'.join(map(str, sizes))}, "
                f"{hidden_activation} hidden, {network.output.activation.name} output, "

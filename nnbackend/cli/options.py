@@ -64,7 +64,8 @@ data_options = stack(
 )
 
 def architecture_options(init: str = "small") -> Decorator:
-    """``--layers``, ``--hidden-activation``, ``--init`` (default ``init``) and ``--seed``."""
+    """``--layers``, ``--hidden-activation``, ``--init`` (default ``init``),
+    ``--init-scale`` and ``--seed``."""
     return stack(
         click.option("--layers", default="4", show_default=True, callback=parse_layers,
                      help="Hidden layer sizes, comma-separated: 4 is the notes' shallow "
@@ -75,7 +76,12 @@ def architecture_options(init: str = "small") -> Decorator:
         click.option("--init", "init", default=init, show_default=True,
                      type=click.Choice(list(WEIGHT_SCALES)),
                      help="small = randn*0.01 (the notes'), zeros shows the symmetry "
-                          "problem, xavier for tanh, he for relu."),
+                          "problem, xavier for tanh, he for relu, random = randn (with "
+                          "--init-scale)."),
+        click.option("--init-scale", type=click.FloatRange(min=0), default=1.0,
+                     show_default=True,
+                     help="Multiplies the initializer's factor: --init random "
+                          "--init-scale 10 is the course's too-large randn*10 example."),
         click.option("--seed", default=3, show_default=True, type=int,
                      help="Seed of the host generator: --init small draws what the notes' "
                           "np.random.seed(SEED); np.random.randn(n1, n0) * 0.01 draws."),

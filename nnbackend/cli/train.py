@@ -128,6 +128,7 @@ def describe_run(params: dict[str, Any]) -> dict[str, Any]:
     ).checked(has_validation=spec.validation_fraction is not None)
     return {"data": asdict(spec), "layers": list(params["layers"]),
             "hidden_activation": params["hidden_activation"], "init": params["init"],
+            "init_scale": params["init_scale"],
             "seed": params["seed"], "options": asdict(options)}
 
 
@@ -183,7 +184,7 @@ def train(ctx: click.Context, **params: Any) -> None:
         sizes = (data.X_train.shape[1], *run["layers"], data.targets.n_outputs)
         rng = host_rng(run["seed"])
         network = Network.create(sizes, chosen, run["hidden_activation"], data.targets.task,
-                                 run["init"], rng=rng)
+                                 run["init"], rng=rng, init_scale=run["init_scale"])
         state = None
     options = TrainingOptions(**run["options"])
     validation = (None if data.X_val is None else

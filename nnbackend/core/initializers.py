@@ -29,11 +29,14 @@ WEIGHT_SCALES: dict[str, Callable[[int, int], float]] = {
     "xavier": lambda n_prev, n: math.sqrt(1.0 / n_prev),
     # He et al. for ReLU: variance 2/n[l-1].
     "he": lambda n_prev, n: math.sqrt(2.0 / n_prev),
+    # Plain randn, to be scaled by ``scale``: the course's "too large" example is
+    # ``--init random --init-scale 10`` (np.random.randn(...) * 10).
+    "random": lambda n_prev, n: 1.0,
 }
 
 
 def initialize_parameters(
-    layer_sizes: Sequence[int], method: str, rng: Any, backend: Backend
+    layer_sizes: Sequence[int], method: str, rng: Any, backend: Backend, scale: float = 1.0
 ) -> dict[str, Any]:
     """Draw ``W1, b1, ..., WL, bL`` for the given layer sizes.
 
@@ -42,11 +45,14 @@ def initialize_parameters(
     layer_sizes : sequence of int
         ``(n[0], n[1], ..., n[L])``: input features, hidden units, outputs.
     method : str
-        ``small``, ``zeros``, ``xavier`` or ``he``.
+        ``small``, ``zeros``, ``xavier``, ``he`` or ``random``.
     rng : numpy.random.RandomState
         The run's host generator (see :func:`nnbackend.core.backend.host_rng`).
     backend : Backend
         Where the parameters live and which dtype they have.
+    scale : float
+        Multiplies the method's factor (default 1): ``random`` with 10 draws the
+        course's ``randn * 10``, ``small`` with 2 draws ``randn * 0.02``.
 
     Returns
     -------
@@ -57,13 +63,17 @@ def initialize_parameters(
         raise NNBackendError(
             f"unknown initializer {method!r}; choose one of {', '.join(WEIGHT_SCALES)}"
         )
-    scale = WEIGHT_SCALES[method]
+    if not (math.isfinite(scale) and scale >= 0):
+        raise NNBackendError(f"the init scale must be a finite number >= 0, got {scale}")
+    factor = WEIGHT_SCALES[method]
     params: dict[str, Any] = {}
     for l in range(1, len(layer_sizes)):  # noqa: E741 -- the notes' layer index
         n_prev, n = layer_sizes[l - 1], layer_sizes[l]
         # Draw even for "zeros", so the generator advances identically for every method
         # and later draws (shuffles, dropout) do not depend on the initializer.
-        weights = rng.randn(n, n_prev) * scale(n_prev, n)
+        # One product for the default scale, so "small" stays the notes' randn * 0.01.
+        weights = rng.randn(n, n_prev) * (factor(n_prev, n) if scale == 1.0
+                                          else factor(n_prev, n) * scale)
         params[f"W{l}"] = backend.asarray(weights)
         params[f"b{l}"] = backend.zeros((n, 1))
     return params

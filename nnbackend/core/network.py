@@ -283,6 +283,7 @@ class Network:
         init: str = "small",
         seed: int | None = 3,
         rng: Any = None,
+        init_scale: float = 1.0,
     ) -> Network:
         """Build a network with freshly initialised parameters.
 
@@ -297,11 +298,15 @@ class Network:
         task : str
             ``binary``, ``multiclass`` or ``regression``: picks the output layer.
         init : str
-            ``small`` (the notes' ``randn * 0.01``), ``zeros``, ``xavier`` or ``he``.
+            ``small`` (the notes' ``randn * 0.01``), ``zeros``, ``xavier``, ``he`` or
+            ``random`` (plain ``randn``, for ``init_scale``).
         seed : int or None
             Seeds the host generator when ``rng`` is not given.
         rng : numpy.random.RandomState, optional
             A generator to draw from (shared with shuffles and dropout of the same run).
+        init_scale : float
+            Multiplies the initializer's factor (``random`` with 10: the course's
+            ``randn * 10``, the "too large" example).
         """
         sizes = tuple(int(n) for n in layer_sizes)
         if len(sizes) < 2 or any(n < 1 for n in sizes):
@@ -313,7 +318,7 @@ class Network:
                 f"unknown task {task!r}; choose one of {', '.join(OUTPUT_LAYERS)}"
             )
         generator = host_rng(seed) if rng is None else rng
-        params = initialize_parameters(sizes, init, generator, backend)
+        params = initialize_parameters(sizes, init, generator, backend, init_scale)
         return cls(sizes, get_hidden_activation(hidden_activation), OUTPUT_LAYERS[task],
                    backend, params)
 
