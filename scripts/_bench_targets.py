@@ -1,4 +1,4 @@
-"""Issue 5's targets, checked against one run's measurements."""
+"""The benchmark's speed targets, checked against one run's measurements."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def _peer_ratio(rows: dict[str, Measurement], peer: str,
 
 def targets_for(work: Workload, rows: list[Measurement],
                 agreement: dict[str, Any] | None) -> list[Target]:
-    """Issue 5's CPU targets for this workload, from this run's measurements."""
+    """The CPU targets for this workload, from this run's measurements."""
     by = {r.key: r for r in rows}
     name = work.name
     out: list[Target] = []
