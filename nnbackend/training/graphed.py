@@ -102,6 +102,7 @@ class GraphedSteps:
         self.stats = StepStats(xp.zeros_like(first[0, 0]), xp.zeros_like(first[0, 0]))
         self.inputs: dict[int, _StaticInputs] = {}
         self.graphs: dict[Key, Callable[[], None]] = {}
+        self.graphed_lr: float | None = None  # plain gd's rate baked into self.graphs
         self.warmed: set[Key] = set()
         self.captures = 0
 
@@ -136,9 +137,10 @@ class GraphedSteps:
             self.backend.fill(self.factors[1], eps_t)
         linear_lr = lr if spec.optimizer.is_linear else None
         key: Key = (size, with_stats, masks is not None, linear_lr)
-        if linear_lr is not None and any(k[3] != linear_lr for k in self.graphs):
+        if linear_lr != self.graphed_lr:
             # A decayed learning rate: graphs of the old rate are never replayed again.
-            self.graphs = {k: g for k, g in self.graphs.items() if k[3] == linear_lr}
+            self.graphs.clear()
+            self.graphed_lr = linear_lr
         if key in self.graphs:
             self.graphs[key]()
         elif key in self.warmed:
