@@ -1,11 +1,14 @@
 """The training loop: (mini-)batch gradient descent with the notes' equations.
 
-One loop serves every configuration. With the defaults it is exactly the notes' full-batch
-gradient descent: no shuffling, no random draws, the cost of iteration ``i`` computed from
-that iteration's own forward pass before its update. Mini-batches, optimizers, L2,
-dropout, learning-rate decay and early stopping are options of the same loop.
+One loop serves every configuration: draw a batch, run :func:`nnbackend.training.step.
+train_step` on it (eagerly, or replayed as a CUDA graph), call the callbacks, record at the
+print interval. With the defaults it is exactly the notes' full-batch gradient descent: no
+shuffling, no random draws, the cost of iteration ``i`` taken before its update.
+Mini-batches, optimizers, L2, dropout, learning-rate decay and early stopping are options
+of the same loop.
 
-What stays on the device: data, parameters, optimizer state, every intermediate. What
+What stays on the device: data (unless it is kept on the host and streamed, see
+:mod:`nnbackend.training.streaming`), parameters, optimizer state, every intermediate. What
 crosses to the host: the epoch's permutation and dropout masks (drawn on the host from
 the run's seeded generator, so all backends see the same ones), and the costs, read once
 per record (print interval), because on a GPU each read is a synchronisation.
