@@ -86,3 +86,40 @@ def test_the_end_hook_runs_when_the_loop_raises(reference):
     with pytest.raises(RuntimeError, match="boom"):
         trainer(reference, TrainingOptions(iterations=5), [Boom(), End()]).run()
     assert ended == [None]
+
+
+def test_a_failing_begin_leaves_nothing_behind(reference):
+    """Ctrl-C's handler is put back and no worker thread outlives the run."""
+    import threading
+
+    before = signal.getsignal(signal.SIGINT)
+
+    class Broken(Callback):
+        def on_begin(self, trainer):
+            raise RuntimeError("no")
+
+    net = Network.create((2, 3, 1), reference, seed=3)
+    run = Trainer(net, X_FLOWER, TARGETS.Y, TrainingOptions(iterations=5, batch_size=50),
+                  host_rng(0), data_on="host", callbacks=[StopOnInterrupt(), Broken()])
+    with pytest.raises(RuntimeError, match="no"):
+        run.run()
+    assert signal.getsignal(signal.SIGINT) is before
+    assert not [t for t in threading.enumerate() if t.name == "nnbackend-batch-gather"]
+
+
+def test_torch_runs_hand_back_ordinary_tensors():
+    """The loop runs under torch.inference_mode; what it returns accepts in-place updates."""
+    pytest.importorskip("torch")
+    from nnbackend.core.backend import resolve_backend
+
+    backend = resolve_backend("cpu", "torch", "float64")
+    net = Network.create((2, 3, 1), backend, seed=3)
+    X, Y = backend.asarray(X_FLOWER), backend.asarray(TARGETS.Y)
+    run = Trainer(net, X, Y, TrainingOptions(learning_rate=0.01, optimizer="adam",
+                                             batch_size=100, epochs=2, print_every=1),
+                  host_rng(0), validation=(X[:50], Y[:, :50]))
+    run.run()
+    net.params["W1"] += 1.0
+    run.state.optimizer_state["vdW1"] += 1.0
+    assert run.state.best_params is not None
+    run.state.best_params["W1"] += 1.0

@@ -44,7 +44,7 @@ def staged(backend: Backend) -> tuple[Backend, list[str]]:
     staging = Staging(
         pinned=lambda shape, dtype: np.full(shape, np.nan, dtype=dtype),
         upload=upload, compute_waits=lambda event: log.append(f"wait {event}"),
-        compute_event=compute_event, host_waits=lambda event: None)
+        compute_event=compute_event, host_waits=lambda event: log.append(f"host waits {event}"))
     return dataclasses.replace(backend, staging=staging), log
 
 
@@ -73,7 +73,6 @@ CONFIGS = {
         keep_prob=0.8),
     "iterations-records-evaluate-host-data": TrainingOptions(
         learning_rate=0.5, batch_size=150, iterations=12, print_every=4),
-    "full-batch": TrainingOptions(learning_rate=1.2, iterations=30, print_every=10),
 }
 
 
@@ -122,6 +121,28 @@ def test_multiclass_batches_keep_the_device_loops_layout(backend):
                               print_every=1)
     assert_same(fit(backend, options, "host", X=X, Y=Y, task="multiclass"),
                 fit(backend, options, "device", X=X, Y=Y, task="multiclass"))
+
+
+def test_copies_in_flight_are_waited_for_before_the_slots_go(reference):
+    """A run that stops mid-epoch leaves the next batch's copy in flight: closing the
+    stream waits for it, so its memory cannot be handed out while the copy writes."""
+    backend, log = staged(reference)
+    stream = BatchStream(X_FLOWER, TARGETS.Y, backend, batch=100)
+    stream.epoch(None, 0)
+    for _ in range(2):
+        stream.next()
+        stream.done()
+    last_upload = max(i for i, entry in enumerate(log) if entry.startswith("upload"))
+    last_copy = f"copy {last_upload + 1}"  # the stand-in names events by log position
+    assert f"wait {last_copy}" not in log  # batch 3 was copied ahead, never used
+    stream.close()
+    assert log[-1] == f"host waits {last_copy}"
+
+
+def test_full_batch_data_is_not_streamed(reference):
+    net = Network.create((2, 4, 1), reference)
+    with pytest.raises(NNBackendError, match="give --batch-size smaller than the data set"):
+        Trainer(net, X_FLOWER, TARGETS.Y, TrainingOptions(iterations=5), data_on="host")
 
 
 def test_a_memory_mapped_npy_is_streamed_without_being_read_whole(reference, tmp_path):

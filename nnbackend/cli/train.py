@@ -85,8 +85,9 @@ output_options = stack(
                  help="Where the training data lives: device copies it to the GPU once; "
                       "host keeps it in host memory and copies each batch to the device "
                       "while the previous step runs (for data larger than the GPU's "
-                      "memory; same results). auto = host only when the data would fill "
-                      "more than half of the device's free memory."),
+                      "memory; same results; needs --batch-size). auto = host only for "
+                      "mini-batch runs whose data would fill more than half of the "
+                      "device's free memory."),
     click.option("--json", "as_json", is_flag=True,
                  help="Print one JSON object (backend, device, dtype, history, "
                       "train_accuracy, ...) as the last line of stdout; the rest goes to "
@@ -189,7 +190,7 @@ def train(ctx: click.Context, **params: Any) -> None:
     options = TrainingOptions(**run["options"])
     validation = (None if data.X_val is None else
                   (chosen.asarray(data.X_val), chosen.asarray(data.Y_val)))
-    data_on = choose_data_place(params["data_on"], chosen, data.X_train)
+    data_on = choose_data_place(params["data_on"], chosen, data, options.batch_size)
     X, Y = ((data.X_train, data.Y_train) if data_on == "host" else
             (chosen.asarray(data.X_train), chosen.asarray(data.Y_train)))
     trainer = Trainer(network, X, Y, options, rng, validation, state=state,
@@ -202,14 +203,21 @@ def train(ctx: click.Context, **params: Any) -> None:
     _report(trainer, result, run, data, chosen, params, say)
 
 
-def choose_data_place(asked: str, backend: Backend, X: Any) -> str:
-    """``device`` or ``host`` for ``--data-on`` (``auto``: host only for data that would
-    fill more than half of the device's free memory)."""
+def choose_data_place(asked: str, backend: Backend, data: PreparedData,
+                      batch_size: int | None) -> str:
+    """``device`` or ``host`` for ``--data-on`` (``auto``: host only for mini-batches of
+    data, training and validation together, that would fill more than half of the
+    device's free memory)."""
     if asked != "auto":
         return asked
+    m = data.X_train.shape[0]
     free = backend.free_memory()
-    needed = X.shape[0] * X.shape[1] * (4 if backend.dtype_name == "float32" else 8)
-    return "host" if free is not None and needed > free // 2 else "device"
+    if free is None or batch_size is None or batch_size >= m:
+        return "device"
+    arrays = [data.X_train, data.Y_train, data.X_val, data.Y_val]
+    needed = sum(a.size for a in arrays if a is not None) * (
+        4 if backend.dtype_name == "float32" else 8)
+    return "host" if needed > free // 2 else "device"
 
 
 def _checkpoint_dtype(path: str) -> str:

@@ -147,7 +147,7 @@ def check_gradient(cost: Callable[[Array], float], gradient: Any, theta: Any,
     analytic = reference.asarray(gradient)
     if analytic.shape != point.shape:
         raise NNBackendError(f"the gradient has shape {tuple(analytic.shape)} but theta has "
-                             f"{tuple(point.shape)}")
+                             f"{tuple(point.shape)}; pass one derivative per element of theta")
     flat = xp.reshape(point, (-1,))  # a view: writes reach point
     approx = xp.zeros_like(flat)
     for k in range(flat.shape[0]):

@@ -85,7 +85,9 @@ class GraphedSteps:
     def __init__(self, backend: Backend, spec: StepSpec, X: Array | None, Y: Array | None,
                  params: dict[str, Array], opt_state: State) -> None:
         if backend.graph_capture is None:
-            raise NNBackendError(f"cannot use CUDA graphs here: {backend.graph_unavailable}")
+            raise NNBackendError(f"cannot use CUDA graphs on {backend.describe()}: "
+                                 f"{backend.graph_unavailable}; use --backend torch --device "
+                                 "cuda, or --cuda-graph off")
         xp = self.xp = backend.xp
         self.backend = backend
         self.capture = backend.graph_capture
@@ -121,13 +123,13 @@ class GraphedSteps:
         """
         xp, spec = self.xp, self.spec
         if batch is not None:
-            template = batch[0]
+            size = batch[0].shape[0]
         else:
             assert self.X is not None
-            template = self.X if rows is None else self.X[:rows.shape[0], :]
-        size = template.shape[0]
+            size = self.X.shape[0] if rows is None else rows.shape[0]
         inputs = self.inputs.get(size)
         if inputs is None:
+            template = batch[0] if batch is not None else self.X[:size, :]
             inputs = self.inputs[size] = _StaticInputs(rows, batch, masks,
                                                        xp.ones_like(template[:, :1]), xp)
         inputs.load(rows, batch, masks)

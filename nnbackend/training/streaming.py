@@ -115,8 +115,9 @@ class BatchStream:
         """The batch on the host, ``X`` ``(b, n[0])`` and ``Y`` ``(n[L], b)``, both
         C-contiguous: in slot ``index``'s pinned buffers, or fresh arrays."""
         if self.staging is None:
-            return (np.ascontiguousarray(self.X[rows, :]),
-                    np.ascontiguousarray(self.Y[:, rows]))
+            # Copies, also of a slice: a view of a read-only memory map would be handed
+            # to the device library as is.
+            return np.array(self.X[rows, :], order="C"), np.array(self.Y[:, rows], order="C")
         if copied is not None:
             self.staging.host_waits(copied)  # its last copy to the device has finished
         slot = self.slots[index]
@@ -185,7 +186,12 @@ class BatchStream:
         self._in_flight.append((index, copied, X, Y))
 
     def close(self) -> None:
-        """Stop the worker thread (batches still scheduled are dropped)."""
+        """Wait for the copies still in flight, then stop the worker thread (batches still
+        scheduled are dropped). The slots' memory may be reused once this returns."""
+        if self.staging is not None:
+            for _, copied, _, _ in self._in_flight:
+                self.staging.host_waits(copied)
+        self._in_flight.clear()
         self._stopping = True
         self._tasks.put(_STOP)
         self._free.put((0, None))  # wakes a worker waiting for a free slot

@@ -341,6 +341,11 @@ class Trainer:
         if self.host_data and not (isinstance(X, np.ndarray) and isinstance(Y, np.ndarray)):
             raise NNBackendError("data kept on the host must be NumPy arrays (a memory-mapped "
                                  ".npy is one); pass them before Backend.asarray")
+        if self.host_data and (self.options.batch_size is None
+                               or self.options.batch_size >= X.shape[0]):
+            raise NNBackendError("data kept on the host is copied to the device batch by "
+                                 "batch: give --batch-size smaller than the data set (or "
+                                 "--data-on device)")
         if X.shape[0] != Y.shape[1]:
             raise NNBackendError(f"X has {X.shape[0]} examples but Y has {Y.shape[1]}")
         self.network, self.X, self.Y, self.validation = network, X, Y, validation
@@ -427,13 +432,16 @@ class Trainer:
         net, st = self.network, self.state
         self._clock = time.perf_counter()
         spec = StepSpec(net.hidden, net.output, self.optimizer, self.options.l2)
-        stream = (BatchStream(self.X, self.Y, net.backend, self.batch) if self.host_data
-                  else None)
         result: TrainingResult | None = None
-        for callback in self.callbacks:
-            callback.on_begin(self)
+        begun: list[Callback] = []  # those whose on_begin ran get their on_end
+        stream: BatchStream | None = None
         try:
+            for callback in self.callbacks:
+                callback.on_begin(self)
+                begun.append(callback)
             try:
+                if self.host_data:
+                    stream = BatchStream(self.X, self.Y, net.backend, self.batch)
                 with net.backend.compute_mode():
                     graphed = self._graphed_steps(spec) if self.use_graphs else None
                     stop, interrupted = self._loop(spec, graphed, stream)
@@ -443,7 +451,7 @@ class Trainer:
             st.elapsed += time.perf_counter() - self._clock
             result = self._finish(stop, interrupted)
         finally:
-            for callback in self.callbacks:
+            for callback in begun:
                 callback.on_end(self, result)
         return result
 
@@ -571,8 +579,14 @@ class Trainer:
             # Arrays made inside the compute mode (PyTorch's inference tensors) refuse
             # in-place updates outside it: hand the caller ordinary copies.
             xp = net.backend.xp
-            st.params = {name: xp.asarray(value, copy=True) for name, value in
-                         st.params.items()}
+
+            def ordinary(arrays: dict[str, Any]) -> dict[str, Any]:
+                return {name: value if name == "t" else xp.asarray(value, copy=True)
+                        for name, value in arrays.items()}
+
+            st.params, st.optimizer_state = ordinary(st.params), ordinary(st.optimizer_state)
+            if st.best_params is not None:
+                st.best_params = ordinary(st.best_params)
         net.params = st.params
         return TrainingResult(st.history, st.step, st.epoch, reason, best)
 
