@@ -106,7 +106,6 @@ class GraphedSteps:
         self.graphs: dict[Key, Callable[[], None]] = {}
         self.graphed_lr: float | None = None  # plain gd's rate baked into self.graphs
         self.warmed: set[Key] = set()
-        self.captures = 0
 
     @property
     def opt_state(self) -> State:
@@ -148,7 +147,6 @@ class GraphedSteps:
         elif key in self.warmed:
             replay = self.capture.capture(lambda: self._run(inputs, lr, with_stats))
             self.graphs[key] = replay
-            self.captures += 1
             replay()
         else:
             self.capture.warm_up(lambda: self._run(inputs, lr, with_stats))

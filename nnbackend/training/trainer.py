@@ -242,20 +242,18 @@ EVAL_CHUNK = 8192
 
 
 def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2: float,
-             cache: Any = None, host: bool = False) -> tuple[float, float | None]:
+             host: bool = False) -> tuple[float, float | None]:
     """Cost (with the L2 term) and accuracy of ``params`` on ``(X, Y)``, read to the host.
 
-    ``cache`` may be a dropout-free forward pass of exactly these params and data, to
-    avoid computing it twice (the full-batch case). Otherwise the data is evaluated in
-    chunks of :data:`EVAL_CHUNK` examples, summed on the device and read once. With
-    ``host``, ``X`` and ``Y`` are host NumPy arrays, copied to the device chunk by chunk.
+    Up to :data:`EVAL_CHUNK` examples are evaluated in one forward pass; more in chunks of
+    that many, summed on the device and read once. With ``host``, ``X`` and ``Y`` are
+    host NumPy arrays, copied to the device chunk by chunk.
     """
     backend, hidden, output = network.backend, network.hidden, network.output
     xp = backend.xp
     m = X.shape[0]
-    if cache is not None or (m <= EVAL_CHUNK and not host):
-        if cache is None:
-            cache = forward_propagation(params, X.T, hidden, output, xp)
+    if m <= EVAL_CHUNK and not host:
+        cache = forward_propagation(params, X.T, hidden, output, xp)
         J = compute_cost(params, cache, Y, output, xp, l2)
         acc = output_accuracy(output.task, cache.A[-1], Y, xp)
         return _read(network, J, acc)
