@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from nnbackend.data.datasets import load_dataset
+from nnbackend.persistence.models import load_model
 
 from .model_files import (
+    NUMPY64,
     assert_one_line_error,
     build,
     invoke,
@@ -60,6 +62,38 @@ def test_decision_boundary_png_has_the_asked_size(models, tmp_path):
     assert png_size(out) == (320, 240)
     assert result.stdout == f"Wrote {out} (320 x 240 pixels)\n"
     assert result.stderr == "Backend: numpy on cpu, float64\n"
+
+
+def test_decision_boundary_legend_names_the_models_classes(models, tmp_path):
+    pytest.importorskip("matplotlib")
+    X, y = named_blobs()
+    data = write_csv(tmp_path / "animals.csv", ["x1", "x2", "animal"], [X[:, 0], X[:, 1], y])
+    out = tmp_path / "boundary.svg"
+    result = invoke("plot", "--model", models["named"].path, "--data", data, "--output", out)
+    assert result.exit_code == 0, result.output
+    svg = out.read_text()
+    # matplotlib's SVG writer notes each text it draws as a comment.
+    for text in ("class", "cat", "dog", "eel"):
+        assert f"<!-- {text} -->" in svg, text
+
+
+def test_loss_curve_plots_the_whole_stored_history(models, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import nnbackend.cli.plot as plot_command
+
+    plotted = []
+    real = plot_command.plot_loss_curve
+
+    def spy(history, *args, **kwargs):
+        plotted.append(list(history))
+        return real(history, *args, **kwargs)
+
+    monkeypatch.setattr(plot_command, "plot_loss_curve", spy)
+    result = invoke("plot", "--model", models["flower"].path, "--loss-curve", "--output",
+                    tmp_path / "loss.png")
+    assert result.exit_code == 0, result.output
+    stored = load_model(models["flower"].path, NUMPY64)[1]["extra"]["history"]
+    assert len(stored) > 1 and plotted == [stored]
 
 
 def test_decision_boundary_on_a_strict_device(models, tmp_path):

@@ -10,7 +10,12 @@ import pytest
 
 from nnbackend.data.datasets import load_dataset
 from nnbackend.errors import NNBackendError
-from nnbackend.plotting import plot_decision_boundary, plot_loss_curve
+from nnbackend.plotting import (
+    decision_boundary_figure,
+    loss_curve_figure,
+    plot_decision_boundary,
+    plot_loss_curve,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -88,6 +93,62 @@ def test_decision_boundary_errors(mpl, tmp_path, X, y, predict, match):
         plot_decision_boundary(predict, X, y, tmp_path / "b.png", resolution=10)
     assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def legend_entries(fig) -> tuple[str, list[str], list[str]]:
+    """The legend's title, its labels, and each entry's marker colour (as hex)."""
+    from matplotlib.colors import to_hex
+
+    legend = fig.axes[0].get_legend()
+    assert legend is not None, "the figure has no legend"
+    colours = [to_hex(h.get_markerfacecolor()) for h in legend.legend_handles]
+    return legend.get_title().get_text(), [t.get_text() for t in legend.get_texts()], colours
+
+
+def test_decision_boundary_legend_names_each_class_colour(mpl, tmp_path):
+    from matplotlib.colors import to_hex
+
+    X, y = load_dataset("blobs", n_samples=60)
+    fig = decision_boundary_figure(lambda p: np.zeros(len(p), dtype=np.int64), X, y,
+                                   resolution=10, class_names=["cat", "dog", "eel"])
+    title, labels, colours = legend_entries(fig)
+    assert (title, labels) == ("class", ["cat", "dog", "eel"])
+    # Each name's colour is the colour its points are drawn in.
+    scatter = fig.axes[0].collections[-1]
+    point_colours = [to_hex(c) for c in scatter.cmap(scatter.norm(y))]
+    for k in range(3):
+        assert {point_colours[i] for i in np.flatnonzero(y == k)} == {colours[k]}
+    assert len(set(colours)) == 3
+
+
+@pytest.mark.parametrize(("y", "names"), [
+    (np.array(["no", "yes", "no", "yes"]), ["no", "yes"]),  # labels: sorted distinct values
+    (np.array([0, 1, 0, 1]), ["0", "1"]),                  # class indices: the indices
+])
+def test_decision_boundary_legend_defaults(mpl, y, names):
+    X = np.array([[-1.0, 0.0], [1.0, 0.0], [-1.0, 1.0], [1.0, 1.0]])
+    fig = decision_boundary_figure(right_half, X, y, resolution=10)
+    assert legend_entries(fig)[1] == names
+
+
+def test_decision_boundary_needs_a_name_per_class(mpl):
+    X = np.array([[-1.0, 0.0], [1.0, 0.0]])
+    with pytest.raises(NNBackendError, match=r"^class_names names 1 classes, but the labels "
+                                             r"or predictions use class index 1; give one"):
+        decision_boundary_figure(right_half, X, np.array([0, 1]), resolution=10,
+                                 class_names=["only"])
+
+
+def test_loss_curve_plots_every_record(mpl):
+    history = [{"epoch": e, "cost": 1.0 / e, "val_cost": 1.1 / e} for e in range(1, 501)]
+    fig = loss_curve_figure(history)
+    training, validation = fig.axes[0].get_lines()
+    assert list(training.get_xdata()) == list(range(1, 501))
+    assert list(training.get_ydata()) == [r["cost"] for r in history]
+    assert list(validation.get_xdata()) == list(range(1, 501))
+    assert training.get_marker() in ("None", "", None)  # 500 points: a line, no markers
+    short = loss_curve_figure(history[:4]).axes[0].get_lines()[0]
+    assert list(short.get_xdata()) == [1, 2, 3, 4] and short.get_marker() == "o"
 
 
 def test_loss_curve_png(mpl, tmp_path):

@@ -47,12 +47,13 @@ def draw_boundary(model: LoadedModel, data: str, target: str | None, output: str
         return model.backend.to_host(model.network.predict(model.device_rows(points)))
 
     plot_decision_boundary(predict_fn, X, labels, output,
-                           title or f"Decision boundary: {name} on {data}", **size)
+                           title or f"Decision boundary: {name} on {data}",
+                           class_names=model.classes, **size)
 
 
 def draw_loss_curve(model: LoadedModel, output: str, title: str | None, log_scale: bool,
                     size: dict[str, Any]) -> None:
-    """Plot the training history stored in the model file's ``extra["history"]``."""
+    """Plot every record of the training history in the model file's ``extra["history"]``."""
     history = model.header.get("extra", {}).get("history")
     name = Path(model.path).name
     if not isinstance(history, list) or not history:
@@ -84,10 +85,11 @@ def plot(model: str, data: str | None, target: str | None, loss_curve: bool, out
          backend: str, dtype: str | None, threads: int | None, **generator: Any) -> None:
     """Draw a saved model's decision boundary on data, or its training loss curve.
 
-    The decision boundary (the notes' figure) colours the plane by the predicted class
-    and scatters the data, coloured by label, on top; it needs a classifier with 2
-    features. --loss-curve plots the cost history stored in the model file. Needs
-    matplotlib: pip install 'nnbackend[plot]'.
+    The decision boundary colours the plane by the predicted class and scatters the data,
+    coloured by label, on top, with a legend naming each class's colour; it needs a
+    classifier with 2 features. --loss-curve plots every record of the cost history stored
+    in the model file (and the validation cost, when recorded). Needs matplotlib:
+    pip install 'nnbackend[plot]'.
 
     \b
     Examples:
