@@ -291,18 +291,19 @@ def auto_choice() -> tuple[str, str]:
 
 
 def resolve_backend(
-    device: str = "auto", backend: str = "auto", dtype: str | None = None
+    device: str | None = "auto", backend: str | None = "auto", dtype: str | None = None
 ) -> Backend:
     """Turn the user's ``--device``, ``--backend`` and ``--dtype`` into a :class:`Backend`.
 
     Parameters
     ----------
-    device : str
+    device : str or None
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; with ``array-api-strict`` also one of its
-        test devices (``device1``, ``no_float64``, ...). ``auto`` means CUDA when CuPy
-        imports and a CUDA device exists (or, for torch, when torch sees one), else CPU.
-    backend : str
-        ``auto`` (cpu -> numpy, cuda -> cupy), ``numpy``, ``cupy``, ``torch`` or
+        test devices (``device1``, ``no_float64``, ...). ``auto`` (or None) means CUDA when
+        CuPy imports and a CUDA device exists (or, for torch, when torch sees one), else
+        CPU.
+    backend : str or None
+        ``auto`` (or None: cpu -> numpy, cuda -> cupy), ``numpy``, ``cupy``, ``torch`` or
         ``array-api-strict``.
     dtype : str or None
         ``float32`` or ``float64``; None picks float64 on CPUs and float32 on CUDA (or on a
@@ -311,8 +312,16 @@ def resolve_backend(
     Raises
     ------
     NNBackendError
-        For unknown names, a device the library cannot use, or CUDA that is not there.
+        For unknown names (or values that are not strings), a device the library cannot
+        use, or CUDA that is not there.
     """
+    # None is "not chosen", as in scikit-learn's parameters: the same as "auto".
+    device, backend = ("auto" if device is None else device,
+                       "auto" if backend is None else backend)
+    for name, value in (("device", device), ("backend", backend)):
+        if not isinstance(value, str):
+            raise NNBackendError(f"{name} must be a name such as 'auto' or 'cpu', not "
+                                 f"{type(value).__name__} {value!r}")
     device = device.strip().lower()
     backend = backend.strip().lower()
     if backend not in BACKENDS:

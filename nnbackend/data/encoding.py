@@ -16,6 +16,15 @@ import numpy as np
 from ..errors import NNBackendError
 
 TASKS = ("binary", "multiclass", "regression")
+#: Whole-number labels with at most this many distinct values are always classes ...
+FEW_CLASSES = 10
+#: ... and beyond it, only when each value has on average this many examples (so that
+#: integer-valued targets such as prices or counts, or floats beyond 2**53, which are all
+#: whole numbers, are a regression).
+EXAMPLES_PER_CLASS = 2
+#: Elements checked per step of :func:`first_non_finite`: bounds its temporary memory
+#: (a memory-mapped file is scanned, not copied).
+FINITE_CHUNK = 2**22
 
 
 @dataclass(frozen=True)
@@ -59,20 +68,39 @@ def check_features(X: object) -> np.ndarray:
         )
     if features.shape[0] == 0 or features.shape[1] == 0:
         raise NNBackendError(f"the data is empty (shape {features.shape})")
-    if not np.isfinite(features).all():
-        bad = int(np.argwhere(~np.isfinite(features))[0][0])
+    bad = first_non_finite(features)
+    if bad is not None:
         raise NNBackendError(
-            f"features contain NaN or inf (first in row {bad}); clean or impute them first"
+            f"features contain NaN or inf (first in row {bad[0]}); clean or impute them first"
         )
     return features
+
+
+def first_non_finite(X: np.ndarray) -> tuple[int, int] | None:
+    """``(row, column)`` of the first NaN or inf in a 2-D array, or None.
+
+    Scans blocks of rows, so a memory-mapped file larger than memory is checked with a
+    temporary of at most :data:`FINITE_CHUNK` booleans.
+    """
+    rows = max(1, FINITE_CHUNK // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], rows):
+        finite = np.isfinite(X[start:start + rows])
+        if not finite.all():
+            i, j = np.argwhere(~finite)[0]
+            return start + int(i), int(j)
+    return None
 
 
 def infer_task(y: np.ndarray) -> str:
     """Guess the task from the labels.
 
-    Integer, boolean or string labels, and float labels that are all whole numbers, mean
-    classification (``binary`` for two distinct values, ``multiclass`` for more); other
-    float labels, or several target columns, mean ``regression``.
+    String and boolean labels mean classification. Numbers mean classification when they
+    are all whole numbers AND look like classes: at most :data:`FEW_CLASSES` distinct
+    values, or on average at least :data:`EXAMPLES_PER_CLASS` examples per value (so
+    whole-numbered targets such as prices, or floats beyond ``2**53``, which are all whole,
+    are a regression). Classification is ``binary`` for two distinct values,
+    ``multiclass`` for more. Other numbers, or several target columns, mean
+    ``regression``.
     """
     if y.ndim == 2 and y.shape[1] > 1:
         return "regression"
@@ -80,6 +108,9 @@ def infer_task(y: np.ndarray) -> str:
     if values.dtype.kind == "f" and not np.all(np.isfinite(values) & (values == np.round(values))):
         return "regression"
     n_classes = np.unique(values).size
+    if values.dtype.kind in "iuf" and n_classes > FEW_CLASSES and (
+            n_classes * EXAMPLES_PER_CLASS > values.size):
+        return "regression"
     return "binary" if n_classes <= 2 else "multiclass"
 
 
@@ -123,7 +154,8 @@ def encode_targets(y: object, task: str | None = None) -> Targets:
     classes, index = np.unique(labels, return_inverse=True)
     if classes.size < 2:
         raise NNBackendError(
-            f"classification needs at least two classes, found only {classes.tolist()}"
+            f"classification needs at least two classes, found only {classes.tolist()}; "
+            "check that the target column holds the labels, or add examples of another class"
         )
     if task == "binary":
         if classes.size != 2:

@@ -10,7 +10,14 @@ Three formats, no pandas and never pickle:
 * ``.npy``: the features; the labels come from a sibling file in the same folder:
   ``X.npy`` -> ``y.npy`` and ``X_train.npy`` -> ``y_train.npy`` (a leading capital ``X``
   becomes ``y``), any other ``NAME.npy`` -> ``NAME_y.npy``. Or name both explicitly:
-  ``"features.npy,labels.npy"``.
+  ``"features.npy,labels.npy"`` (a pair only when no file has that whole name). Features
+  are memory-mapped, not read: data larger than memory trains through the unchanged
+  loop, which gathers each batch's rows.
+
+A CSV's delimiter is a comma, unless its header row has none: then ``;``, tab or ``|``
+are detected (``csv.Sniffer``). Array files are read header first
+(:mod:`nnbackend.data.arrayfiles`): a declared size the file cannot back is refused before
+any memory is allocated.
 
 :func:`read_features` reads data for an existing model, where the labels are optional
 (prediction): a CSV with exactly the model's number of columns is all features, an
@@ -18,21 +25,29 @@ Three formats, no pandas and never pickle:
 
 Every problem (missing file, malformed CSV, a non-numeric feature column, NaN or inf,
 unknown target column, empty data, pickled objects, missing arrays, X/y length mismatch,
-unknown file type) raises :class:`NNBackendError` in one line naming the file and the fix.
+unknown file type, a corrupted archive, a size beyond the file or the memory) raises
+:class:`NNBackendError` in one line naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import zipfile
-import zlib
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import NNBackendError
+from .arrayfiles import ArrayFileError, NpzArchive, load_npy
+from .encoding import first_non_finite
 
 DATA_SUFFIXES = (".csv", ".npz", ".npy")
+#: Delimiters tried when a CSV header has no comma (European spreadsheets write ``;``).
+OTHER_DELIMITERS = ";\t|"
+#: Longest CSV field read (the csv module's default is 131,072 characters).
+MAX_FIELD = 16 * 2**20
 NPZ_HINT = "save it with numpy.savez(path, X=X, y=y)"
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -57,13 +72,15 @@ def read_data_file(spec: str, target: str | None = None) -> Dataset:
     y : ndarray, shape (m,) or (m, k)
         Labels as stored (numbers or strings); ``(m, k)`` only for multi-target regression.
     """
-    if "," in spec:
-        features, _, labels = (part.strip() for part in spec.partition(","))
+    pair = npy_pair(spec)
+    if pair is not None:
+        features, labels = pair
         _require_file(features)
         _require_file(labels)
         if target is not None:
             raise NNBackendError(f"target applies to CSV files only, not to {spec}; drop it")
-        return _check_arrays(_load_npy(features), _load_npy(labels), f"{features} + {labels}")
+        return _check_arrays(_load_npy(features, mmap=True), _load_npy(labels),
+                             f"{features} + {labels}")
     path = _require_file(spec)
     suffix = path.suffix.lower()
     if suffix not in DATA_SUFFIXES:
@@ -83,7 +100,21 @@ def read_data_file(spec: str, target: str | None = None) -> Dataset:
             f"labels file {labels_path} not found for {path}; put the labels there or pass "
             "FEATURES.npy,LABELS.npy"
         )
-    return _check_arrays(_load_npy(path), _load_npy(labels_path), f"{path} + {labels_path}")
+    return _check_arrays(_load_npy(path, mmap=True), _load_npy(labels_path),
+                         f"{path} + {labels_path}")
+
+
+def npy_pair(spec: str) -> tuple[str, str] | None:
+    """``(features, labels)`` for ``"FEATURES.npy,LABELS.npy"``, else None.
+
+    A string that names an existing file is that file, even with a comma in its name.
+    """
+    if "," not in spec or Path(spec).exists():
+        return None
+    features, _, labels = (part.strip() for part in spec.partition(","))
+    if not (features.lower().endswith(".npy") and labels.lower().endswith(".npy")):
+        return None
+    return features, labels
 
 
 def npy_labels_path(features: Path) -> Path:
@@ -140,10 +171,7 @@ def _split_csv(
 def read_npz(path: str | Path) -> Dataset:
     """Read arrays ``X`` (m, n_features) and ``y`` (m,) from an ``.npz`` archive."""
     path = Path(path)
-    archive = _np_load(path)
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise NNBackendError(f"{path} holds a single array, not an .npz archive; {NPZ_HINT}")
-    with archive:
+    with _open_npz(path) as archive:
         missing = [key for key in ("X", "y") if key not in archive.files]
         if missing:
             raise NNBackendError(
@@ -185,7 +213,7 @@ def read_features(
         Everything :func:`read_data_file` refuses, and a feature count other than
         ``n_features`` (naming both counts).
     """
-    if "," in spec:
+    if npy_pair(spec) is not None:
         X, y = read_data_file(spec, target)
         return _check_count(X, n_features, spec), y
     path = _require_file(spec)
@@ -201,12 +229,9 @@ def read_features(
         if labels_path.is_file():
             X, y = read_data_file(spec)
             return _check_count(X, n_features, str(path)), y
-        X = _check_features_array(_load_npy(path), str(path))
+        X = _check_features_array(_load_npy(path, mmap=True), str(path))
         return _check_count(X, n_features, str(path)), None
-    archive = _np_load(path)
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise NNBackendError(f"{path} holds a single array, not an .npz archive; {NPZ_HINT}")
-    with archive:
+    with _open_npz(path) as archive:
         if "X" not in archive.files:
             raise NNBackendError(f"{path} has no array X (it has: "
                                  f"{', '.join(archive.files) or 'nothing'}); {NPZ_HINT}")
@@ -277,9 +302,9 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
     """The header and the non-blank data rows with their line numbers, all checked."""
     try:
         # utf-8-sig drops the byte-order mark that spreadsheet programs put in front.
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh, _field_limit(MAX_FIELD):
             # strict: a stray or unclosed quote is an error, not silently part of a value.
-            reader = csv.reader(fh, strict=True)
+            reader = csv.reader(fh, delimiter=_delimiter(fh), strict=True)
             rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
     except UnicodeDecodeError as exc:
         raise NNBackendError(
@@ -287,9 +312,7 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
             "UTF-8 CSV"
         ) from None
     except csv.Error as exc:
-        raise NNBackendError(
-            f"malformed CSV {path} (line {reader.line_num}: {exc}); fix the quoting"
-        ) from None
+        raise _csv_error(path, reader.line_num, exc) from None
     except OSError as exc:
         raise NNBackendError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not rows:
@@ -304,6 +327,46 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
                 f"{len(header)}; fix that line"
             )
     return rows[1:], header
+
+
+def _delimiter(fh: typing.TextIO) -> str:
+    """``,`` unless the header row has none and the sample shows ``;``, tab or ``|``.
+
+    ``fh`` is left at the start. A comma in the header wins, so every comma-separated
+    file reads as before; csv.Sniffer only decides between the other delimiters.
+    """
+    sample = fh.read(64 * 1024)
+    fh.seek(0)
+    first = next((line for line in sample.splitlines() if line.strip()), "")
+    if "," in first or not any(d in first for d in OTHER_DELIMITERS):
+        return ","
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=OTHER_DELIMITERS).delimiter
+    except csv.Error:
+        # A sample cut inside a row can confuse the sniffer; the header decides.
+        return next(d for d in OTHER_DELIMITERS if d in first)
+
+
+@contextlib.contextmanager
+def _field_limit(limit: int) -> Iterator[None]:
+    """Raise the csv module's (process-wide) field size limit while one file is read."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, limit))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_error(path: Path, line: int, exc: csv.Error) -> NNBackendError:
+    """One line for the csv module's refusals, naming the likely cause."""
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return NNBackendError(
+            f"malformed CSV {path}: line {line} has a field of more than {MAX_FIELD:,} "
+            "characters (an unclosed quote, or not a table of numbers); fix that line"
+        )
+    return NNBackendError(f"malformed CSV {path} (line {line}: {text}); fix the quoting")
 
 
 def _column_index(path: Path, header: list[str], target: str) -> int:
@@ -323,10 +386,13 @@ def _numeric_column(path: Path, name: str, values: list[str], lines: list[int]) 
         try:
             float(value)
         except ValueError:
-            shown = repr(value) if value else "an empty cell"
+            shown = repr(value if len(value) <= 40 else value[:40] + "...") if value else (
+                "an empty cell")
+            comma = (" (a decimal comma? write numbers with a decimal point)"
+                     if "," in value else "")
             raise NNBackendError(
-                f"feature column {name!r} in {path} is not numeric ({shown} on line {line}); "
-                "encode it as numbers or drop the column"
+                f"feature column {name!r} in {path} is not numeric ({shown} on line "
+                f"{line}){comma}; encode it as numbers or drop the column"
             ) from None
     # NumPy refused a spelling Python's float() accepts (e.g. "1_000"): use float().
     return np.array([float(v) for v in values])
@@ -355,53 +421,79 @@ def _target_column(path: Path, name: str, values: list[str], lines: list[int]) -
     return numbers
 
 
-def _np_load(path: Path) -> object:
-    # Sniff the magic bytes first: np.load treats anything that is neither .npy nor a zip
-    # archive as a pickle (refused with allow_pickle=False, but with a confusing message).
+def _magic(path: Path) -> bytes:
+    """The first bytes of ``path``, to tell ``.npy`` from ``.npz`` from anything else."""
     try:
         with open(path, "rb") as fh:
-            magic = fh.read(6)
+            return fh.read(6)
     except OSError as exc:
         raise NNBackendError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not magic.startswith((NPY_MAGIC, ZIP_MAGIC)):
-        raise NNBackendError(
-            f"{path} is not a NumPy .npy/.npz file (nnbackend never unpickles); {NPZ_HINT}"
-        )
+
+
+def _not_numpy(path: Path) -> NNBackendError:
+    # numpy.load would treat anything that is neither .npy nor zip as a pickle.
+    return NNBackendError(
+        f"{path} is not a NumPy .npy/.npz file (nnbackend never unpickles); {NPZ_HINT}"
+    )
+
+
+@contextlib.contextmanager
+def _open_npz(path: Path) -> Iterator[NpzArchive]:
+    """The archive at ``path``, opened without reading any member."""
+    magic = _magic(path)
+    if magic.startswith(NPY_MAGIC):
+        raise NNBackendError(f"{path} holds a single array, not an .npz archive; {NPZ_HINT}")
+    if not magic.startswith(ZIP_MAGIC):
+        raise _not_numpy(path)
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise _numpy_file_error(path, exc) from None
+        archive = NpzArchive(path)
+    except ArrayFileError as exc:
+        raise _array_file_error(path, exc) from None
+    with archive:
+        yield archive
 
 
-def _load_npy(path: str | Path) -> np.ndarray:
+def _load_npy(path: str | Path, *, mmap: bool = False) -> np.ndarray:
+    """A ``.npy`` file's array, memory-mapped with ``mmap`` (header checked first)."""
     path = Path(path)
-    loaded = _np_load(path)
-    if not isinstance(loaded, np.ndarray):
-        loaded.close()  # type: ignore[attr-defined]
+    magic = _magic(path)
+    if magic.startswith(ZIP_MAGIC):
         raise NNBackendError(f"{path} is an .npz archive, not a single .npy array; "
                              "rename it to .npz")
-    return loaded
-
-
-def _read_member(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
+    if not magic.startswith(NPY_MAGIC):
+        raise _not_numpy(path)
     try:
-        return archive[key]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise _numpy_file_error(path, exc, key) from None
+        return load_npy(path, mmap=mmap)
+    except ArrayFileError as exc:
+        raise _array_file_error(path, exc) from None
 
 
-def _numpy_file_error(path: Path, exc: Exception, key: str | None = None) -> NNBackendError:
-    """Translate NumPy's and zipfile's exceptions into one line the user can act on."""
-    text = str(exc)
-    what = f"array {key} in {path}" if key else str(path)
-    # The magic bytes were right, so a refusal to unpickle means an object array.
-    if isinstance(exc, ValueError) and "pickle" in text.lower():
+def _read_member(path: Path, archive: NpzArchive, key: str) -> np.ndarray:
+    try:
+        return archive.read(key)
+    except ArrayFileError as exc:
+        raise _array_file_error(path, exc) from None
+
+
+def _array_file_error(path: Path, exc: ArrayFileError) -> NNBackendError:
+    """Word an array file's problem, and its fix, in one line."""
+    what = f"array {exc.key} in {path}" if exc.key else str(path)
+    if exc.kind == "objects":
         return NNBackendError(
             f"{what} holds Python objects, which nnbackend never unpickles; save plain "
             "numeric arrays (e.g. X.astype(float))"
         )
+    fixes = {
+        "truncated": "the file is truncated or damaged; write it again",
+        "inflates": "a zip bomb, or data that compresses unusually well; save it "
+                    "uncompressed (numpy.savez) or as .npy files",
+        "memory": "use less data, or .npy files (memory-mapped, not read whole)",
+    }
+    if exc.kind in fixes:
+        return NNBackendError(f"cannot read {what}: {exc.detail}; {fixes[exc.kind]}")
     return NNBackendError(
-        f"cannot read {what}: the file is corrupted or truncated ({text}); write it again"
+        f"cannot read {what}: the file is corrupted or truncated ({exc.detail}); write it "
+        "again"
     )
 
 
@@ -433,10 +525,11 @@ def _check_features_array(X: np.ndarray, source: str) -> np.ndarray:
     if X.size == 0:
         raise NNBackendError(f"features X in {source} are empty (shape {X.shape}); the data "
                              "is empty")
-    X = X.astype(np.float64)
-    bad = np.argwhere(~np.isfinite(X))
-    if bad.size:
-        i, j = bad[0]
+    if X.dtype != np.float64:  # a float64 memory map stays one (no copy)
+        X = X.astype(np.float64)
+    bad = first_non_finite(X)
+    if bad is not None:
+        i, j = bad
         raise NNBackendError(f"features X in {source} contain {X[i, j]} at row {i}, column "
                              f"{j}; clean or impute them first")
     return X
