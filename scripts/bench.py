@@ -13,13 +13,17 @@ targets as PASS/MISS. ``--json PATH`` (or ``-`` for stdout) writes the same as o
     python scripts/bench.py --device cuda --workloads planar,wide
     python scripts/bench.py --workloads wide --peers torch,torch-copy,nnbackend-torch
 
-Workloads: ``planar`` (the notes' flower, 2-4-1 tanh/sigmoid, full-batch GD lr 1.2,
+The planar workload and the ``notes`` peer come from the shallow-network study notes of
+the Deep Learning Specialization (course 1, week 3, "planar data classification with one
+hidden layer"): its flower data set and its plain-NumPy 2-layer training loop.
+
+Workloads: ``planar`` (the flower data set, 2-4-1 tanh/sigmoid, full-batch GD lr 1.2,
 10000 iterations, float64), ``wide`` (60000 x 784 synthetic 10-class float32 data,
 784-256-10 ReLU/softmax, SGD lr 0.1, batch 256, 3 epochs), ``deep`` (same data,
 784-512-256-128-10, Adam lr 1e-3, batch 256, 2 epochs), ``gemm`` (the time the wide
 workload's matrix products alone take at this machine's measured GEMM rate).
 
-Peers: ``notes`` (the notes' plain-NumPy loop, planar only), ``sklearn``
+Peers: ``notes`` (the study notes' plain-NumPy loop, planar only), ``sklearn``
 (``MLPClassifier``), ``torch`` (PyTorch eager autograd, the idiomatic loop: each batch
 gathered with ``index_select``), ``nnbackend-torch`` (nnbackend itself on its PyTorch
 backend), and, only when asked for, ``torch-copy`` (the same PyTorch model making a
@@ -99,7 +103,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default: all)")
     parser.add_argument("--peers", default=",".join(PEERS),
                         help="comma-separated subset of " + ",".join(ALL_PEERS) + ". "
-                             "notes: the notes' plain-NumPy loop (planar only); sklearn: "
+                             "notes: the study notes' plain-NumPy loop (planar only); "
+                             "sklearn: "
                              "MLPClassifier; torch: PyTorch eager autograd, each mini-batch "
                              "gathered with torch.index_select (the idiomatic loop); "
                              "torch-copy: the same, but a permuted copy of the whole data "
@@ -109,7 +114,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "printed under the table). Peers that are not installed are "
                              "skipped with a note (default: " + ",".join(PEERS) + ")")
     parser.add_argument("--device", default="cpu",
-                        help="cpu (NumPy, against the notes loop, scikit-learn and PyTorch "
+                        help="cpu (NumPy, against the study notes' loop, scikit-learn and "
+                             "PyTorch "
                              "CPU; nnbackend-torch on PyTorch CPU) or cuda / cuda:N (CuPy "
                              "against PyTorch CUDA; nnbackend-torch on PyTorch CUDA; timed "
                              "with a device sync); cuda without a GPU exits with status 2")
@@ -120,7 +126,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply the planar iterations and the wide/deep example "
                              "counts by this factor, e.g. 0.1 for a quicker look "
-                             "(default: 1, the issue's sizes)")
+                             "(default: 1, the sizes above)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke-test size: --scale {QUICK_SCALE} and one repetition")
     parser.add_argument("--json", metavar="PATH",

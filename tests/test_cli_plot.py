@@ -24,6 +24,12 @@ from .model_files import (
 PREVIOUS = b"\x89PNG previous figure"
 
 
+def one_feature() -> tuple[np.ndarray, np.ndarray]:
+    """A binary problem with 1 feature (no decision-boundary plot possible)."""
+    X = three_features()[0][:, :1]
+    return X, (X[:, 0] > 0).astype(np.int64)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("plot-models")
@@ -31,6 +37,7 @@ def models(tmp_path_factory):
         "flower": build(root / "flower.npz", *load_dataset("flower"), (4,), iterations=200),
         "named": build(root / "named.npz", *named_blobs(), (5,), iterations=100),
         "three": build(root / "three.npz", *three_features(), (3,), iterations=20),
+        "one": build(root / "one.npz", *one_feature(), (3,), iterations=20),
         "sine": build(root / "sine.npz", *load_dataset("sine"), (4,), iterations=20, lr=0.1),
         "no-history": build(root / "bare.npz", *load_dataset("flower"), (4,), iterations=10,
                             history=False),
@@ -118,6 +125,7 @@ def test_loss_curve_default_size(models, tmp_path):
 
 @pytest.mark.parametrize(("model", "args", "fragments"), [
     ("three", ["--data", "{data3}"], ["2-feature models only", "three.npz takes 3 features"]),
+    ("one", ["--data", "{data1}"], ["2-feature models only", "one.npz takes 1 feature;"]),
     ("sine", ["--data", "sine"], ["needs a classifier", "regression model"]),
     ("no-history", ["--loss-curve"], ["no training history to plot"]),
     ("flower", [], ["give --data DATA", "or --loss-curve"]),
@@ -133,8 +141,10 @@ def test_plot_errors_are_one_line_and_keep_the_file(models, tmp_path, previous, 
                                                     fragments):
     X3, y3 = three_features()
     np.savez(tmp_path / "three.npz", X=X3, y=y3)
+    np.savez(tmp_path / "one.npz", X=one_feature()[0], y=one_feature()[1])
     np.savez(tmp_path / "flower_x.npz", X=load_dataset("flower")[0])
-    names = {"data3": tmp_path / "three.npz", "features_only": tmp_path / "flower_x.npz"}
+    names = {"data3": tmp_path / "three.npz", "data1": tmp_path / "one.npz",
+             "features_only": tmp_path / "flower_x.npz"}
     args = [a.format(**names) for a in args]
     result = invoke("plot", "--model", models[model].path, *args, "--output", previous)
     assert_one_line_error(result, *fragments)

@@ -49,15 +49,17 @@ class OneLineErrors(click.Group):
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nnbackend")
 def cli() -> None:
-    """nnbackend: the shallow-network notes' trainer, written once on the Array API.
+    """nnbackend: a neural-network trainer written once on the Python Array API.
 
     The same forward, backward and update code runs on NumPy (CPU), CuPy (CUDA),
-    PyTorch and array-api-strict. Start with:
+    PyTorch and array-api-strict. Its starting point is the shallow-network study notes
+    of the Deep Learning Specialization (course 1, week 3, "planar data classification
+    with one hidden layer"). Start with:
 
         nnbackend train
 
-    which trains the notes' 2-layer network (4 tanh units, sigmoid output) on the flower
-    data set on the default device.
+    which trains that 2-layer network (4 tanh units, sigmoid output) on the flower data
+    set on the default device. nnbackend --version prints the installed version.
     """
 
 

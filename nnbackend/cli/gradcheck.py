@@ -16,7 +16,7 @@ from .options import architecture_options, data_options, device_options
 
 @cli.command()
 @data_options
-# Xavier by default: with the notes' randn * 0.01 the hidden gradients are so small that
+# Xavier by default: with the course's randn * 0.01 the hidden gradients are so small that
 # float64 central differences (eps 1e-7) are dominated by rounding, not by backprop errors.
 @architecture_options(init="xavier")
 @device_options

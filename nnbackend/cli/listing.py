@@ -27,6 +27,25 @@ def missing_requirement(requires: str | None) -> str | None:
     return None if found else requires
 
 
+def described(description: str, task: str) -> str:
+    """``description`` without a leading ``"<task>: "``, which the task column already says.
+
+    Parameters
+    ----------
+    description : str
+        A data set's description.
+    task : str
+        Its task, printed in the column before the description.
+
+    Returns
+    -------
+    str
+        The description as the listing prints it (``regression  y = sin(x) ...``, never
+        ``regression  regression: y = sin(x) ...``).
+    """
+    return description.removeprefix(f"{task}: ")
+
+
 def dataset_rows() -> list[dict[str, Any]]:
     """One JSON-ready record per built-in set: name, task, description, options, needs."""
     return [{"name": name, "task": info.task, "description": info.description,
@@ -56,8 +75,8 @@ def list_datasets(as_json: bool) -> None:
     width = max(len(row["name"]) for row in rows)
     for row in rows:
         options = ", ".join(OPTION_FLAGS.get(o, o) for o in row["options"]) or "none"
-        line = (f"  {row['name']:<{width}}  {row['task']:<10}  {row['description']}; "
-                f"options: {options}")
+        line = (f"  {row['name']:<{width}}  {row['task']:<10}  "
+                f"{described(row['description'], row['task'])}; options: {options}")
         if row["missing"]:
             line += f" (needs {row['missing']}: pip install {row['missing']})"
         click.echo(line)

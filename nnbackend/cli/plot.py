@@ -26,6 +26,11 @@ from .options import device_options
 DPI = 100
 
 
+def features(n: int) -> str:
+    """``1 feature``, ``3 features``."""
+    return f"{n} feature" if n == 1 else f"{n} features"
+
+
 def draw_boundary(model: LoadedModel, data: str, target: str | None, output: str,
                   title: str | None, size: dict[str, Any], generator: dict[str, Any]) -> None:
     """Colour the plane by the model's class and scatter ``data`` by its labels."""
@@ -35,7 +40,7 @@ def draw_boundary(model: LoadedModel, data: str, target: str | None, output: str
                              "regression model; plot its --loss-curve instead")
     if model.n_features != 2:
         raise NNBackendError(f"a decision boundary can be drawn for 2-feature models only, "
-                             f"but {name} takes {model.n_features} features; plot its "
+                             f"but {name} takes {features(model.n_features)}; plot its "
                              "--loss-curve instead")
     X, y = model.read_data(data, target, **generator)
     if y is None:
