@@ -1,8 +1,12 @@
-"""nox sessions: the same pytest suite on each backend, plus lint and typing.
+"""nox sessions: the same pytest suite on each backend, plus lint, typing and packaging.
 
     nox                              # every CPU backend (numpy, strict, torch) and lint
     nox -s "tests(backend='cupy')"   # on a machine with an NVIDIA GPU
     nox -s lint typing               # ruff and import-linter's layers; mypy
+    nox -s package                   # build sdist + wheel, twine check, train from the wheel
+
+Every session installs with ``-c constraints/ci.txt``: the versions this project tests
+with (PyTorch's CPU build), where pyproject.toml gives users lower bounds only.
 
 Each tests session installs what its backend needs, then checks that the backend it asked
 for is really the one that runs (so nothing silently falls back to the CPU), then runs
@@ -14,6 +18,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import nox
 
@@ -25,12 +31,15 @@ nox.options.sessions = [
 ]
 nox.options.error_on_missing_interpreters = True
 
+#: The project's own pins, passed to every install (``pip install -c``).
+CONSTRAINTS = ("-c", str(Path(__file__).resolve().parent / "constraints" / "ci.txt"))
+
 # backend family -> (extra packages, device, backend name for resolve_backend)
 BACKENDS = {
     "numpy": ([], "cpu", "numpy"),
     "strict": ([], "device1", "array-api-strict"),
-    # torch 2.13.0 is the CPU build that installs from this project's machines' disk.
-    "torch": (["torch==2.13.0"], "cpu", "torch"),
+    # The version comes from constraints/ci.txt (the CPU build on this project's machines).
+    "torch": (["torch"], "cpu", "torch"),
     "cupy": (["cupy-cuda12x>=13"], "cuda", "cupy"),
 }
 
@@ -60,7 +69,7 @@ def tests(session: nox.Session, backend: str) -> None:
     packages, device, name = BACKENDS[backend]
     if backend == "cupy" and not nvidia_gpu_present():
         session.skip("no CUDA device here (nvidia-smi lists no GPU); run it on a GPU machine")
-    session.install("-e", ".[test]", *packages)
+    session.install(*CONSTRAINTS, "-e", ".[test]", *packages)
     session.run("python", "-c", CHECK_ACTIVE, device, name)
     session.run("pytest", *session.posargs, env={"NNBACKEND_TEST_BACKENDS": backend})
 
@@ -68,7 +77,7 @@ def tests(session: nox.Session, backend: str) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff on the package, tests, scripts and this file; import-linter on the layers."""
-    session.install("ruff", "import-linter>=2.1", "-e", ".")
+    session.install(*CONSTRAINTS, "ruff", "import-linter>=2.1", "-e", ".")
     session.run("ruff", "check", "nnbackend", "tests", "scripts", "noxfile.py")
     session.run("lint-imports")
 
@@ -76,5 +85,43 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typing(session: nox.Session) -> None:
     """mypy on the package."""
-    session.install("-e", ".", "mypy")
+    session.install(*CONSTRAINTS, "-e", ".", "mypy")
     session.run("mypy", "nnbackend")
+
+
+CHECK_WHEEL = """
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+assert "nnbackend/py.typed" in names, "the wheel lacks nnbackend/py.typed"
+print(f"{sys.argv[1]}: {len(names)} files, py.typed included")
+"""
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the sdist and wheel, check them, and train once from the installed wheel.
+
+    The wheel goes into a virtual environment of its own, run from outside the checkout,
+    so that nothing is imported from the source tree. Not a default session: building
+    fetches setuptools from the package index.
+    """
+    session.install(*CONSTRAINTS, "build", "twine")
+    tmp = Path(session.create_tmp()).resolve()  # absolute: the last steps run from inside it
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    built = sorted(str(path) for path in dist.iterdir())
+    session.run("twine", "check", "--strict", *built)
+    (wheel,) = (path for path in built if path.endswith(".whl"))
+    session.run("python", "-c", CHECK_WHEEL, wheel)
+
+    fresh = tmp / "fresh-venv"
+    shutil.rmtree(fresh, ignore_errors=True)
+    session.run("python", "-m", "venv", str(fresh))
+    bin_dir = fresh / ("Scripts" if sys.platform == "win32" else "bin")
+    session.run(str(bin_dir / "python"), "-m", "pip", "install", *CONSTRAINTS, wheel,
+                external=True)
+    with session.chdir(tmp):  # away from the checkout, so only the wheel can be imported
+        session.run(str(bin_dir / "nnbackend"), "--version", external=True)
+        session.run(str(bin_dir / "nnbackend"), "train", "--iterations", "10",
+                    external=True)
