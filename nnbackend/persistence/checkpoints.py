@@ -2,30 +2,60 @@
 
 A checkpoint is written with :func:`nnbackend.persistence.models.save_model`, so it is a
 valid model file (``nnbackend predict --model checkpoint.npz`` works) and inherits its
-guarantees: atomic writes, a SHA-256 checksum, no pickle. On top of the parameters it
-stores, as checksummed ``state.*`` arrays, the optimizer's moving averages (``opt.vdW1``,
-...), the early-stopping best parameters (``best.W1``, ...), the current epoch's permutation
-(``order``), its batch sums so far (``epoch.cost``, ``epoch.hits``) and the host generator's
-Mersenne-Twister keys (``rng_keys``); the header's ``extra`` holds the run configuration,
-the history and the loop counters.
+guarantees: atomic writes, a SHA-256 checksum, no pickle, a fully checked header.
 
-Resuming restores all of it, so a run killed at any point and resumed from its last
-checkpoint ends with the same parameters as an uninterrupted run (bit for bit on NumPy).
+What it stores is derived from :class:`~nnbackend.training.trainer.TrainingState`'s
+dataclass fields and their type hints, not listed here field by field, so a field added
+to the state is saved, restored and checked without touching this module:
+
+* ``params`` are the model's own parameters (``W1``, ``b1``, ...); ``history`` is the
+  header's ``extra["history"]``, where every model file keeps its records.
+* ``int`` and ``float`` fields go to the header's ``extra["checkpoint"]`` (a non-finite
+  float as the string ``"inf"``, ``"-inf"`` or ``"nan"``).
+* array fields (hint ``Any``, e.g. the epoch's permutation ``order``) become the
+  checksummed archive entry ``state.<name>``; None is no entry.
+* dict fields (``optimizer_state``, ``best_params``, ``best_record``) and dataclass fields
+  (``epoch_totals``) are split by value: arrays to ``state.<name>.<key>``, numbers to the
+  header under the field's name.
+
+Some archive names keep the first checkpoint format's spelling (:data:`ARCHIVE_NAMES`,
+:data:`LEGACY_COUNTERS`), so checkpoints written before still resume. Besides the state,
+the host generator's Mersenne-Twister state is stored (``rng_keys`` and ``rng``).
+
+On loading, floating arrays go to the backend's device (in its dtype); integer arrays
+(the permutation) stay host NumPy arrays, as the loop keeps them. Resuming restores all
+of it, so a run killed at any point and resumed from its last checkpoint ends with the
+same parameters as an uninterrupted run (bit for bit on NumPy).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
-from dataclasses import replace
+import re
+import types
+import typing
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..core.backend import Backend, host_rng
 from ..core.network import Network
 from ..errors import NNBackendError
-from ..training.trainer import BatchTotals, Trainer, TrainingState
-from .models import load_model, load_state, save_model
+from ..training.trainer import Trainer, TrainingState
+from .models import is_int, is_number, is_record, network_from, read_model, save_model
+
+#: Archive prefixes of fields, where the first checkpoint format spelled them shorter.
+ARCHIVE_NAMES = {"optimizer_state": "opt", "best_params": "best", "epoch_totals": "epoch"}
+#: Fields a model file already holds: the parameters and ``extra["history"]``.
+MODEL_FIELDS = ("params", "history")
+#: Header counters of the first checkpoint format: ``name -> (field, key)``.
+LEGACY_COUNTERS = {"optimizer_t": ("optimizer_state", "t"),
+                   "epoch_examples": ("epoch_totals", "examples")}
+#: Non-finite floats as the header spells them (JSON has no infinity).
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 
 def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer, run: dict[str, Any],
@@ -45,29 +75,12 @@ def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer, run: dict[st
         As for :func:`nnbackend.persistence.models.save_model`.
     """
     st, backend = trainer.state, trainer.network.backend
-    arrays: dict[str, Any] = {f"opt.{name}": backend.to_host(value)
-                              for name, value in st.optimizer_state.items() if name != "t"}
-    if st.best_params is not None:
-        arrays.update({f"best.{name}": backend.to_host(value)
-                       for name, value in st.best_params.items()})
-    if st.order is not None:
-        arrays["order"] = st.order
-    totals = st.epoch_totals
-    for name, value in (("cost", totals.cost), ("hits", totals.hits)):
-        if value is not None:
-            arrays[f"epoch.{name}"] = backend.to_host(value)
+    counters, arrays = _split(st, _host_of(backend))
     kind, keys, position, has_gauss, cached_gaussian = trainer.rng.get_state()
     arrays["rng_keys"] = keys
-    counters = {
-        "step": st.step, "epoch": st.epoch, "batch_start": st.batch_start,
-        "epoch_examples": totals.examples,
-        "optimizer_t": st.optimizer_state["t"], "bad_records": st.bad_records,
-        "best_cost": None if math.isinf(st.best_cost) else st.best_cost,
-        "best_record": st.best_record, "elapsed": st.elapsed,
-        "rng": {"kind": kind, "pos": int(position), "has_gauss": int(has_gauss),
-                "cached_gaussian": float(cached_gaussian)},
-    }
-    current = replace(trainer.network, params=st.params)  # the network holds the old ones
+    counters["rng"] = {"kind": kind, "pos": int(position), "has_gauss": int(has_gauss),
+                       "cached_gaussian": float(cached_gaussian)}
+    current = dataclasses.replace(trainer.network, params=st.params)  # not the old ones
     extra = {"run": run, "history": st.history, "checkpoint": counters}
     return save_model(path, current, extra, classes=classes, standardization=standardization,
                       state=arrays)
@@ -91,38 +104,237 @@ def load_checkpoint(path: str | os.PathLike[str], backend: Backend
     Raises
     ------
     NNBackendError
-        The file is not a checkpoint (e.g. a model saved with ``--save``), or any problem
+        The file is not a checkpoint (e.g. a model saved with ``--save``), its counters
+        or state arrays are missing or malformed, or any problem
         :func:`nnbackend.persistence.models.load_model` reports.
     """
-    network, header = load_model(path, backend)
-    counters = header["extra"].get("checkpoint")
-    if not isinstance(counters, dict) or "run" not in header["extra"]:
+    header, params, arrays = read_model(path)
+    extra = header["extra"]
+    counters = extra.get("checkpoint")
+    if not isinstance(counters, dict) or "run" not in extra:
         raise NNBackendError(f"{path} is a model file, not a checkpoint; resume from a file "
                              "written by --checkpoint")
-    _, arrays = load_state(path)
-    optimizer_state: dict[str, Any] = {"t": counters["optimizer_t"]}
-    best: dict[str, Any] = {}
-    totals = BatchTotals(examples=counters.get("epoch_examples", 0))
+    counters = _upgraded(counters)
+    problem = (checkpoint_problem(counters, arrays, params)
+               or (None if isinstance(extra["run"], dict) else "run is not an object"))
+    if problem:
+        raise NNBackendError(f"checkpoint {path} is malformed ({problem}); resume from "
+                             "another checkpoint or start the run again")
+    network = network_from(header, params, backend)
+    state = _build(TrainingState, counters, arrays, backend,
+                   {"params": network.params, "history": list(extra.get("history", []))})
+    return network, header, state, _generator(path, counters["rng"], arrays["rng_keys"])
+
+
+# ---- the generic walk over the state's fields ------------------------------------------
+
+
+def _kind(hint: Any) -> str:
+    """How a field of this type hint is stored: ``int``, ``float``, ``dict``, ``records``,
+    ``dataclass`` or ``array``."""
+    if hint in (int, float):
+        return hint.__name__
+    inner = _unwrap_optional(hint)
+    origin = typing.get_origin(inner)
+    if origin is dict:
+        return "dict"
+    if origin is list:
+        return "records"
+    if dataclasses.is_dataclass(inner):
+        return "dataclass"
+    return "array"
+
+
+def _is_optional(hint: Any) -> bool:
+    return (typing.get_origin(hint) in (typing.Union, types.UnionType)
+            and type(None) in typing.get_args(hint))
+
+
+def _unwrap_optional(hint: Any) -> Any:
+    """``X | None`` -> ``X``; any other hint as it is."""
+    if _is_optional(hint):
+        return next(h for h in typing.get_args(hint) if h is not type(None))
+    return hint
+
+
+def _fields(cls: type) -> list[tuple[str, str, bool, dataclasses.Field[Any]]]:
+    """``(name, kind, optional, field)`` of a dataclass, from its resolved type hints."""
+    hints = typing.get_type_hints(cls)
+    return [(f.name, _kind(hints[f.name]), _is_optional(hints[f.name]), f)
+            for f in dataclasses.fields(cls) if f.name not in MODEL_FIELDS]
+
+
+def _archive_name(name: str, prefix: str = "") -> str:
+    return prefix + ARCHIVE_NAMES.get(name, name)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str, np.generic))
+
+
+def _scalar_out(value: Any) -> Any:
+    """A header value: Python numbers, non-finite floats spelled as strings."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return next(text for text, number in NON_FINITE.items()
+                    if number == value or (math.isnan(number) and math.isnan(value)))
+    return value
+
+
+def _host_of(backend: Backend) -> typing.Callable[[Any], np.ndarray]:
+    """Host copy of a state array: device arrays through the backend, host ones as they
+    are (the permutation is a NumPy array on every backend)."""
+    return lambda value: value if isinstance(value, np.ndarray) else backend.to_host(value)
+
+
+def _split(obj: Any, host: typing.Callable[[Any], np.ndarray], prefix: str = ""
+           ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A dataclass's fields as ``(header counters, archive arrays)``."""
+    counters: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for name, kind, _, _ in _fields(type(obj)):
+        value, key = getattr(obj, name), _archive_name(name, prefix)
+        if kind == "array":
+            if value is not None:
+                arrays[key] = host(value)
+        elif kind == "dataclass":
+            counters[name], inner = _split(value, host, key + ".")
+            arrays.update(inner)
+        elif kind == "dict" and value is not None:
+            counters[name] = {k: _scalar_out(v) for k, v in value.items() if _is_scalar(v)}
+            arrays.update({f"{key}.{k}": host(v) for k, v in value.items()
+                           if not _is_scalar(v)})
+        else:
+            counters[name] = None if value is None else _scalar_out(value)
+    return counters, arrays
+
+
+def _build(cls: type, counters: dict[str, Any], arrays: dict[str, np.ndarray],
+           backend: Backend, given: dict[str, Any], prefix: str = "") -> Any:
+    """:func:`_split` backwards: a ``cls`` from checked counters and arrays."""
+    values = dict(given)
+    for name, kind, optional, field in _fields(cls):
+        key, stored = _archive_name(name, prefix), counters.get(name)
+        if kind == "array":
+            values[name] = _placed(arrays[key], backend) if key in arrays else None
+        elif kind == "dataclass":
+            values[name] = _build(_dataclass_of(cls, name), stored or {}, arrays, backend, {},
+                                  key + ".")
+        elif kind == "dict":
+            members = {k[len(key) + 1:]: _placed(v, backend) for k, v in arrays.items()
+                       if k.startswith(key + ".")}
+            if stored is None and not members:
+                values[name] = None if optional else {}
+            else:
+                values[name] = {**(stored or {}), **members}
+        elif kind == "float":
+            values[name] = (_default(field) if stored is None
+                            else NON_FINITE.get(stored, stored) if isinstance(stored, str)
+                            else float(stored))
+        else:
+            values[name] = stored
+    return cls(**values)
+
+
+def _placed(value: np.ndarray, backend: Backend) -> Any:
+    """Floating arrays to the device; integer ones (permutations) stay on the host."""
+    return backend.asarray(value) if value.dtype.kind == "f" else value
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def _dataclass_of(cls: type, name: str) -> type:
+    return typing.cast(type, _unwrap_optional(typing.get_type_hints(cls)[name]))
+
+
+# ---- checks, from the same field list --------------------------------------------------
+
+
+def _upgraded(counters: dict[str, Any]) -> dict[str, Any]:
+    """Counters of the first checkpoint format in today's nesting."""
+    counters = dict(counters)
+    for old, (name, key) in LEGACY_COUNTERS.items():
+        if old in counters and not isinstance(counters.get(name), dict):
+            counters[name] = {key: counters.pop(old)}
+    return counters
+
+
+def checkpoint_problem(counters: dict[str, Any], arrays: dict[str, np.ndarray],
+                       params: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with a checkpoint's counters and state arrays, or None.
+
+    Every field of :class:`TrainingState` is checked by its kind: integers present and
+    ``>= 0``, floats numbers (or a non-finite spelling), dicts objects of numbers, arrays
+    floating or a permutation; moving averages and best parameters have their
+    parameter's shape. The generator's state is checked as NumPy's ``set_state`` needs it.
+    """
+    problem = _fields_problem(TrainingState, counters, arrays, "")
+    return problem or _shapes_problem(arrays, params) or _rng_problem(counters, arrays)
+
+
+def _fields_problem(cls: type, counters: Any, arrays: dict[str, np.ndarray],
+                    prefix: str) -> str | None:
+    if not isinstance(counters, dict):
+        return f"{prefix or 'checkpoint'} is not an object"
+    for name, kind, optional, _ in _fields(cls):
+        value, key = counters.get(name), _archive_name(name, prefix)
+        if kind == "int" and not (is_int(value) and value >= 0):
+            return f"counter {name} is {value!r}, not a count"
+        if kind == "float" and not (value is None or is_number(value) or value in NON_FINITE):
+            return f"{name} is {value!r}, not a number"
+        if kind == "dict" and not (is_record(value) or (value is None and optional)):
+            return f"{name} is {'missing' if value is None else 'not an object of numbers'}"
+        if kind == "array" and key in arrays and arrays[key].dtype.kind not in "fiu":
+            return f"state array {key} is {arrays[key].dtype}, not numbers"
+        if kind == "dataclass":
+            inner = _fields_problem(_dataclass_of(cls, name), value or {}, arrays, key + ".")
+            if inner:
+                return inner
+    order = arrays.get(_archive_name("order"))
+    if order is not None and not _is_permutation(order):
+        return "state array order is not a permutation"
+    return None
+
+
+def _is_permutation(order: np.ndarray) -> bool:
+    if order.ndim != 1 or order.dtype.kind not in "iu":
+        return False
+    return bool(np.array_equal(np.sort(order), np.arange(order.size)))
+
+
+def _shapes_problem(arrays: dict[str, np.ndarray], params: dict[str, np.ndarray]
+                    ) -> str | None:
+    """Arrays named after a parameter (``opt.vdW1``, ``best.W1``) need its shape."""
     for key, value in arrays.items():
-        group, _, name = key.partition(".")
-        if group == "opt":
-            optimizer_state[name] = backend.asarray(value)
-        elif group == "best":
-            best[name] = backend.asarray(value)
-        elif group == "epoch" and name in ("cost", "hits"):
-            setattr(totals, name, backend.asarray(value))
+        match = re.search(r"(W|b)\d+$", key)
+        if match and match.group() in params and value.shape != params[match.group()].shape:
+            return (f"state array {key} is {value.shape}, parameter {match.group()} "
+                    f"{params[match.group()].shape}")
+    return None
+
+
+def _rng_problem(counters: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
+    rng, keys = counters.get("rng"), arrays.get("rng_keys")
+    if not (isinstance(rng, dict) and rng.get("kind") == "MT19937"
+            and is_int(rng.get("pos")) and is_int(rng.get("has_gauss"))
+            and is_number(rng.get("cached_gaussian"))):
+        return "the random generator's state is missing or malformed"
+    if keys is None or keys.shape != (624,) or keys.dtype.kind not in "iu":
+        return "the random generator's keys are missing or malformed"
+    return None
+
+
+def _generator(path: str | os.PathLike[str], r: dict[str, Any], keys: np.ndarray) -> Any:
     rng = host_rng(None)
-    r = counters["rng"]
-    rng.set_state((r["kind"], arrays["rng_keys"], r["pos"], r["has_gauss"],
-                   r["cached_gaussian"]))
-    best_cost = counters["best_cost"]
-    state = TrainingState(
-        params=network.params, optimizer_state=optimizer_state, step=counters["step"],
-        epoch=counters["epoch"], batch_start=counters["batch_start"],
-        order=arrays.get("order"), history=list(header["extra"]["history"]),
-        epoch_totals=totals,
-        best_cost=float("inf") if best_cost is None else best_cost,
-        best_params=best or None, best_record=counters["best_record"],
-        bad_records=counters["bad_records"], elapsed=counters["elapsed"],
-    )
-    return network, header, state, rng
+    try:
+        rng.set_state((r["kind"], keys, r["pos"], r["has_gauss"], r["cached_gaussian"]))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise NNBackendError(f"checkpoint {path} is malformed (random generator state: "
+                             f"{exc}); resume from another checkpoint or start the run "
+                             "again") from None
+    return rng
