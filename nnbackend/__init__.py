@@ -19,6 +19,7 @@ from .data.datasets import load_dataset  # noqa: E402
 from .data.encoding import encode_targets  # noqa: E402
 from .errors import NNBackendError  # noqa: E402
 from .estimator import NNClassifier, NNRegressor  # noqa: E402
+from .model import Model  # noqa: E402
 from .persistence.models import load_model, save_model  # noqa: E402
 from .training.trainer import Trainer, TrainingOptions, accuracy, gradient_descent, train  # noqa: E402
 
@@ -27,6 +28,7 @@ __all__ = [
     "NNBackendError",
     "NNClassifier",
     "NNRegressor",
+    "Model",
     "Network",
     "Trainer",
     "TrainingOptions",

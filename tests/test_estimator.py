@@ -290,7 +290,7 @@ def test_get_params_set_params_and_repr() -> None:
     ({"hidden_layer_sizes": "big"}, "hidden_layer_sizes must be a tuple of positive"),
     ({"batch_size": 0}, "^batch_size must be >= 1, got 0$"),
     ({"iterations": 10, "epochs": 2}, "^give iterations or epochs, not both$"),
-    ({"patience": 3}, "patience needs validation data; set validation_fraction"),
+    ({"patience": 3}, "patience needs validation data; add validation_fraction"),
     ({"validation_fraction": 1.5}, "^validation_fraction must be in \\(0, 1\\)"),
     ({"learning_rate": "fast"}, "learning_rate must be a finite number"),
     ({"keep_prob": 0.0}, "^keep_prob must be in \\(0, 1\\]"),
@@ -363,7 +363,7 @@ def test_model_fitted_on_a_missing_device_loads_on_the_cpu(flower_data: Any) -> 
     X, y = flower_data
     clf = NNClassifier(**FAST).fit(X, y)
     state = clf.__getstate__()
-    state["_network_state"]["backend"] = {"backend": "cupy", "device": "cuda:7",
+    state["_model_state"]["backend"] = {"backend": "cupy", "device": "cuda:7",
                                           "dtype": "float64"}
     if cuda_status().device_count > 7:
         pytest.skip("this machine has a cuda:7")

@@ -116,10 +116,11 @@ def test_the_callers_arrays_are_never_written(reference):
 def test_modes_and_their_errors(reference):
     assert use_cuda_graphs("auto", reference) is False
     assert use_cuda_graphs("off", reference) is False
-    with pytest.raises(NNBackendError, match="--cuda-graph on cannot run on numpy on cpu, "
+    with pytest.raises(NNBackendError, match="cuda_graph on cannot run on numpy on cpu, "
                                              "float64: CUDA graphs need a CUDA device"):
         use_cuda_graphs("on", reference)
-    with pytest.raises(NNBackendError, match="unknown CUDA-graph mode 'sometimes'"):
+    with pytest.raises(NNBackendError,
+                       match="unknown cuda_graph 'sometimes'; choose one of auto, on, off"):
         use_cuda_graphs("sometimes", reference)
     graphed, _ = stand_in(reference)
     assert use_cuda_graphs("auto", graphed) is True

@@ -141,7 +141,7 @@ def test_copies_in_flight_are_waited_for_before_the_slots_go(reference):
 
 def test_full_batch_data_is_not_streamed(reference):
     net = Network.create((2, 4, 1), reference)
-    with pytest.raises(NNBackendError, match="give --batch-size smaller than the data set"):
+    with pytest.raises(NNBackendError, match="give batch_size smaller than the data set"):
         Trainer(net, X_FLOWER, TARGETS.Y, TrainingOptions(iterations=5), data_on="host")
 
 

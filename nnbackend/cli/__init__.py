@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from .._version import __version__
-from ..errors import NNBackendError
+from ..errors import NNBackendError, SettingError
+from ..training.settings import flag
 
 EXIT_USAGE = 2
 
@@ -32,7 +33,9 @@ class OneLineErrors(click.Group):
             click.echo(f"Error: {exc.format_message()} (see '{command} --help')", err=True)
             code = EXIT_USAGE
         except NNBackendError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            # Library errors name settings; on the command line they are flags.
+            message = exc.spelled(flag) if isinstance(exc, SettingError) else str(exc)
+            click.echo(f"Error: {message}", err=True)
             code = EXIT_USAGE
         except click.ClickException as exc:
             exc.show()

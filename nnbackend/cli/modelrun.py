@@ -16,14 +16,13 @@ from typing import Any
 import click
 import numpy as np
 
-from ..core.backend import Backend, resolve_backend
+from ..core.backend import Backend
 from ..core.network import Network
 from ..data.datasets import DATASETS, load_dataset
 from ..data.files import DATA_SUFFIXES, read_features
-from ..data.preprocessing import Standardizer
 from ..errors import NNBackendError
+from ..model import Model
 from ..persistence.atomic import check_writable
-from ..persistence.models import load_model
 from .options import generator_options, stack
 
 Array = Any
@@ -50,26 +49,33 @@ model_data_options = stack(model_option, data_option(), target_option, generator
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model file loaded onto a backend.
+    """A model file loaded onto a backend, as the commands that read one use it.
 
     Attributes
     ----------
     path : str
         The model file, as the user named it.
-    network : Network
-        The parameters on ``backend``.
-    header : dict
-        The model file's header (``classes``, ``standardization``, ``extra``, ...).
+    model : Model
+        The library's model: network, classes, standardisation, history.
     """
 
     path: str
-    network: Network
-    header: dict[str, Any]
+    model: Model
+
+    @property
+    def network(self) -> Network:
+        """The parameters on :attr:`backend`."""
+        return self.model._fitted()
 
     @property
     def backend(self) -> Backend:
         """Where the network runs."""
-        return self.network.backend
+        return self.model.backend
+
+    @property
+    def header(self) -> dict[str, Any]:
+        """The model file's header (``classes``, ``standardization``, ``extra``, ...)."""
+        return self.model.header
 
     @property
     def task(self) -> str:
@@ -79,22 +85,16 @@ class LoadedModel:
     @property
     def n_features(self) -> int:
         """``n[0]``, the number of input features."""
-        return self.network.layer_sizes[0]
+        return self.model.n_features
 
     @property
     def classes(self) -> list[Any]:
         """The original labels of class indices ``0 .. K-1`` (indices when none stored)."""
-        stored = self.header.get("classes")
-        if stored is not None:
-            return list(stored)
-        if self.task == "regression":
-            return []
-        return list(range(2 if self.task == "binary" else self.network.layer_sizes[-1]))
+        return self.model.class_list
 
     def describe(self) -> str:
         """``model.npz: 2-4-1, tanh hidden, binary``."""
-        sizes = "-".join(map(str, self.network.layer_sizes))
-        return f"{self.path}: {sizes}, {self.network.hidden.name} hidden, {self.task}"
+        return f"{self.path}: {self.model.describe()}"
 
     def read_data(self, spec: str, target: str | None = None,
                   **generator: Any) -> tuple[np.ndarray, Any]:
@@ -145,51 +145,20 @@ class LoadedModel:
 
     def device_rows(self, X: np.ndarray) -> Array:
         """Host features -> standardized (as in training) device rows ``(m, n[0])``."""
-        record = self.header.get("standardization")
-        if record is not None:
-            X = Standardizer.from_dict(record).transform(X)
-        return self.backend.asarray(X)
+        return self.model.rows(X)
 
     def class_indices(self, y: Any, source: str) -> np.ndarray:
         """Map labels to the model's class indices; unknown labels are a one-line error."""
-        labels = np.asarray(y)
-        if labels.ndim == 2 and labels.shape[1] == 1:
-            labels = labels[:, 0]
-        if labels.ndim != 1:
-            raise NNBackendError(f"class labels in {source} must be one column, got shape "
-                                 f"{labels.shape}")
-        classes = self.classes
-        lookup = {value: k for k, value in enumerate(classes)}
-        distinct, inverse = np.unique(labels, return_inverse=True)
-        unknown = [value for value in distinct.tolist() if value not in lookup]
-        if unknown:
-            raise NNBackendError(
-                f"wrong label set: {source} has label(s) {_shown(unknown)} that the model "
-                f"does not know (its classes are {_shown(classes)}); use data labelled like "
-                "the training data"
-            )
-        mapping = np.array([lookup[value] for value in distinct.tolist()], dtype=np.int64)
-        return mapping[inverse.reshape(-1)]
+        return self.model.class_indices(y, source)
 
     def targets(self, y: Any, source: str) -> np.ndarray:
         """Regression targets as float64 ``(m, n[L])``, checked against the output size."""
-        try:
-            values = np.asarray(y, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise NNBackendError(f"regression targets in {source} must be numbers") from None
-        values = values.reshape(values.shape[0], -1)
-        n_out = self.network.layer_sizes[-1]
-        if values.shape[1] != n_out:
-            raise NNBackendError(f"{source} has {values.shape[1]} target column(s), but the "
-                                 f"model predicts {n_out}; use the training targets")
-        return values
+        return self.model.targets(y, source)
 
 
 def open_model(path: str, device: str, backend: str, dtype: str | None) -> LoadedModel:
     """Resolve the backend and load the model file onto it."""
-    chosen = resolve_backend(device=device, backend=backend, dtype=dtype)
-    network, header = load_model(path, chosen)
-    return LoadedModel(path, network, header)
+    return LoadedModel(path, Model.load(path, device=device, backend=backend, dtype=dtype))
 
 
 def check_output_path(path: str | None) -> None:
@@ -201,9 +170,3 @@ def check_output_path(path: str | None) -> None:
 def _count(n: int, noun: str) -> str:
     """``1 feature``, ``2 features``."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _shown(values: list[Any], limit: int = 10) -> str:
-    """``[a, b, ...]`` with at most ``limit`` entries."""
-    text = ", ".join(str(v) for v in values[:limit])
-    return f"[{text}{', ...' if len(values) > limit else ''}]"

@@ -7,11 +7,8 @@ from typing import Any
 
 import click
 
-from ..core.activations import HIDDEN_ACTIVATIONS
-from ..core.backend import BACKENDS, DTYPES
-from ..core.initializers import WEIGHT_SCALES
 from ..data.datasets import DATASETS
-from ..data.encoding import TASKS
+from ..training.settings import SETTINGS
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -35,16 +32,40 @@ def stack(*decorators: Decorator) -> Decorator:
     return apply
 
 
+def setting_option(name: str, *, help_suffix: str = "", **overrides: Any) -> Decorator:
+    """The click option of a setting of :mod:`nnbackend.training.settings`: its flag,
+    type and range, default and help, all from the table.
+
+    The parameter keeps the setting's library name (``--lr`` fills ``learning_rate``), so
+    a command passes its values on without renaming them.
+    """
+    setting = SETTINGS[name]
+    assert setting.flag is not None, f"{name} has no command-line flag"
+    kwargs: dict[str, Any] = {"default": setting.default, "help": setting.help + help_suffix,
+                              "show_default": setting.default is not None}
+    if setting.kind is bool:
+        kwargs.update(is_flag=True, show_default=False)
+    elif setting.choices is not None:
+        kwargs["type"] = click.Choice(setting.choices)
+    elif setting.kind is int:
+        kwargs["type"] = click.IntRange(setting.low, setting.high, min_open=setting.low_open,
+                                        max_open=setting.high_open)
+    elif setting.kind is float:
+        kwargs["type"] = click.FloatRange(setting.low, setting.high,
+                                          min_open=setting.low_open,
+                                          max_open=setting.high_open)
+    elif setting.kind is tuple:  # layer sizes: "20,7,5"
+        kwargs.update(default=",".join(map(str, setting.default)), callback=parse_layers)
+    kwargs.update(overrides)
+    return click.option(setting.flag, name, **kwargs)
+
+
 device_options = stack(
-    click.option("--device", default="auto", show_default=True, envvar="NNBACKEND_DEVICE",
-                 show_envvar=True,
-                 help="auto, cpu, cuda or cuda:N. auto = CUDA when CuPy sees a GPU, else CPU. "
-                      "The environment variable sets another default, e.g. "
-                      "NNBACKEND_DEVICE=cpu on a GPU machine."),
-    click.option("--backend", default="auto", show_default=True, type=click.Choice(BACKENDS),
-                 help="Array library; auto = numpy on cpu, cupy on cuda."),
-    click.option("--dtype", default=None, type=click.Choice(DTYPES),
-                 help="Default: float64 on CPU, float32 on CUDA."),
+    setting_option("device", envvar="NNBACKEND_DEVICE", show_envvar=True,
+                   help_suffix=" The environment variable sets another default, e.g. "
+                               "NNBACKEND_DEVICE=cpu on a GPU machine."),
+    setting_option("backend"),
+    setting_option("dtype"),
     click.option("--threads", type=click.IntRange(min=1), default=None,
                  help="Limit BLAS/OpenMP and PyTorch CPU threads to N (default: one per "
                       "core). On a busy 2-core machine 1 thread can be much faster for "
@@ -57,34 +78,19 @@ data_options = stack(
                  help=f"A built-in set ({', '.join(DATASETS)}; see 'nnbackend datasets') "
                       "or a file: .csv with a header row, .npz with X and y, or .npy "
                       "features with their labels file."),
-    click.option("--task", type=click.Choice(TASKS), default=None,
-                 help="Output layer and loss: binary (sigmoid + cross-entropy), multiclass "
-                      "(softmax + cross-entropy), regression (identity + MSE). Inferred "
-                      "from the labels when omitted."),
+    setting_option("task"),
 )
 
-def architecture_options(init: str = "small") -> Decorator:
-    """``--layers``, ``--hidden-activation``, ``--init`` (default ``init``),
-    ``--init-scale`` and ``--seed``."""
+
+def architecture_options(init: str | None = None) -> Decorator:
+    """``--layers``, ``--hidden-activation``, ``--init`` (default: the table's, or
+    ``init``), ``--init-scale`` and ``--seed``."""
     return stack(
-        click.option("--layers", default="4", show_default=True, callback=parse_layers,
-                     help="Hidden layer sizes, comma-separated: 4 is the notes' shallow "
-                          "network, 20,7,5 a deep one."),
-        click.option("--hidden-activation", default="tanh", show_default=True,
-                     type=click.Choice(list(HIDDEN_ACTIVATIONS)),
-                     help="g of the hidden layers."),
-        click.option("--init", "init", default=init, show_default=True,
-                     type=click.Choice(list(WEIGHT_SCALES)),
-                     help="small = randn*0.01 (the notes'), zeros shows the symmetry "
-                          "problem, xavier for tanh, he for relu, random = randn (with "
-                          "--init-scale)."),
-        click.option("--init-scale", type=click.FloatRange(min=0), default=1.0,
-                     show_default=True,
-                     help="Multiplies the initializer's factor: --init random "
-                          "--init-scale 10 is the course's too-large randn*10 example."),
-        click.option("--seed", default=3, show_default=True, type=int,
-                     help="Seed of the host generator: --init small draws what the notes' "
-                          "np.random.seed(SEED); np.random.randn(n1, n0) * 0.01 draws."),
+        setting_option("layers"),
+        setting_option("hidden_activation"),
+        setting_option("init", **({} if init is None else {"default": init})),
+        setting_option("init_scale"),
+        setting_option("seed"),
     )
 
 
@@ -106,7 +112,5 @@ source_options = stack(
     click.option("--target", default=None,
                  help="CSV label column (default: the last column)."),
     generator_options,
-    click.option("--standardize", is_flag=True,
-                 help="Scale features to mean 0, std 1 (fitted on the training split only, "
-                      "stored with the model)."),
+    setting_option("standardize"),
 )

@@ -8,59 +8,32 @@ from typing import Any
 
 import click
 
-from ..core.backend import Backend, host_rng, resolve_backend
+from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
-from ..core.optimizers import OPTIMIZERS
+from ..data.pipeline import DataSpec, PreparedData, prepare
 from ..errors import NNBackendError
+from ..model import Model
 from ..persistence.atomic import check_writable
 from ..persistence.checkpoints import load_checkpoint, save_checkpoint
-from ..persistence.models import save_model
 from ..threads import limit_threads
 from ..training.callbacks import Callback, Checkpoints, StopOnInterrupt
+from ..training.settings import TRAINING_SETTINGS, flag
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult, evaluate
 from . import cli
-from .options import architecture_options, data_options, device_options, source_options, stack
-from .prepare import DataSpec, PreparedData, prepare
+from .options import (
+    architecture_options,
+    data_options,
+    device_options,
+    setting_option,
+    source_options,
+    stack,
+)
 from .progress import ProgressBar
 
 training_options = stack(
-    click.option("--lr", default=1.2, show_default=True,
-                 type=click.FloatRange(min=0, min_open=True), help="Learning rate (> 0)."),
-    click.option("--iterations", type=click.IntRange(min=1), default=None,
-                 help="Update steps (default 10000 when --epochs is not given)."),
-    click.option("--epochs", type=click.IntRange(min=1), default=None,
-                 help="Passes over the data, instead of --iterations."),
-    click.option("--batch-size", type=click.IntRange(min=1), default=None,
-                 help="Examples per step; default: all (the notes' full-batch descent). "
-                      "Data is reshuffled every epoch from --seed."),
-    click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="gd", show_default=True,
-                 help="gd (the notes'), momentum, rmsprop or adam."),
-    click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), default=0.9,
-                 show_default=True, help="Momentum / Adam first-moment decay."),
-    click.option("--beta2", type=click.FloatRange(0, 1, max_open=True), default=0.999,
-                 show_default=True, help="RMSprop / Adam second-moment decay."),
-    click.option("--lr-decay", type=click.FloatRange(min=0), default=0.0, show_default=True,
-                 help="lr = lr0 / (1 + DECAY * floor(epoch / EVERY)); 0 = constant."),
-    click.option("--lr-decay-every", type=click.IntRange(min=1), default=1, show_default=True,
-                 help="1 = inverse-time decay each epoch; N = step decay every N epochs."),
-    click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True,
-                 help="L2 strength lambda: cost + lambda/(2m) sum W^2."),
-    click.option("--keep-prob", type=click.FloatRange(0, 1, min_open=True), default=1.0,
-                 show_default=True, help="Inverted-dropout keep probability of hidden "
-                                         "units (1 = no dropout)."),
-    click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True,
-                                                               max_open=True),
-                 default=None, help="Hold out this fraction (seeded by --seed) and "
-                                    "report its cost and accuracy."),
-    click.option("--patience", type=click.IntRange(min=1), default=None,
-                 help="Stop when the validation cost has not improved for N evaluations "
-                      "and restore the best parameters (needs --validation-fraction)."),
-    click.option("--print-every", type=click.IntRange(min=1), default=None,
-                 help="Print (and record) every N iterations (default 1000): the cost on "
-                      "all training data before that update, as the notes print it. With "
-                      "--epochs, every N epochs (default 1): the mean of that epoch's batch "
-                      "costs, as the course's mini-batch loop prints it (plus the L2 term "
-                      "of the epoch-end weights with --l2)."),
+    *(setting_option(name) for name in TRAINING_SETTINGS if name != "patience"),
+    setting_option("validation_fraction"),
+    setting_option("patience"),
 )
 
 output_options = stack(
@@ -74,12 +47,7 @@ output_options = stack(
     click.option("--resume", "resume_path", default=None, metavar="PATH",
                  help="Continue the run saved in this checkpoint (same data and options; "
                       "--device/--backend may change)."),
-    click.option("--cuda-graph", type=click.Choice(["auto", "on", "off"]), default="auto",
-                 show_default=True,
-                 help="Replay each training step as a CUDA graph: one launch instead of "
-                      "dozens of tiny kernels, the same results. auto = on where the backend "
-                      "can capture graphs (--backend torch on CUDA); CuPy cannot (it refuses "
-                      "to record matrix products)."),
+    setting_option("cuda_graph"),
     click.option("--data-on", type=click.Choice(["auto", "device", "host"]), default="auto",
                  show_default=True,
                  help="Where the training data lives: device copies it to the GPU once; "
@@ -119,14 +87,8 @@ def describe_run(params: dict[str, Any]) -> dict[str, Any]:
     spec = DataSpec(params["data"], params["target"], params["n_samples"], params["noise"],
                     params["n_classes"], params["data_seed"], params["task"],
                     params["standardize"], params["validation_fraction"], params["seed"])
-    options = TrainingOptions(
-        learning_rate=params["lr"], iterations=params["iterations"], epochs=params["epochs"],
-        batch_size=params["batch_size"], optimizer=params["optimizer"],
-        beta1=params["beta1"], beta2=params["beta2"], lr_decay=params["lr_decay"],
-        lr_decay_every=params["lr_decay_every"], l2=params["l2"],
-        keep_prob=params["keep_prob"], print_every=params["print_every"],
-        patience=params["patience"],
-    ).checked(has_validation=spec.validation_fraction is not None)
+    options = TrainingOptions(**{name: params[name] for name in TRAINING_SETTINGS}).checked(
+        has_validation=spec.validation_fraction is not None)
     return {"data": asdict(spec), "layers": list(params["layers"]),
             "hidden_activation": params["hidden_activation"], "init": params["init"],
             "init_scale": params["init_scale"],
@@ -166,41 +128,40 @@ def train(ctx: click.Context, **params: Any) -> None:
         fixed = sorted(name for name in params if name not in RESUME_OPTIONS
                        and ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT)
         if fixed:
-            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+            flags = ", ".join(map(flag, fixed))
             raise NNBackendError(f"{flags} cannot change when resuming; the checkpoint fixes "
                                  "the data, model and training options (drop them)")
-        from_checkpoint = load_checkpoint(
+        network, header, state, rng = load_checkpoint(
             params["resume_path"],
             resolve_backend(params["device"], params["backend"],
                             _checkpoint_dtype(params["resume_path"])))
-        network, header, state, rng = from_checkpoint
-        run = header["extra"]["run"]
-        chosen = network.backend
-        data = prepare(DataSpec(**run["data"]))
+        model = Model.from_network(network, classes=header["classes"],
+                                   standardization=header["standardization"],
+                                   extra=header["extra"])
+        run = model.run
         say(f"Resuming {params['resume_path']} at step {state.step}")
     else:
         run = describe_run(params)
-        chosen = resolve_backend(params["device"], params["backend"], params["dtype"])
-        data = prepare(DataSpec(**run["data"]))
-        sizes = (data.X_train.shape[1], *run["layers"], data.targets.n_outputs)
-        rng = host_rng(run["seed"])
-        network = Network.create(sizes, chosen, run["hidden_activation"], data.targets.task,
-                                 run["init"], rng=rng, init_scale=run["init_scale"])
-        state = None
+        model = Model(run["layers"], hidden_activation=run["hidden_activation"],
+                      init=run["init"], init_scale=run["init_scale"], seed=run["seed"],
+                      device=params["device"], backend=params["backend"],
+                      dtype=params["dtype"])
+        model.run = run
+        state = rng = None
+    chosen = model.backend
+    data = prepare(DataSpec(**run["data"]))
     options = TrainingOptions(**run["options"])
-    validation = (None if data.X_val is None else
-                  (chosen.asarray(data.X_val), chosen.asarray(data.Y_val)))
     data_on = choose_data_place(params["data_on"], chosen, data, options.batch_size)
-    X, Y = ((data.X_train, data.Y_train) if data_on == "host" else
-            (chosen.asarray(data.X_train), chosen.asarray(data.Y_train)))
-    trainer = Trainer(network, X, Y, options, rng, validation, state=state,
-                      cuda_graph=params["cuda_graph"], data_on=data_on)
+    trainer = model.trainer(data, options, state=state, rng=rng,
+                            cuda_graph=params["cuda_graph"], data_on=data_on)
+    network = model.network
+    assert network is not None
     notes = (["each step replayed as a CUDA graph"] if trainer.use_graphs else []) + (
         ["training data streamed from host memory"] if data_on == "host" else [])
     say(f"Backend: {chosen.describe()}" + (f" ({'; '.join(notes)})" if notes else ""))
     say(_describe_data(run, data, network))
-    result = _run_with_progress(trainer, params, run, data, say)
-    _report(trainer, result, run, data, chosen, params, say)
+    result = _run_with_progress(trainer, params, model, say)
+    _report(trainer, result, model, params, say)
 
 
 def choose_data_place(asked: str, backend: Backend, data: PreparedData,
@@ -238,8 +199,8 @@ def _describe_data(run: dict[str, Any], data: PreparedData, network: Network) ->
             f"{network.output.activation.name} output")
 
 
-def _run_with_progress(trainer: Trainer, params: dict[str, Any], run: dict[str, Any],
-                       data: PreparedData, say: Any) -> TrainingResult:
+def _run_with_progress(trainer: Trainer, params: dict[str, Any], model: Model,
+                       say: Any) -> TrainingResult:
     """Run the loop with the progress bar, printed records, checkpoints and a clean Ctrl-C
     (each a callback of :mod:`nnbackend.training.callbacks`)."""
     quiet, checkpoint = params["quiet"], params["checkpoint_path"]
@@ -252,7 +213,7 @@ def _run_with_progress(trainer: Trainer, params: dict[str, Any], run: dict[str, 
         callbacks.append(PrintRecords(say, bar))
     if checkpoint:
         def save(t: Trainer) -> None:
-            save_checkpoint(checkpoint, t, run, data.targets.classes, data.standardization)
+            save_checkpoint(checkpoint, t, model.run, model.classes, model.standardization)
 
         every = params["checkpoint_every"] or _record_interval_in_steps(trainer)
         callbacks.append(Checkpoints(every, save))
@@ -278,15 +239,15 @@ def _record_interval_in_steps(trainer: Trainer) -> int:
     return every * -(-trainer.m // trainer.batch) if trainer.by_epoch else every
 
 
-def _report(trainer: Trainer, result: TrainingResult, run: dict[str, Any], data: PreparedData,
-            chosen: Backend, params: dict[str, Any], say: Any) -> None:
+def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict[str, Any],
+            say: Any) -> None:
     """Print the summary, save the model, emit JSON; exit 130 after a Ctrl-C."""
-    network, options = trainer.network, trainer.options
+    network, options, chosen = trainer.network, trainer.options, model.backend
     interrupted = result.stop_reason.startswith("interrupted")
     say(f"Stopped: {result.stop_reason}")
     summary: dict[str, Any] = {
-        **chosen.as_dict(), "layers": list(network.layer_sizes), "task": data.targets.task,
-        "options": run["options"], "steps": result.steps, "epochs": result.epochs,
+        **chosen.as_dict(), "layers": list(network.layer_sizes), "task": model.task,
+        "options": model.run["options"], "steps": result.steps, "epochs": result.epochs,
         "stop_reason": result.stop_reason, "history": result.history,
         "cuda_graph": trainer.use_graphs,
     }
@@ -307,10 +268,7 @@ def _report(trainer: Trainer, result: TrainingResult, run: dict[str, Any], data:
             + (f" (resume with: nnbackend train --resume {params['checkpoint_path']})"
                if interrupted else ""))
     if params["save_path"] and not interrupted:
-        extra = {"run": run, "history": result.history, "stop_reason": result.stop_reason,
-                 "train_accuracy": summary.get("train_accuracy")}
-        save_model(params["save_path"], network, extra, classes=data.targets.classes,
-                   standardization=data.standardization)
+        model.save(params["save_path"], train_accuracy=summary.get("train_accuracy"))
         summary["model"] = params["save_path"]
         say(f"Model saved to {params['save_path']}")
     elif params["save_path"]:

@@ -13,9 +13,11 @@ import numpy as np
 
 from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
-from ..data.encoding import Targets, split_validation
+from ..data.encoding import Targets
+from ..data.pipeline import split_and_scale
 from ..errors import NNBackendError
-from ..training.trainer import train
+from ..model import Model
+from ..training.settings import check
 from .arrays import (
     Origin,
     device_label,
@@ -25,17 +27,10 @@ from .arrays import (
     host_targets,
     origin_of,
 )
-from .checks import (
-    check_hidden_sizes,
-    check_random_state,
-    check_real,
-    check_text,
-    estimator_wording,
-    training_options,
-)
+from .checks import check_hidden_sizes, check_random_state, estimator_wording, training_options
 from .exceptions import NotFittedError, sklearn_compatible
 from .parameters import EstimatorParameters
-from .persistence import network_state, restore_network
+from .persistence import model_state, restore_model
 
 Array = Any
 E = TypeVar("E", bound="NNEstimator")
@@ -48,6 +43,7 @@ class NNEstimator(EstimatorParameters):
     # Fitted attributes (set by fit; absent before).
     n_features_in_: int
     n_outputs_: int
+    model_: Model
     backend_: Backend
     network_: Network
     history_: list[dict[str, Any]]
@@ -70,8 +66,8 @@ class NNEstimator(EstimatorParameters):
     def _compute_backend(self, origin: Origin) -> Backend:
         """The backend to train on: the input's library and device unless ``backend`` or
         ``device`` says otherwise; the input's float dtype unless ``dtype`` does."""
-        device, backend = check_text("device", self.device), check_text("backend", self.backend)
-        dtype = check_text("dtype", self.dtype, optional=True)
+        device, backend = check("device", self.device), check("backend", self.backend)
+        dtype = check("dtype", self.dtype)
         if (device, backend) == ("auto", "auto") and origin.library in (
                 "cupy", "torch", "array-api-strict"):
             device, backend = device_label(origin), origin.library
@@ -101,27 +97,18 @@ class NNEstimator(EstimatorParameters):
         features = host_features(X, origin)
         targets, fitted = self._encode(y, features.shape[0])
         hidden = check_hidden_sizes(self.hidden_layer_sizes)
-        activation = check_text("activation", self.activation)
-        init = check_text("init", self.init)
         generator, seed = check_random_state(self.random_state)
         with estimator_wording():
             options = training_options(self)
             backend = self._compute_backend(origin)
-            X_fit, Y_fit, validation = features, targets.Y, None
-            if self.validation_fraction is not None:
-                fraction = check_real("validation_fraction", self.validation_fraction)
-                X_fit, Y_fit, X_val, Y_val = split_validation(features, targets.Y, fraction,
-                                                              seed)
-                validation = (backend.asarray(X_val), backend.asarray(Y_val))
-            elif self.patience is not None:
-                raise NNBackendError(
-                    "patience needs validation data; set validation_fraction (e.g. 0.2)"
-                )
-            sizes = (features.shape[1], *hidden, targets.n_outputs)
-            network = Network.create(sizes, backend, activation, targets.task, init,
-                                     rng=generator)
-            result = train(network, backend.asarray(X_fit), backend.asarray(Y_fit), options,
-                           rng=generator, validation=validation)
+            model = Model(hidden, hidden_activation=self.activation, init=self.init,
+                          init_scale=self.init_scale, seed=generator, backend=backend)
+            data = split_and_scale(
+                features, targets, standardize=check("standardize", self.standardize),
+                validation_fraction=check("validation_fraction", self.validation_fraction),
+                split_seed=seed)
+            result = model.fit_prepared(data, options)
+        network = model._fitted()
         if not all(np.isfinite(backend.to_host(p)).all() for p in network.params.values()):
             warnings.warn(
                 f"{type(self).__name__} training diverged (NaN or inf weights); lower "
@@ -130,6 +117,7 @@ class NNEstimator(EstimatorParameters):
             )
         self.n_features_in_ = features.shape[1]
         self.n_outputs_ = targets.n_outputs
+        self.model_ = model
         self.backend_ = backend
         self.network_ = network
         self.history_ = result.history
@@ -160,7 +148,7 @@ class NNEstimator(EstimatorParameters):
                 f"expecting {self.n_features_in_} features as input; pass the columns "
                 "it was fitted on"
             )
-        return self.network_.predict_proba(self.backend_.asarray(features)), origin
+        return self.model_.output(features), origin
 
     def _to_caller(self, out: Array, origin: Origin) -> Array:
         """Return a backend array in the caller's library, on its device.
@@ -197,13 +185,15 @@ class NNEstimator(EstimatorParameters):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        network, backend = state.pop("network_", None), state.pop("backend_", None)
-        if network is not None:
-            state["_network_state"] = network_state(network, backend)
+        model = state.pop("model_", None)
+        state.pop("network_", None), state.pop("backend_", None)
+        if model is not None:
+            state["_model_state"] = model_state(model)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        saved = state.pop("_network_state", None)
+        saved = state.pop("_model_state", None)
         self.__dict__.update(state)
         if saved is not None:
-            self.backend_, self.network_ = restore_network(saved, type(self).__name__)
+            self.model_ = restore_model(saved, type(self).__name__)
+            self.backend_, self.network_ = self.model_.backend, self.model_._fitted()

@@ -1,8 +1,8 @@
 """Checks of the constructor parameters, run in ``fit`` as scikit-learn asks.
 
-The training code they feed is shared with the command line, whose errors name flags
-(``--batch-size``); :func:`estimator_wording` rewrites those errors in the estimator's
-parameter names (``batch_size``).
+The library's errors name settings (``SettingError``); :func:`estimator_wording` spells
+them as the estimators' parameters (``random_state``, ``record_every``), from the
+settings table.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,39 +18,40 @@ from typing import Any
 import numpy as np
 
 from ..core.backend import host_rng
-from ..errors import NNBackendError
+from ..errors import NNBackendError, SettingError
+from ..training.settings import TRAINING_SETTINGS, estimator_name
 from ..training.trainer import TrainingOptions
-from .parameters import EstimatorParameters
+from .parameters import ESTIMATOR_SETTINGS, EstimatorParameters
 
-#: Whole phrases of the command line's wording -> the estimator's, rewritten first.
+#: Whole phrases of shared code written for the command line -> the estimators' wording.
 _CLI_PHRASES = (
-    ("print-every", "record_every"),
     # encode_targets points a user with text targets to the CLI's --task; an estimator
     # user switches estimators instead.
     ("regression targets must be numbers; use --task multiclass for class names",
      "NNRegressor targets must be numbers; use NNClassifier for class labels"),
 )
 
-#: Parameters whose CLI flag is the name with dashes (``--lr-decay-every``).
-_FLAG_NAMES = ("lr_decay_every", "validation_fraction", "learning_rate", "batch_size",
-               "keep_prob", "lr_decay", "iterations", "epochs", "patience", "device",
-               "backend", "dtype")
-
 
 @contextmanager
 def estimator_wording() -> Iterator[None]:
-    """Re-raise errors of shared code with ``--batch-size`` written as ``batch_size``."""
+    """Re-raise errors of shared code in the estimators' parameter names.
+
+    A :class:`~nnbackend.errors.SettingError` is re-spelled from its template; other
+    messages that name a command-line flag (``--batch-size``) get the parameter name of
+    the same setting, both taken from the settings table.
+    """
     try:
         yield
+    except SettingError as exc:
+        raise NNBackendError(exc.spelled(estimator_name)) from None
     except NNBackendError as exc:
         message = str(exc)
         for cli, estimator in _CLI_PHRASES:
             message = message.replace(cli, estimator)
-        for name in _FLAG_NAMES:
-            dashed = name.replace("_", "-")
-            message = message.replace(f"--{dashed}", name)
-            if "-" in dashed:
-                message = message.replace(dashed, name)
+        for setting in ESTIMATOR_SETTINGS.values():
+            if setting.flag:
+                message = re.sub(re.escape(setting.flag) + r"\b", str(setting.estimator),
+                                 message)
         if message == str(exc):
             raise
         raise type(exc)(message) from None
@@ -107,20 +109,7 @@ def check_random_state(random_state: Any) -> tuple[np.random.RandomState, int | 
 
 
 def training_options(params: EstimatorParameters) -> TrainingOptions:
-    """The training loop's options from the estimator's checked parameters."""
-    return TrainingOptions(
-        learning_rate=check_real("learning_rate", params.learning_rate),
-        iterations=check_count("iterations", params.iterations),
-        epochs=check_count("epochs", params.epochs),
-        batch_size=check_count("batch_size", params.batch_size),
-        optimizer=check_text("optimizer", params.optimizer),
-        beta1=check_real("beta1", params.beta1),
-        beta2=check_real("beta2", params.beta2),
-        epsilon=check_real("epsilon", params.epsilon),
-        lr_decay=check_real("lr_decay", params.lr_decay),
-        lr_decay_every=check_count("lr_decay_every", params.lr_decay_every) or 0,
-        l2=check_real("l2", params.l2),
-        keep_prob=check_real("keep_prob", params.keep_prob),
-        patience=check_count("patience", params.patience),
-        print_every=check_count("record_every", params.record_every),
-    )
+    """The training loop's options from the estimator's parameters (checked by
+    ``TrainingOptions.checked`` against the settings table when training starts)."""
+    return TrainingOptions(**{name: getattr(params, estimator_name(name))
+                              for name in TRAINING_SETTINGS})

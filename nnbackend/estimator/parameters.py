@@ -15,8 +15,18 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import NNBackendError
+from ..training.settings import SETTINGS
 
 P = TypeVar("P", bound="EstimatorParameters")
+
+#: The settings the estimators take, by the estimators' name for each.
+ESTIMATOR_SETTINGS = {s.estimator: s for s in SETTINGS.values() if s.estimator}
+
+
+def _default(parameter: str) -> Any:
+    """The settings table's default of an estimator parameter."""
+    return ESTIMATOR_SETTINGS[parameter].default
+
 
 
 # eq=False keeps identity equality and hashing, as scikit-learn estimators have;
@@ -25,28 +35,32 @@ P = TypeVar("P", bound="EstimatorParameters")
 class EstimatorParameters:
     """The constructor parameters of both estimators (documented in ``NNClassifier``)."""
 
-    hidden_layer_sizes: Any = (4,)
-    activation: str = "tanh"
-    init: str = "small"
-    learning_rate: float = 1.2
-    iterations: int | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    optimizer: str = "gd"
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-    l2: float = 0.0
-    keep_prob: float = 1.0
-    lr_decay: float = 0.0
-    lr_decay_every: int = 1
-    validation_fraction: float | None = None
-    patience: int | None = None
-    record_every: int | None = None
-    random_state: Any = 3
-    device: str = "auto"
-    backend: str = "auto"
-    dtype: str | None = None
+    # Defaults from the settings table (nnbackend/training/settings.py), by the
+    # estimators' spelling of each setting.
+    hidden_layer_sizes: Any = _default("hidden_layer_sizes")
+    activation: str = _default("activation")
+    init: str = _default("init")
+    init_scale: float = _default("init_scale")
+    learning_rate: float = _default("learning_rate")
+    iterations: int | None = _default("iterations")
+    epochs: int | None = _default("epochs")
+    batch_size: int | None = _default("batch_size")
+    optimizer: str = _default("optimizer")
+    beta1: float = _default("beta1")
+    beta2: float = _default("beta2")
+    epsilon: float = _default("epsilon")
+    l2: float = _default("l2")
+    keep_prob: float = _default("keep_prob")
+    lr_decay: float = _default("lr_decay")
+    lr_decay_every: int = _default("lr_decay_every")
+    standardize: bool = _default("standardize")
+    validation_fraction: float | None = _default("validation_fraction")
+    patience: int | None = _default("patience")
+    record_every: int | None = _default("record_every")
+    random_state: Any = _default("random_state")
+    device: str = _default("device")
+    backend: str = _default("backend")
+    dtype: str | None = _default("dtype")
 
     @classmethod
     def _param_names(cls) -> list[str]:

@@ -10,16 +10,21 @@ import warnings
 from typing import Any
 
 from ..core.activations import get_hidden_activation
-from ..core.backend import Backend, resolve_backend
+from ..core.backend import resolve_backend
 from ..core.losses import OUTPUT_LAYERS
 from ..core.network import Network
 from ..errors import NNBackendError
+from ..model import Model
 
 
-def network_state(network: Network, backend: Backend) -> dict[str, Any]:
-    """What :func:`restore_network` needs: the backend by name and host parameters."""
+def model_state(model: Model) -> dict[str, Any]:
+    """What :func:`restore_model` needs: the backend by name, host parameters, the
+    classes and the standardisation."""
+    network, backend = model._fitted(), model.backend
     return {
         "backend": backend.as_dict(),
+        "classes": None if model.classes is None else model.classes.tolist(),
+        "standardization": model.standardization,
         "layer_sizes": network.layer_sizes,
         "activation": network.hidden.name,
         "task": network.output.task,
@@ -27,8 +32,8 @@ def network_state(network: Network, backend: Backend) -> dict[str, Any]:
     }
 
 
-def restore_network(saved: dict[str, Any], owner: str) -> tuple[Backend, Network]:
-    """Rebuild the backend and the network of :func:`network_state`.
+def restore_model(saved: dict[str, Any], owner: str) -> Model:
+    """Rebuild the model of :func:`model_state`.
 
     A backend that cannot be used here (a model fitted on a GPU, loaded on a machine
     without one) falls back to NumPy on the CPU, with a ``RuntimeWarning`` that names
@@ -46,4 +51,5 @@ def restore_network(saved: dict[str, Any], owner: str) -> tuple[Backend, Network
     params = {k: backend.asarray(v) for k, v in saved["params"].items()}
     network = Network(tuple(saved["layer_sizes"]), get_hidden_activation(saved["activation"]),
                       OUTPUT_LAYERS[saved["task"]], backend, params)
-    return backend, network
+    return Model.from_network(network, classes=saved.get("classes"),
+                              standardization=saved.get("standardization"))

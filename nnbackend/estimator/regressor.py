@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ..data.encoding import Targets, encode_targets
 from ..errors import NNBackendError
+from ..model.scores import r2_score
+from ..training.settings import REGRESSOR_LEARNING_RATE
 from .arrays import host_targets
 from .base import Array, NNEstimator
 from .checks import estimator_wording
@@ -50,7 +50,7 @@ stop_reason_
     _estimator_type = "regressor"  # for scikit-learn < 1.6
 
     # The one parameter whose default differs from the classifier's (see the docstring).
-    learning_rate: float = 0.1
+    learning_rate: float = REGRESSOR_LEARNING_RATE
     # Fitted (the ndim of fit's y, so predict returns the same shape); not a parameter.
     _target_ndim: int = field(init=False)
 
@@ -92,17 +92,7 @@ stop_reason_
         sample_weight : array_like, shape (n_samples,), optional
         """
         predicted, truth, weights = self._scoring_arrays(X, y, sample_weight)
-        n = predicted.shape[0]
-        predicted = predicted.astype(np.float64).reshape(n, -1)
-        truth = truth.astype(np.float64).reshape(n, -1)
-        w = np.ones(n) if weights is None else weights.astype(np.float64)
-        w = w.reshape(n, 1)
-        residual = np.sum(w * (truth - predicted) ** 2, axis=0)
-        mean = np.sum(w * truth, axis=0) / np.sum(w)
-        total = np.sum(w * (truth - mean) ** 2, axis=0)
-        safe = np.where(total > 0, total, 1.0)
-        r2 = np.where(total > 0, 1.0 - residual / safe, np.where(residual == 0, 1.0, 0.0))
-        return float(np.mean(r2))
+        return r2_score(truth, predicted, weights)
 
     def __sklearn_tags__(self) -> Any:
         from sklearn.utils import RegressorTags, Tags, TargetTags

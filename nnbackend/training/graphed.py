@@ -30,7 +30,7 @@ from typing import Any
 
 from ..core.backend import Backend
 from ..core.optimizers import State
-from ..errors import NNBackendError
+from ..errors import NNBackendError, SettingError, literal
 from .step import Batch, StepSpec, StepStats, Update, train_step
 
 Array = Any
@@ -85,9 +85,9 @@ class GraphedSteps:
     def __init__(self, backend: Backend, spec: StepSpec, X: Array | None, Y: Array | None,
                  params: dict[str, Array], opt_state: State) -> None:
         if backend.graph_capture is None:
-            raise NNBackendError(f"cannot use CUDA graphs on {backend.describe()}: "
-                                 f"{backend.graph_unavailable}; use --backend torch --device "
-                                 "cuda, or --cuda-graph off")
+            raise SettingError(f"cannot use CUDA graphs on {literal(backend.describe())}: "
+                               f"{literal(backend.graph_unavailable)}; use {{backend}} torch "
+                               "{device} cuda, or {cuda_graph} off")
         xp = self.xp = backend.xp
         self.backend = backend
         self.capture = backend.graph_capture

@@ -42,9 +42,10 @@ from ..core.metrics import output_accuracy
 from ..core.network import Network, compute_cost, forward_propagation
 from ..core.optimizers import decayed_learning_rate, make_optimizer
 from ..core.regularization import dropout_masks, l2_cost
-from ..errors import NNBackendError
+from ..errors import NNBackendError, SettingError, literal
 from .callbacks import Callback
 from .graphed import GraphedSteps
+from .settings import SETTINGS, TRAINING_SETTINGS, check, default
 from .step import Batch, StepSpec, StepStats, Update, batch_stats, train_step
 from .streaming import BatchStream
 
@@ -89,46 +90,41 @@ class TrainingOptions:
         restore the best parameters. Needs validation data.
     """
 
-    learning_rate: float = 1.2
-    iterations: int | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    optimizer: str = "gd"
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-    lr_decay: float = 0.0
-    lr_decay_every: int = 1
-    l2: float = 0.0
-    keep_prob: float = 1.0
-    print_every: int | None = None
-    patience: int | None = None
+    # The defaults, ranges and help texts live in the settings table (settings.py).
+    learning_rate: float = default("learning_rate")
+    iterations: int | None = default("iterations")
+    epochs: int | None = default("epochs")
+    batch_size: int | None = default("batch_size")
+    optimizer: str = default("optimizer")
+    beta1: float = default("beta1")
+    beta2: float = default("beta2")
+    epsilon: float = default("epsilon")
+    lr_decay: float = default("lr_decay")
+    lr_decay_every: int = default("lr_decay_every")
+    l2: float = default("l2")
+    keep_prob: float = default("keep_prob")
+    print_every: int | None = default("print_every")
+    patience: int | None = default("patience")
 
     def checked(self, has_validation: bool) -> TrainingOptions:
-        """Return the options with defaults filled in, or raise a one-line error."""
-        if self.iterations is not None and self.epochs is not None:
-            raise NNBackendError("give --iterations or --epochs, not both")
-        if not self.learning_rate > 0:
-            raise NNBackendError(f"the learning rate must be positive, got {self.learning_rate}")
-        for name in ("iterations", "epochs", "batch_size", "print_every", "patience"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise NNBackendError(f"{name.replace('_', '-')} must be >= 1, got {value}")
-        if not 0.0 < self.keep_prob <= 1.0:
-            raise NNBackendError(f"keep-prob must be in (0, 1], got {self.keep_prob}")
-        if self.l2 < 0 or self.lr_decay < 0 or self.lr_decay_every < 1:
-            raise NNBackendError("l2 and lr-decay must be >= 0 and lr-decay-every >= 1")
-        if self.patience is not None and not has_validation:
-            raise NNBackendError(
-                "--patience needs validation data; add --validation-fraction (e.g. 0.2)"
-            )
-        make_optimizer(self.optimizer, self.beta1, self.beta2, self.epsilon)  # validates
-        iterations = self.iterations
-        if iterations is None and self.epochs is None:
-            iterations = 10000
-        every = self.print_every or (1000 if self.epochs is None else 1)
-        return replace(self, iterations=iterations, print_every=every,
-                       learning_rate=float(self.learning_rate))
+        """Return the options checked against the settings table, with the run length and
+        record interval filled in, or raise a one-line :class:`SettingError`."""
+        values = {name: check(name, getattr(self, name)) for name in TRAINING_SETTINGS}
+        if values["iterations"] is not None and values["epochs"] is not None:
+            raise SettingError("give {iterations} or {epochs}, not both")
+        if values["patience"] is not None and not has_validation:
+            raise SettingError("{patience} needs validation data; add "
+                               "{validation_fraction} (e.g. 0.2)")
+        if values["iterations"] is None and values["epochs"] is None:
+            values["iterations"] = DEFAULT_ITERATIONS
+        values["print_every"] = values["print_every"] or (
+            DEFAULT_RECORD_ITERATIONS if values["epochs"] is None else 1)
+        return replace(self, **values)
+
+
+#: The notes' run length and print interval (iterations), used when none is given.
+DEFAULT_ITERATIONS = 10000
+DEFAULT_RECORD_ITERATIONS = 1000
 
 
 @dataclass
@@ -341,9 +337,9 @@ class Trainer:
                                  ".npy is one); pass them before Backend.asarray")
         if self.host_data and (self.options.batch_size is None
                                or self.options.batch_size >= X.shape[0]):
-            raise NNBackendError("data kept on the host is copied to the device batch by "
-                                 "batch: give --batch-size smaller than the data set (or "
-                                 "--data-on device)")
+            raise SettingError("data kept on the host is copied to the device batch by "
+                               "batch: give {batch_size} smaller than the data set (or "
+                               "{data_on} device)")
         if X.shape[0] != Y.shape[1]:
             raise NNBackendError(f"X has {X.shape[0]} examples but Y has {Y.shape[1]}")
         self.network, self.X, self.Y, self.validation = network, X, Y, validation
@@ -589,7 +585,7 @@ class Trainer:
         return TrainingResult(st.history, st.step, st.epoch, reason, best)
 
 
-CUDA_GRAPH_MODES = ("auto", "on", "off")
+CUDA_GRAPH_MODES = SETTINGS["cuda_graph"].choices
 DATA_PLACES = ("device", "host")
 
 
@@ -601,11 +597,10 @@ def use_cuda_graphs(mode: str, backend: Any) -> bool:
     NNBackendError
         For an unknown mode, or ``on`` where the backend cannot capture graphs.
     """
-    if mode not in CUDA_GRAPH_MODES:
-        raise NNBackendError(f"unknown CUDA-graph mode {mode!r}; choose auto, on or off")
+    mode = check("cuda_graph", mode)
     if mode == "on" and backend.graph_capture is None:
-        raise NNBackendError(f"--cuda-graph on cannot run on {backend.describe()}: "
-                             f"{backend.graph_unavailable}; or use --cuda-graph auto")
+        raise SettingError(f"{{cuda_graph}} on cannot run on {literal(backend.describe())}: "
+                           f"{literal(backend.graph_unavailable)}; or use {{cuda_graph}} auto")
     return mode != "off" and backend.graph_capture is not None
 
 

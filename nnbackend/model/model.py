@@ -1,0 +1,460 @@
+"""``Model``: a network with everything needed to use it on real data.
+
+A :class:`~nnbackend.core.network.Network` is the notes' math only: parameters and the
+forward/backward equations on class indices and encoded targets. A :class:`Model` adds
+what turns it into a tool: the target encoding (the original class labels), the feature
+standardisation fitted in training, the run's description and history, and the verbs
+``fit``, ``predict``, ``predict_proba``, ``evaluate``, ``save`` and ``load``. The command
+line and the scikit-learn estimators are thin layers over it, and model files are written
+and read here only (through :mod:`nnbackend.persistence.models`).
+
+    >>> from nnbackend import Model
+    >>> model = Model(layers=(4,), device="cpu").fit("flower", iterations=1000)
+    >>> model.evaluate(*nnbackend.load_dataset("flower"))["accuracy"]   # doctest: +SKIP
+
+Inputs and outputs are host (NumPy-convertible) arrays: features as rows
+``(m, n_features)``, labels as ``(m,)``; the network runs on the model's backend.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.backend import Backend, host_rng, resolve_backend
+from ..core.network import Network
+from ..data.datasets import load_data
+from ..data.encoding import check_features
+from ..data.pipeline import PreparedData, prepare_arrays
+from ..data.preprocessing import Standardizer
+from ..errors import NNBackendError
+from ..persistence.models import load_model, save_model
+from ..training.callbacks import Callback
+from ..training.settings import check
+from ..training.trainer import Trainer, TrainingOptions, TrainingResult
+from .scores import confusion_matrix, r2_score
+
+Array = Any
+
+#: The architecture settings a Model is built with (see :class:`Model`).
+ARCHITECTURE = ("layers", "hidden_activation", "init", "init_scale", "seed")
+
+
+class Model:
+    """A network plus its target encoding, standardisation, description and history.
+
+    Parameters
+    ----------
+    layers : sequence of int
+        Hidden layer sizes ``n[1], ..., n[L-1]``: ``(4,)`` is the notes' shallow network,
+        ``(20, 7, 5)`` a deep one, ``()`` logistic regression.
+    hidden_activation : str
+        ``g`` of the hidden layers: ``tanh`` (the notes'), ``relu``, ``leaky_relu``,
+        ``sigmoid``, ``identity``.
+    init : str
+        ``small`` (the notes' ``randn * 0.01``), ``zeros``, ``xavier``, ``he``, ``random``.
+    init_scale : float
+        Multiplies the initializer's factor (``init="random", init_scale=10`` is the
+        course's too-large initialisation).
+    seed : int, None or numpy.random.RandomState
+        Seeds the weights, shuffles, dropout masks and the validation split.
+    device, backend, dtype : str
+        As in :func:`nnbackend.resolve_backend`; or pass a resolved
+        :class:`~nnbackend.core.backend.Backend` as ``backend``.
+
+    Attributes
+    ----------
+    network : Network or None
+        The parameters and the math (None before ``fit``).
+    task : str or None
+        ``binary``, ``multiclass`` or ``regression``.
+    classes : ndarray or None
+        The original label of class index ``k`` is ``classes[k]`` (None for regression).
+    standardizer : Standardizer or None
+        The feature scaling fitted on the training split, applied before every use.
+    history : list of dict
+        The training records (cost, accuracy, validation figures, time).
+    result : TrainingResult or None
+        The last ``fit``'s steps, epochs and stop reason.
+    run : dict
+        JSON-ready description of how the model was made (architecture, options, data),
+        stored in model files and checkpoints.
+    """
+
+    def __init__(self, layers: Sequence[int] = (4,), *, hidden_activation: str = "tanh",
+                 init: str = "small", init_scale: float = 1.0,
+                 seed: int | None | np.random.RandomState = 3, device: str = "auto",
+                 backend: str | Backend = "auto", dtype: str | None = None) -> None:
+        self.layers: tuple[int, ...] = check("layers", layers)
+        self.hidden_activation: str = check("hidden_activation", hidden_activation)
+        self.init: str = check("init", init)
+        self.init_scale: float = check("init_scale", init_scale)
+        self.seed = (seed if seed is None or isinstance(seed, np.random.RandomState)
+                     else check("seed", seed))
+        self.backend = (backend if isinstance(backend, Backend)
+                        else resolve_backend(device, backend, dtype))
+        self.network: Network | None = None
+        self.task: str | None = None
+        self.classes: np.ndarray | None = None
+        self.standardizer: Standardizer | None = None
+        self.history: list[dict[str, Any]] = []
+        self.result: TrainingResult | None = None
+        self.run: dict[str, Any] = {}
+        self.header: dict[str, Any] = {}  # the model file's, after load
+        self._rng: np.random.RandomState | None = None
+        self._split_seed: int | None = None
+
+    # -- building from a network or a file -----------------------------------------------
+
+    @classmethod
+    def from_network(cls, network: Network, *, classes: Any = None,
+                     standardization: dict[str, Any] | None = None,
+                     extra: dict[str, Any] | None = None) -> Model:
+        """Wrap a trained network (e.g. read from a model file or a checkpoint)."""
+        run = dict((extra or {}).get("run") or {})
+        model = cls(run.get("layers", network.layer_sizes[1:-1]),
+                    hidden_activation=network.hidden.name,
+                    init=run.get("init", "small"), init_scale=run.get("init_scale", 1.0),
+                    seed=run.get("seed", 3), backend=network.backend)
+        model.network, model.task, model.run = network, network.output.task, run
+        if classes is None and model.task != "regression":
+            classes = list(range(2 if model.task == "binary" else network.layer_sizes[-1]))
+        model.classes = None if classes is None else np.asarray(classes)
+        model.standardizer = (None if standardization is None
+                              else Standardizer.from_dict(standardization))
+        model.history = list((extra or {}).get("history") or [])
+        return model
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, device: str = "auto",
+             backend: str | Backend = "auto", dtype: str | None = None) -> Model:
+        """Read a model file (``Model.save``, ``nnbackend train --save``) onto a backend.
+
+        The parameters are cast to the backend's dtype (default: float64 on the CPU,
+        float32 on CUDA). Every problem with the file is a one-line ``NNBackendError``.
+        """
+        chosen = backend if isinstance(backend, Backend) else resolve_backend(
+            device, backend, dtype)
+        network, header = load_model(path, chosen)
+        model = cls.from_network(network, classes=header.get("classes"),
+                                 standardization=header.get("standardization"),
+                                 extra=header.get("extra"))
+        model.header = header
+        return model
+
+    def save(self, path: str | os.PathLike[str], **extra: Any) -> Path:
+        """Write the model file atomically (weights, classes, standardisation, history).
+
+        ``extra`` adds JSON-ready entries to the header's ``extra`` (e.g. a final
+        accuracy). A failed write leaves any existing file untouched.
+        """
+        network = self._fitted()
+        record = {"run": self.run, "history": self.history, **extra}
+        if self.result is not None:
+            record.setdefault("stop_reason", self.result.stop_reason)
+        return save_model(path, network, record, classes=self.classes,
+                          standardization=self.standardization)
+
+    # -- training ------------------------------------------------------------------------
+
+    @property
+    def rng(self) -> np.random.RandomState:
+        """The run's host generator (weights, shuffles, dropout), made once from ``seed``."""
+        if self._rng is None:
+            self._rng = (self.seed if isinstance(self.seed, np.random.RandomState)
+                         else host_rng(self.seed))
+        return self._rng
+
+    @property
+    def split_seed(self) -> int | None:
+        """The seed of the validation split: ``seed``, or for a given generator one draw
+        from it (made once, before the weights are drawn)."""
+        if not isinstance(self.seed, np.random.RandomState):
+            return self.seed
+        if self._split_seed is None:
+            self._split_seed = int(self.rng.randint(2**31 - 1))
+        return self._split_seed
+
+    def prepare(self, X: Any, y: Any = None, *, task: str | None = None,
+                standardize: bool = False, validation_fraction: float | None = None,
+                target: str | None = None) -> PreparedData:
+        """Check, encode, split and standardise data for :meth:`fit_prepared`.
+
+        ``X`` is a feature array ``(m, n_features)`` with labels ``y``, or the name of a
+        built-in data set or a data file (``.csv``, ``.npz``, ``.npy``; ``target`` names
+        a CSV's label column) with ``y`` None.
+        """
+        if isinstance(X, (str, os.PathLike)):
+            if y is not None:
+                raise NNBackendError("give a data set name or file without y, or arrays X "
+                                     "and y")
+            X, y = load_data(os.fspath(X), target)
+        elif y is None:
+            raise NNBackendError("fit needs labels y with the features X (or the name of a "
+                                 "data set or file instead of X)")
+        return prepare_arrays(X, y, task=check("task", task),
+                              standardize=check("standardize", standardize),
+                              validation_fraction=check("validation_fraction",
+                                                        validation_fraction),
+                              split_seed=self.split_seed)
+
+    def fit(self, X: Any, y: Any = None, *, task: str | None = None,
+            standardize: bool = False, validation_fraction: float | None = None,
+            target: str | None = None, options: TrainingOptions | None = None,
+            callbacks: Sequence[Callback] = (), cuda_graph: str = "auto",
+            **training: Any) -> Model:
+        """Train on ``(X, y)`` (or a data set name or file) and return ``self``.
+
+        Parameters
+        ----------
+        X, y, task, standardize, validation_fraction, target
+            The data, as for :meth:`prepare`.
+        options : TrainingOptions, optional
+            How to train; ``**training`` overrides single fields (``learning_rate=0.5``,
+            ``epochs=100``, ``batch_size=64``, ``optimizer="adam"``, ...).
+        callbacks : sequence of Callback
+            Called by the loop (see :mod:`nnbackend.training.callbacks`).
+        cuda_graph : str
+            ``auto``, ``on`` or ``off``: replay each step as a CUDA graph.
+
+        Returns
+        -------
+        Model
+            ``self``, trained in place: ``network``, ``history`` and ``result`` are set.
+        """
+        data = self.prepare(X, y, task=task, standardize=standardize,
+                            validation_fraction=validation_fraction, target=target)
+        self.trainer(data, options, callbacks=callbacks, cuda_graph=cuda_graph,
+                     **training).run()
+        return self
+
+    def fit_prepared(self, data: PreparedData, options: TrainingOptions | None = None,
+                     **kwargs: Any) -> TrainingResult:
+        """Train on prepared data; ``kwargs`` as for :meth:`trainer`."""
+        return self.trainer(data, options, **kwargs).run()
+
+    def trainer(self, data: PreparedData, options: TrainingOptions | None = None, *,
+                callbacks: Sequence[Callback] = (), cuda_graph: str = "auto",
+                data_on: str = "device", state: Any = None, rng: Any = None,
+                **training: Any) -> Trainer:
+        """The :class:`Trainer` that fits this model on ``data``; call its ``run()``.
+
+        It builds the network on first use (sizes from the data), adopts the data's
+        target encoding and standardisation, and stores the history and result in the
+        model when the run ends, however it ends.
+
+        Parameters
+        ----------
+        data : PreparedData
+            From :meth:`prepare` (or :func:`nnbackend.data.pipeline.prepare`).
+        options : TrainingOptions, optional
+            Overridden field by field by ``**training``.
+        callbacks, cuda_graph
+            As for :meth:`fit`.
+        data_on : str
+            ``device`` (copied to the device once) or ``host`` (batches streamed).
+        state : TrainingState, optional
+            Resume this state (from a checkpoint).
+        rng : numpy.random.RandomState, optional
+            The generator to continue (from a checkpoint); default :attr:`rng`.
+        """
+        options = replace(options or TrainingOptions(), **training)
+        targets, n_features = data.targets, data.X_train.shape[1]
+        if self.network is None:
+            sizes = (n_features, *self.layers, targets.n_outputs)
+            self.network = Network.create(sizes, self.backend, self.hidden_activation,
+                                          targets.task, self.init, rng=rng or self.rng,
+                                          init_scale=self.init_scale)
+        elif (self.network.layer_sizes[0], self.network.layer_sizes[-1],
+              self.network.output.task) != (n_features, targets.n_outputs, targets.task):
+            raise NNBackendError(
+                f"this model takes {self.network.layer_sizes[0]} features for a "
+                f"{self.network.output.task} output of size {self.network.layer_sizes[-1]}, "
+                f"the data has {n_features} features and a {targets.task} target of size "
+                f"{targets.n_outputs}; use data like the training data, or a new Model"
+            )
+        self.task, self.classes, self.standardizer = (targets.task, targets.classes,
+                                                      data.standardizer)
+        backend = self.backend
+        validation = (None if data.X_val is None
+                      else (backend.asarray(data.X_val), backend.asarray(data.Y_val)))
+        X, Y = ((data.X_train, data.Y_train) if data_on == "host"
+                else (backend.asarray(data.X_train), backend.asarray(data.Y_train)))
+        trainer = Trainer(self.network, X, Y, options, rng or self.rng, validation,
+                          state=state, cuda_graph=cuda_graph, data_on=data_on,
+                          callbacks=[*callbacks, _Remember(self)])
+        self.run = {**self.run, **{name: getattr(self, name) for name in ARCHITECTURE
+                                   if name != "seed"},
+                    "layers": list(self.layers), "options": asdict(trainer.options)}
+        if not isinstance(self.seed, np.random.RandomState):
+            self.run["seed"] = self.seed
+        return trainer
+
+    # -- using the model -----------------------------------------------------------------
+
+    @property
+    def n_features(self) -> int:
+        """``n[0]``, the number of input features."""
+        return self._fitted().layer_sizes[0]
+
+    @property
+    def standardization(self) -> dict[str, Any] | None:
+        """The stored feature scaling as a JSON-ready dict, or None."""
+        return None if self.standardizer is None else self.standardizer.to_dict()
+
+    def describe(self) -> str:
+        """``2-4-1, tanh hidden, binary``."""
+        network = self._fitted()
+        sizes = "-".join(map(str, network.layer_sizes))
+        return f"{sizes}, {network.hidden.name} hidden, {network.output.task}"
+
+    def rows(self, X: Any) -> Array:
+        """Host features ``(m, n_features)`` -> standardised device rows, as in training."""
+        features = check_features(X)
+        if features.shape[1] != self.n_features:
+            raise NNBackendError(f"X has {features.shape[1]} feature column(s), but the model "
+                                 f"takes {self.n_features}; pass the training columns")
+        if self.standardizer is not None:
+            features = self.standardizer.transform(features)
+        return self.backend.asarray(features)
+
+    def output(self, X: Any) -> Array:
+        """The output layer ``A[L]`` for ``X`` as device rows, shape ``(m, n[L])``."""
+        return self._fitted().predict_proba(self.rows(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape ``(m, n_classes)`` (``[1 - p, p]`` for two classes),
+        columns in the order of :attr:`classes`."""
+        if self.task == "regression":
+            raise NNBackendError("predict_proba is for classifiers; this model is a "
+                                 "regression model, use predict")
+        P = self.backend.to_host(self.output(X))
+        return np.concatenate([1.0 - P, P], axis=1) if P.shape[1] == 1 else P
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels (from :attr:`classes`), shape ``(m,)``; for regression the
+        predicted targets, ``(m,)`` with one target, else ``(m, k)``."""
+        out = self.backend.to_host(self.output(X))
+        if self.task == "regression":
+            return out[:, 0] if out.shape[1] == 1 else out
+        assert self.classes is not None
+        index = (out[:, 0] > 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(1)
+        return self.classes[index]
+
+    def evaluate(self, X: Any, y: Any, source: str = "y") -> dict[str, Any]:
+        """Score the model on labelled data.
+
+        Parameters
+        ----------
+        X : array_like, shape (m, n_features)
+            Host features, before standardisation (applied here).
+        y : array_like, shape (m,) or (m, k)
+            Labels the model knows, or regression targets.
+        source : str
+            How errors name the data (e.g. its file name).
+
+        Returns
+        -------
+        dict
+            Classifiers: ``accuracy``, ``correct``, ``cost`` (cross-entropy from the
+            logits, without L2), ``classes`` and ``confusion_matrix`` (rows: true class,
+            columns: predicted class). Regression: ``mse``, ``r2`` (averaged over
+            targets) and ``cost`` (``1/(2m) * sum of squared errors``).
+        """
+        network, backend = self._fitted(), self.backend
+        rows = self.rows(X)
+        if self.task == "regression":
+            targets = self.targets(y, source)
+            cache = network.forward(rows.T)
+            cost = backend.to_float(network.output.cost(backend.xp, cache.Z[-1],
+                                                        backend.asarray(targets.T)))
+            predicted = backend.to_host(cache.A[-1]).T.astype(np.float64)
+            return {"mse": float(np.mean((predicted - targets) ** 2)),
+                    "r2": r2_score(targets, predicted), "cost": cost}
+        true = self.class_indices(y, source)
+        K, m = len(self.class_list), true.shape[0]
+        if self.task == "binary":
+            Y = true.astype(np.float64).reshape(1, m)
+        else:
+            Y = np.zeros((K, m))
+            Y[true, np.arange(m)] = 1.0
+        logits = network.forward(rows.T).Z[-1]
+        cost = backend.to_float(network.output.cost(backend.xp, logits, backend.asarray(Y)))
+        predicted = backend.to_host(network.predict(rows)).astype(np.int64)
+        confusion = confusion_matrix(true, predicted, K)
+        correct = int(np.trace(confusion))
+        return {"accuracy": correct / m, "correct": correct, "cost": cost,
+                "classes": self.class_list, "confusion_matrix": confusion.tolist()}
+
+    @property
+    def class_list(self) -> list[Any]:
+        """:attr:`classes` as Python values (empty for regression)."""
+        return [] if self.classes is None else self.classes.tolist()
+
+    def class_indices(self, y: Any, source: str = "y") -> np.ndarray:
+        """Labels -> the model's class indices, shape ``(m,)``; unknown labels are a
+        one-line error."""
+        labels = np.asarray(y)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.ndim != 1:
+            raise NNBackendError(f"class labels in {source} must be one column, got shape "
+                                 f"{labels.shape}")
+        classes = self.class_list
+        lookup = {value: k for k, value in enumerate(classes)}
+        distinct, inverse = np.unique(labels, return_inverse=True)
+        unknown = [value for value in distinct.tolist() if value not in lookup]
+        if unknown:
+            raise NNBackendError(
+                f"wrong label set: {source} has label(s) {_shown(unknown)} that the model "
+                f"does not know (its classes are {_shown(classes)}); use data labelled like "
+                "the training data"
+            )
+        mapping = np.array([lookup[value] for value in distinct.tolist()], dtype=np.int64)
+        return mapping[inverse.reshape(-1)]
+
+    def targets(self, y: Any, source: str = "y") -> np.ndarray:
+        """Regression targets as float64 ``(m, n[L])``, checked against the output size."""
+        try:
+            values = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise NNBackendError(f"regression targets in {source} must be numbers") from None
+        values = values.reshape(values.shape[0], -1)
+        n_out = self._fitted().layer_sizes[-1]
+        if values.shape[1] != n_out:
+            raise NNBackendError(f"{source} has {values.shape[1]} target column(s), but the "
+                                 f"model predicts {n_out}; use the training targets")
+        return values
+
+    def _fitted(self) -> Network:
+        if self.network is None:
+            raise NNBackendError("this Model has no network yet; call fit(X, y) or "
+                                 "Model.load(path) first")
+        return self.network
+
+    def __repr__(self) -> str:
+        state = self.describe() if self.network is not None else "not fitted"
+        return f"Model({state}, on {self.backend.describe()})"
+
+
+class _Remember(Callback):
+    """Copy the run's history and result into the model when the run ends."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
+        self.model.history = trainer.state.history
+        if result is not None:
+            self.model.result = result
+
+
+def _shown(values: list[Any], limit: int = 10) -> str:
+    """``[a, b, ...]`` with at most ``limit`` entries."""
+    text = ", ".join(str(v) for v in values[:limit])
+    return f"[{text}{', ...' if len(values) > limit else ''}]"
