@@ -96,3 +96,15 @@ def test_fit_from_a_data_set_name_and_refusals(tmp_path: Path) -> None:
         Model((4, 0), device="cpu")
     with pytest.raises(NNBackendError, match="the data has 3 features"):
         model.fit(np.zeros((4, 3)), [0, 1, 0, 1], iterations=1)
+
+
+def test_bytes_are_the_model_file(backend64: Backend, tmp_path: Path) -> None:
+    """One serialisation path: to_bytes is what save writes, and is checked on reading."""
+    X, y = load_dataset("flower")
+    model = Model(backend=backend64).fit(X, y, iterations=50)
+    data = model.to_bytes()
+    assert data == model.save(tmp_path / "m.npz").read_bytes()
+    again = Model.from_bytes(data, backend=backend64)
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    with pytest.raises(NNBackendError, match="corrupted or truncated|not an nnbackend"):
+        Model.from_bytes(data[:-10], backend=backend64)

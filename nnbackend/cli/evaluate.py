@@ -6,68 +6,13 @@ import json
 from typing import Any
 
 import click
-import numpy as np
 
 from ..errors import NNBackendError
+from ..model.scores import COST_NAMES, MSE_DEFINITION
 from ..threads import limit_threads
 from . import cli
-from .modelrun import LoadedModel, model_data_options, open_model
+from .modelrun import model_data_options, open_model
 from .options import device_options
-
-COST_NAMES = {
-    "binary": "binary cross-entropy",
-    "multiclass": "categorical cross-entropy",
-    "regression": "1/(2m) * sum of squared errors",
-}
-MSE_DEFINITION = "mean over examples and targets of (prediction - target)^2"
-
-
-def classifier_metrics(model: LoadedModel, X: np.ndarray, y: Any, source: str) -> dict[str, Any]:
-    """Accuracy, the model's loss and the confusion matrix on host data ``(X, y)``.
-
-    The loss is the output layer's cost from the logits ``Z[L]`` on the encoded labels
-    (without any L2 term). Confusion-matrix rows are true classes, columns predicted
-    ones, both in the order of ``model.classes``.
-    """
-    network, backend = model.network, model.backend
-    true = model.class_indices(y, source)
-    rows = model.device_rows(X)
-    K = len(model.classes)
-    m = true.shape[0]
-    if model.task == "binary":
-        Y = true.astype(np.float64).reshape(1, m)
-    else:
-        Y = np.zeros((K, m))
-        Y[true, np.arange(m)] = 1.0
-    logits = network.forward(rows.T).Z[-1]
-    cost = backend.to_float(network.output.cost(backend.xp, logits, backend.asarray(Y)))
-    predicted = backend.to_host(network.predict(rows)).astype(np.int64)
-    confusion = np.zeros((K, K), dtype=np.int64)
-    np.add.at(confusion, (true, predicted), 1)
-    correct = int(np.trace(confusion))
-    return {"accuracy": correct / m, "correct": correct, "cost": cost,
-            "classes": model.classes, "confusion_matrix": confusion.tolist()}
-
-
-def regression_metrics(model: LoadedModel, X: np.ndarray, y: Any, source: str) -> dict[str, Any]:
-    """MSE, R^2 (averaged over targets) and the model's loss on host data ``(X, y)``.
-
-    A target that is constant in the data has R^2 1 when it is predicted exactly, else 0
-    (scikit-learn's convention), instead of a division by zero.
-    """
-    network, backend = model.network, model.backend
-    targets = model.targets(y, source)
-    rows = model.device_rows(X)
-    cache = network.forward(rows.T)
-    cost = backend.to_float(network.output.cost(backend.xp, cache.Z[-1],
-                                                backend.asarray(targets.T)))
-    predicted = backend.to_host(cache.A[-1]).T.astype(np.float64)
-    residual = ((predicted - targets) ** 2).sum(axis=0)
-    total = ((targets - targets.mean(axis=0)) ** 2).sum(axis=0)
-    safe = np.where(total > 0, total, 1.0)
-    r2 = np.where(total > 0, 1.0 - residual / safe, np.where(residual == 0, 1.0, 0.0))
-    return {"mse": float(np.mean((predicted - targets) ** 2)),
-            "mse_definition": MSE_DEFINITION, "r2": float(np.mean(r2)), "cost": cost}
 
 
 def format_confusion(classes: list[Any], matrix: list[list[int]]) -> list[str]:
@@ -114,10 +59,7 @@ def evaluate(model: str, data: str, target: str | None, device: str, backend: st
     if y is None:
         raise NNBackendError(f"evaluate needs labels, but {data} has none; give data with a "
                              "label column (or use nnbackend predict)")
-    if loaded.task == "regression":
-        metrics = regression_metrics(loaded, X, y, data)
-    else:
-        metrics = classifier_metrics(loaded, X, y, data)
+    metrics = loaded.model.evaluate(X, y, source=data)
     m = X.shape[0]
     say(f"Backend: {loaded.backend.describe()}")
     say(f"Model: {loaded.describe()}")
@@ -137,4 +79,6 @@ def evaluate(model: str, data: str, target: str | None, device: str, backend: st
         summary = {**loaded.backend.as_dict(), "model": model, "data": data,
                    "task": loaded.task, "n_examples": m, **metrics,
                    "cost_definition": COST_NAMES[loaded.task]}
+        if loaded.task == "regression":
+            summary["mse_definition"] = MSE_DEFINITION
         click.echo(json.dumps(summary))

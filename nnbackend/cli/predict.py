@@ -10,23 +10,23 @@ import click
 import numpy as np
 
 from ..errors import NNBackendError
+from ..model import Model
 from ..persistence.atomic import atomic_write_text
 from ..threads import limit_threads
 from . import cli
-from .modelrun import LoadedModel, check_output_path, model_data_options, open_model
+from .modelrun import check_output_path, model_data_options, open_model
 from .options import device_options
 
 
-def prediction_table(
-    model: LoadedModel, X: np.ndarray, proba: bool
-) -> tuple[list[str], list[list[Any]]]:
+def prediction_table(model: Model, X: np.ndarray, proba: bool
+                     ) -> tuple[list[str], list[list[Any]]]:
     """The CSV header and rows of the model's predictions for host features ``X``.
 
     Parameters
     ----------
-    model : LoadedModel
+    model : Model
     X : ndarray, shape (m, n_features)
-        Host features, before standardization (applied here, as in training).
+        Host features, before standardization (the model applies its own, as in training).
     proba : bool
         Classifiers: one probability column ``p_<class>`` per class instead of the label.
 
@@ -37,24 +37,18 @@ def prediction_table(
         targets.
     rows : list of list
     """
-    network, backend = model.network, model.backend
-    rows = model.device_rows(X)
     if model.task == "regression":
         if proba:
             raise NNBackendError("--proba applies to classifiers; this is a regression model, "
                                  "drop --proba")
-        values = backend.to_host(network.predict_proba(rows))
+        values = model.predict(X).reshape(X.shape[0], -1)
         names = (["prediction"] if values.shape[1] == 1
                  else [f"prediction_{k}" for k in range(values.shape[1])])
         return names, [[str(v) for v in row] for row in values]
-    classes = model.classes
     if proba:
-        P = backend.to_host(network.predict_proba(rows))
-        if model.task == "binary":
-            P = np.concatenate([1.0 - P, P], axis=1)
-        return [f"p_{c}" for c in classes], [[str(v) for v in row] for row in P]
-    index = backend.to_host(network.predict(rows))
-    return ["prediction"], [[classes[int(k)]] for k in index]
+        P = model.predict_proba(X)
+        return [f"p_{c}" for c in model.class_list], [[str(v) for v in row] for row in P]
+    return ["prediction"], [[label] for label in model.predict(X).tolist()]
 
 
 def to_csv(header: list[str], rows: list[list[Any]]) -> str:
@@ -98,7 +92,7 @@ def predict(model: str, data: str, target: str | None, proba: bool, output: str 
     check_output_path(output)
     loaded = open_model(model, device, backend, dtype)
     X, _ = loaded.read_data(data, target, **generator)
-    header, rows = prediction_table(loaded, X, proba)
+    header, rows = prediction_table(loaded.model, X, proba)
     text = to_csv(header, rows)
     click.echo(f"Backend: {loaded.backend.describe()}", err=True)
     if output is None:

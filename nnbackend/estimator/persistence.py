@@ -1,7 +1,8 @@
-"""A fitted network as plain host data for pickling, and back.
+"""A fitted estimator's model as picklable bytes, and back.
 
-A :class:`Backend` holds a module and closures, which do not pickle: the state names
-the backend and keeps the parameters as NumPy arrays, and loading rebuilds both.
+A :class:`Backend` holds a module and closures, which do not pickle: the state keeps the
+model as the bytes of its model file (:meth:`Model.to_bytes`, the one serialisation path:
+checksummed, never unpickled) and names the backend, and loading rebuilds both.
 """
 
 from __future__ import annotations
@@ -9,27 +10,14 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ..core.activations import get_hidden_activation
 from ..core.backend import resolve_backend
-from ..core.losses import OUTPUT_LAYERS
-from ..core.network import Network
 from ..errors import NNBackendError
 from ..model import Model
 
 
 def model_state(model: Model) -> dict[str, Any]:
-    """What :func:`restore_model` needs: the backend by name, host parameters, the
-    classes and the standardisation."""
-    network, backend = model._fitted(), model.backend
-    return {
-        "backend": backend.as_dict(),
-        "classes": None if model.classes is None else model.classes.tolist(),
-        "standardization": model.standardization,
-        "layer_sizes": network.layer_sizes,
-        "activation": network.hidden.name,
-        "task": network.output.task,
-        "params": {k: backend.to_host(v) for k, v in network.params.items()},
-    }
+    """What :func:`restore_model` needs: the model file's bytes and the backend by name."""
+    return {"backend": model.backend.as_dict(), "model": model.to_bytes()}
 
 
 def restore_model(saved: dict[str, Any], owner: str) -> Model:
@@ -48,8 +36,4 @@ def restore_model(saved: dict[str, Any], owner: str) -> Model:
                       f"which cannot be used here ({exc}); loaded on "
                       f"{backend.describe()}", RuntimeWarning,
                       stacklevel=3)  # past __setstate__: whoever unpickled the model
-    params = {k: backend.asarray(v) for k, v in saved["params"].items()}
-    network = Network(tuple(saved["layer_sizes"]), get_hidden_activation(saved["activation"]),
-                      OUTPUT_LAYERS[saved["task"]], backend, params)
-    return Model.from_network(network, classes=saved.get("classes"),
-                              standardization=saved.get("standardization"))
+    return Model.from_bytes(saved["model"], backend=backend)

@@ -33,7 +33,7 @@ from ..data.encoding import check_features
 from ..data.pipeline import PreparedData, prepare_arrays
 from ..data.preprocessing import Standardizer
 from ..errors import NNBackendError
-from ..persistence.models import load_model, save_model
+from ..persistence.models import load_model, model_from_bytes, model_to_bytes, save_model
 from ..training.callbacks import Callback
 from ..training.settings import check
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
@@ -96,8 +96,7 @@ class Model:
         self.init_scale: float = check("init_scale", init_scale)
         self.seed = (seed if seed is None or isinstance(seed, np.random.RandomState)
                      else check("seed", seed))
-        self.backend = (backend if isinstance(backend, Backend)
-                        else resolve_backend(device, backend, dtype))
+        self.backend = _backend(device, backend, dtype)
         self.network: Network | None = None
         self.task: str | None = None
         self.classes: np.ndarray | None = None
@@ -138,9 +137,17 @@ class Model:
         The parameters are cast to the backend's dtype (default: float64 on the CPU,
         float32 on CUDA). Every problem with the file is a one-line ``NNBackendError``.
         """
-        chosen = backend if isinstance(backend, Backend) else resolve_backend(
-            device, backend, dtype)
-        network, header = load_model(path, chosen)
+        return cls._from_file(load_model(path, _backend(device, backend, dtype)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, device: str = "auto", backend: str | Backend = "auto",
+                   dtype: str | None = None) -> Model:
+        """Read the bytes of :meth:`to_bytes`, with the checks of :meth:`load`."""
+        return cls._from_file(model_from_bytes(data, _backend(device, backend, dtype)))
+
+    @classmethod
+    def _from_file(cls, loaded: tuple[Network, dict[str, Any]]) -> Model:
+        network, header = loaded
         model = cls.from_network(network, classes=header.get("classes"),
                                  standardization=header.get("standardization"),
                                  extra=header.get("extra"))
@@ -153,12 +160,24 @@ class Model:
         ``extra`` adds JSON-ready entries to the header's ``extra`` (e.g. a final
         accuracy). A failed write leaves any existing file untouched.
         """
+        network, record, labels = self._file_contents(extra)
+        return save_model(path, network, record, **labels)
+
+    def to_bytes(self, **extra: Any) -> bytes:
+        """The bytes of the model file :meth:`save` writes (for pickling, databases)."""
+        network, record, labels = self._file_contents(extra)
+        return model_to_bytes(network, record, **labels)
+
+    def _file_contents(self, extra: dict[str, Any]
+                       ) -> tuple[Network, dict[str, Any], dict[str, Any]]:
+        """What a model file holds: the network, the header's ``extra``, and the classes
+        and standardisation (keywords of :func:`save_model`)."""
         network = self._fitted()
         record = {"run": self.run, "history": self.history, **extra}
         if self.result is not None:
             record.setdefault("stop_reason", self.result.stop_reason)
-        return save_model(path, network, record, classes=self.classes,
-                          standardization=self.standardization)
+        return network, record, {"classes": self.classes,
+                                 "standardization": self.standardization}
 
     # -- training ------------------------------------------------------------------------
 
@@ -452,6 +471,11 @@ class _Remember(Callback):
         self.model.history = trainer.state.history
         if result is not None:
             self.model.result = result
+
+
+def _backend(device: str, backend: str | Backend, dtype: str | None) -> Backend:
+    """A given :class:`Backend`, or the one ``resolve_backend`` picks."""
+    return backend if isinstance(backend, Backend) else resolve_backend(device, backend, dtype)
 
 
 def _shown(values: list[Any], limit: int = 10) -> str:
