@@ -319,6 +319,12 @@ class Trainer:
         NumPy arrays (e.g. a memory-mapped ``.npy``) too large for the device; each batch
         is gathered on the host and copied just ahead of its step
         (:mod:`nnbackend.training.streaming`), with the same results.
+    comm : Communicator, optional
+        Train data-parallel (:mod:`nnbackend.distributed`): every rank runs this loop
+        with the same data, options and seed; each step's batch is split over the ranks
+        and their gradients summed, so every rank holds the single-process parameters.
+        Only rank 0 calls ``on_record``, ``on_step`` and the callbacks (it alone prints,
+        saves and checkpoints). Not with CUDA graphs.
     """
 
     def __init__(self, network: Network, X: Array, Y: Array,
@@ -327,7 +333,8 @@ class Trainer:
                  on_record: OnRecord | None = None,
                  on_step: Callable[[Trainer], None] | None = None,
                  state: TrainingState | None = None, cuda_graph: str = "auto",
-                 data_on: str = "device", callbacks: Sequence[Callback] = ()) -> None:
+                 data_on: str = "device", callbacks: Sequence[Callback] = (),
+                 comm: Any = None) -> None:
         self.options = (options or TrainingOptions()).checked(validation is not None)
         if data_on not in DATA_PLACES:
             raise NNBackendError(f"unknown data place {data_on!r}; choose device or host")
@@ -344,6 +351,9 @@ class Trainer:
             raise NNBackendError(f"X has {X.shape[0]} examples but Y has {Y.shape[1]}")
         self.network, self.X, self.Y, self.validation = network, X, Y, validation
         self.rng = host_rng(0) if rng is None else rng
+        self.comm = comm
+        if comm is not None and comm.rank != 0:  # rank 0 alone reports, saves, checkpoints
+            on_record, on_step, callbacks = None, None, ()
         self.on_record, self.on_step = on_record, on_step
         self.callbacks = list(callbacks)
         opts = self.options
@@ -357,7 +367,10 @@ class Trainer:
         self.total_steps = total
         self.state = state or TrainingState(
             network.params, self.optimizer.init(network.params, network.backend.xp))
-        self.use_graphs = use_cuda_graphs(cuda_graph, network.backend)
+        if comm is not None and cuda_graph == "on":
+            raise SettingError("CUDA graphs do not run data-parallel yet; use {cuda_graph} "
+                               "auto or off with a communicator")
+        self.use_graphs = comm is None and use_cuda_graphs(cuda_graph, network.backend)
         self._stop_requested = False
         self._clock = time.perf_counter()
 
@@ -373,16 +386,18 @@ class Trainer:
         a checkpoint written before checkpoints carried them).
         """
         st, l2 = self.state, self.options.l2
+        # Data-parallel: each rank evaluates its share of the rows and the sums are reduced.
+        evaluate_on = evaluate if self.comm is None else self.comm.evaluate
         if totals is not None and totals.examples == self.m:
             cost, acc = _averaged(self.network, st.params, totals, l2, self.m)
         else:  # iteration mode, or an epoch resumed from a checkpoint without its sums
-            cost, acc = evaluate(self.network, st.params, self.X, self.Y, l2,
-                                 host=self.host_data)
+            cost, acc = evaluate_on(self.network, st.params, self.X, self.Y, l2,
+                                    host=self.host_data)
         entry: Record = {unit: count, "cost": cost}
         if acc is not None:
             entry["accuracy"] = acc
         if self.validation is not None:
-            val_cost, val_acc = evaluate(self.network, st.params, *self.validation, l2)
+            val_cost, val_acc = evaluate_on(self.network, st.params, *self.validation, l2)
             entry["val_cost"] = val_cost
             if val_acc is not None:
                 entry["val_accuracy"] = val_acc
@@ -434,10 +449,13 @@ class Trainer:
                 callback.on_begin(self)
                 begun.append(callback)
             try:
-                if self.host_data:
+                if self.host_data and self.comm is None:  # ranks gather their own rows
                     stream = BatchStream(self.X, self.Y, net.backend, self.batch)
                 with net.backend.compute_mode():
-                    graphed = self._graphed_steps(spec) if self.use_graphs else None
+                    # A data-parallel run's steps (nnbackend.distributed) have the graphed
+                    # runner's interface: the loop drives either the same way.
+                    graphed = (self._graphed_steps(spec) if self.use_graphs else
+                               None if self.comm is None else self.comm.data_parallel(self, spec))
                     stop, interrupted = self._loop(spec, graphed, stream)
             finally:
                 if stream is not None:
@@ -614,10 +632,11 @@ def train(
     on_record: OnRecord | None = None,
     cuda_graph: str = "auto",
     data_on: str = "device",
+    comm: Any = None,
 ) -> TrainingResult:
     """Train ``network`` in place (see :class:`Trainer` for the parameters)."""
     return Trainer(network, X, Y, options, rng, validation, on_record,
-                   cuda_graph=cuda_graph, data_on=data_on).run()
+                   cuda_graph=cuda_graph, data_on=data_on, comm=comm).run()
 
 
 def gradient_descent(
