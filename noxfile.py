@@ -27,6 +27,7 @@ nox.options.sessions = [
     "tests(backend='numpy')",
     "tests(backend='strict')",
     "tests(backend='torch')",
+    "mpi",
     "lint",
 ]
 nox.options.error_on_missing_interpreters = True
@@ -72,6 +73,19 @@ def tests(session: nox.Session, backend: str) -> None:
     session.install(*CONSTRAINTS, "-e", ".[test]", *packages)
     session.run("python", "-c", CHECK_ACTIVE, device, name)
     session.run("pytest", *session.posargs, env={"NNBACKEND_TEST_BACKENDS": backend})
+
+
+@nox.session
+def mpi(session: nox.Session) -> None:
+    """The data-parallel tests, with a real ``mpirun -n 2`` run (the ``mpi`` extra).
+
+    mpi4py and Open MPI install from the package index; here a missing MPI fails the
+    real-MPI test instead of skipping it.
+    """
+    session.install(*CONSTRAINTS, "-e", ".[test,mpi]")
+    session.run("pytest", "tests/test_distributed.py", *session.posargs,
+                env={"NNBACKEND_REQUIRE_MPI": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1",
+                     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
 
 
 @nox.session
