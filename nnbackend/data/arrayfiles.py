@@ -26,6 +26,7 @@ import io
 import math
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -44,10 +45,12 @@ CHUNK = 16 * 2**20
 #: What zipfile, zlib and numpy's header parser raise on corrupted or forged input:
 #: NotImplementedError (compression method, zip version), RuntimeError ("is encrypted",
 #: RecursionError), struct.error (short zip records), SyntaxError and ValueError (the
-#: header's Python literal), KeyError (a member named in one directory but not the other).
+#: header's Python literal), tokenize.TokenError (NumPy re-tokenizes old headers),
+#: KeyError (a member named in one directory but not the other).
 READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError,
     RuntimeError, KeyError, TypeError, IndexError, struct.error, OverflowError, SyntaxError,
+    tokenize.TokenError,
 )
 
 
@@ -177,13 +180,15 @@ def load_npy(path: str | os.PathLike[str], *, mmap: bool = False) -> np.ndarray:
     ----------
     path : path-like
     mmap : bool
-        Memory-map the data read-only (``numpy.memmap``) instead of reading it: pages
-        are read on use, so data larger than memory works with row gathers (``take``).
+        Memory-map the data copy-on-write (``numpy.memmap``, mode ``c``) instead of
+        reading it: pages are read on use, so data larger than memory works with row
+        gathers (``take``); a write changes this process's copy, never the file (and
+        PyTorch, which warns about read-only arrays, takes it as it is).
 
     Returns
     -------
     ndarray
-        With the header's shape and dtype (a read-only memmap with ``mmap``).
+        With the header's shape and dtype (a memmap with ``mmap``).
 
     Raises
     ------
@@ -198,7 +203,7 @@ def load_npy(path: str | os.PathLike[str], *, mmap: bool = False) -> np.ndarray:
             size = os.fstat(fh.fileno()).st_size
             _check_stored(header, size - header.offset, None)
             if mmap and header.nbytes > 0:
-                return np.memmap(fh, dtype=header.dtype, mode="r", offset=header.offset,
+                return np.memmap(fh, dtype=header.dtype, mode="c", offset=header.offset,
                                  shape=header.shape,
                                  order="F" if header.fortran_order else "C")
             _check_memory(header, None)
