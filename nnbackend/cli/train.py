@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from typing import Any
 
 import click
+import numpy as np
 
 from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
 from ..data.pipeline import DataSpec, PreparedData, prepare
 from ..errors import NNBackendError
 from ..model import Model
+from ..model.scores import r2_score
 from ..persistence.atomic import check_writable
 from ..persistence.checkpoints import load_checkpoint, save_checkpoint
 from ..threads import limit_threads
-from ..training.callbacks import Callback, Checkpoints, StopOnInterrupt
+from ..training.callbacks import Callback, Checkpoints, RecordLog, StopOnInterrupt, json_safe
 from ..training.settings import TRAINING_SETTINGS, flag
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult, evaluate
 from . import cli
@@ -60,6 +63,11 @@ output_options = stack(
                  help="Print one JSON object (backend, device, dtype, history, "
                       "train_accuracy, ...) as the last line of stdout; the rest goes to "
                       "stderr."),
+    click.option("--log-file", default=None, metavar="PATH",
+                 help="Write every record (cost, accuracy, validation figures, time) to "
+                      "PATH as it is made, flushed line by line: JSON Lines, or CSV when "
+                      "PATH ends in .csv. Follow a run with tail -f, or read it with "
+                      "pandas."),
     click.option("--quiet", "-q", is_flag=True,
                  help="No progress bar and no per-record cost lines; only the summary."),
 )
@@ -67,7 +75,10 @@ output_options = stack(
 #: Options that may accompany --resume; every other one is fixed by the checkpoint.
 RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_path",
                   "checkpoint_every", "as_json", "quiet", "cuda_graph", "data_on",
-                  "threads"}
+                  "threads", "log_file"}
+#: Printed records per run when --print-every is not given (epoch runs record every
+#: epoch, for the history and the loss curve, but print about this many).
+PRINTED_RECORDS = 10
 
 
 def format_record(entry: dict[str, Any]) -> str:
@@ -92,7 +103,9 @@ def describe_run(params: dict[str, Any]) -> dict[str, Any]:
     return {"data": asdict(spec), "layers": list(params["layers"]),
             "hidden_activation": params["hidden_activation"], "init": params["init"],
             "init_scale": params["init_scale"],
-            "seed": params["seed"], "options": asdict(options)}
+            "seed": params["seed"], "options": asdict(options),
+            # As given (None: the default cadence), for how many records are printed.
+            "print_every": params["print_every"]}
 
 
 @cli.command()
@@ -194,7 +207,8 @@ def _describe_data(run: dict[str, Any], data: PreparedData, network: Network) ->
     val = "" if data.X_val is None else f" + {data.X_val.shape[0]} validation"
     scaled = ", standardized" if data.standardizer is not None else ""
     return (f"Data: {run['data']['data']}, {data.X_train.shape[0]} training examples{val}, "
-            f"{sizes[0]} features{scaled}, task {data.targets.task}; layers "
+            f"{sizes[0]} feature{'' if sizes[0] == 1 else 's'}{scaled}, "
+            f"task {data.targets.task}; layers "
             f"{'-'.join(map(str, sizes))}, {network.hidden.name} hidden, "
             f"{network.output.activation.name} output")
 
@@ -210,7 +224,9 @@ def _run_with_progress(trainer: Trainer, params: dict[str, Any], model: Model,
     if bar is not None:
         callbacks.append(bar)
     if not quiet:
-        callbacks.append(PrintRecords(say, bar))
+        callbacks.append(PrintRecords(say, bar, _print_interval(trainer, model)))
+    if params["log_file"]:
+        callbacks.append(RecordLog(params["log_file"]))
     if checkpoint:
         def save(t: Trainer) -> None:
             save_checkpoint(checkpoint, t, model.run, model.classes, model.standardization)
@@ -225,13 +241,50 @@ class PrintRecords(Callback):
     """Print each record as the notes do (``Cost after iteration i: c``), clearing the
     progress bar first."""
 
-    def __init__(self, say: Any, bar: ProgressBar | None) -> None:
-        self.say, self.bar = say, bar
+    def __init__(self, say: Any, bar: ProgressBar | None, every: int = 1) -> None:
+        self.say, self.bar, self.every = say, bar, every
 
     def on_record(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        count = record.get("epoch", record.get("iteration", 0))
+        last = trainer.options.epochs if "epoch" in record else None
+        if count % self.every and count != last:
+            return  # recorded for the history and the loss curve, not printed
         if self.bar is not None:
             self.bar.clear()
         self.say(format_record(record))
+
+
+def _print_interval(trainer: Trainer, model: Model) -> int:
+    """Print every record, except in epoch runs without --print-every: about
+    :data:`PRINTED_RECORDS` of them (every ``ceil(epochs / 10)`` epochs, and the last)."""
+    given = model.run.get("print_every") is not None
+    epochs = trainer.options.epochs
+    if given or not trainer.by_epoch or epochs is None:
+        return 1
+    return max(1, math.ceil(epochs / PRINTED_RECORDS))
+
+
+def final_scores(network: Network, X: Any, Y: Any, l2: float, host: bool) -> dict[str, float]:
+    """The run's final figures on one split: ``cost`` (with the L2 term) and ``accuracy``
+    for classifiers, ``r2`` and ``rmse`` (over examples and targets) for regression."""
+    cost, accuracy = evaluate(network, network.params, X, Y, l2, host=host)
+    if accuracy is not None:
+        return {"accuracy": accuracy, "cost": cost}
+    backend, m = network.backend, X.shape[0]
+    predicted = np.concatenate([  # in slices: host-resident data may exceed the device
+        backend.to_host(network.predict_proba(backend.asarray(X[start:start + 65536])))
+        for start in range(0, m, 65536)])
+    truth = np.asarray(backend.to_host(Y) if not host else Y, dtype=np.float64).T
+    rmse = float(np.sqrt(np.mean((predicted - truth) ** 2)))
+    return {"r2": r2_score(truth, predicted), "rmse": rmse, "cost": cost}
+
+
+def _scores_text(scores: dict[str, float]) -> str:
+    """``accuracy: 90.50% (cost 0.261831)`` or ``R^2: 0.9512, RMSE 0.1503 (cost ...)``."""
+    cost = f"(cost {scores['cost']:.6f})"
+    if "accuracy" in scores:
+        return f"accuracy: {100 * scores['accuracy']:.2f}% {cost}"
+    return f"R^2: {scores['r2']:.4f}, RMSE {scores['rmse']:.4g} {cost}"
 
 
 def _record_interval_in_steps(trainer: Trainer) -> int:
@@ -251,17 +304,13 @@ def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict
         "stop_reason": result.stop_reason, "history": result.history,
         "cuda_graph": trainer.use_graphs,
     }
-    summary["train_cost"], acc = evaluate(network, network.params, trainer.X, trainer.Y,
-                                          options.l2, host=trainer.host_data)
-    if acc is not None:
-        summary["train_accuracy"] = acc
-        say(f"Train accuracy: {100 * acc:.2f}%")
+    splits = [("train", "Train", trainer.X, trainer.Y, trainer.host_data)]
     if trainer.validation is not None:
-        summary["val_cost"], val_acc = evaluate(network, network.params, *trainer.validation,
-                                                options.l2)
-        if val_acc is not None:
-            summary["val_accuracy"] = val_acc
-            say(f"Validation accuracy: {100 * val_acc:.2f}%")
+        splits.append(("val", "Validation", *trainer.validation, False))
+    for key, label, X, Y, host in splits:
+        scores = final_scores(network, X, Y, options.l2, host)
+        summary.update({f"{key}_{name}": value for name, value in scores.items()})
+        say(f"{label} {_scores_text(scores)}")
     if params["checkpoint_path"]:
         summary["checkpoint"] = params["checkpoint_path"]
         say(f"Checkpoint: {params['checkpoint_path']}"
@@ -274,6 +323,6 @@ def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict
     elif params["save_path"]:
         say(f"Model not saved to {params['save_path']}: the run was interrupted")
     if params["as_json"]:
-        click.echo(json.dumps(summary))
+        click.echo(json.dumps(json_safe(summary), allow_nan=False))
     if interrupted:
         click.get_current_context().exit(130)

@@ -16,9 +16,14 @@ Later steps update the state's arrays in place, so a callback copies what it kee
 
 from __future__ import annotations
 
+import csv
+import json
+import math
+import os
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from .trainer import Trainer, TrainingResult
@@ -106,3 +111,63 @@ class StopOnInterrupt(Callback):
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
             self.previous = None
+
+
+class RecordLog(Callback):
+    """Write every history record to a file as it is made, for ``tail -f``, pandas or a
+    notebook: JSON Lines (one object per line), or CSV when the name ends in ``.csv``.
+
+    Each line is flushed when written. The file starts with the records the run already
+    has (a resumed run's history), so it always holds the whole history. Non-finite
+    numbers are written as JSON ``null`` (CSV: empty), never as invalid JSON.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The log file (replaced at the start of the run).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.csv = self.path.suffix.lower() == ".csv"
+        self.file: TextIO | None = None
+        self.columns: list[str] | None = None
+
+    def on_begin(self, trainer: Trainer) -> None:
+        self.file = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        for record in trainer.state.history:
+            self.write(record)
+
+    def on_record(self, trainer: Trainer, record: Record) -> None:
+        self.write(record)
+
+    def write(self, record: Record) -> None:
+        """Append one record and flush it."""
+        assert self.file is not None, "on_begin opens the file"
+        clean = {key: json_safe(value) for key, value in record.items()}
+        if not self.csv:
+            self.file.write(json.dumps(clean, allow_nan=False) + "\n")
+        else:
+            writer = csv.writer(self.file, lineterminator="\n")
+            if self.columns is None:
+                self.columns = list(clean)
+                writer.writerow(self.columns)
+            writer.writerow(["" if clean.get(c) is None else clean[c] for c in self.columns])
+        self.file.flush()
+
+    def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) replaced by None, recursively, so
+    that ``json.dumps(..., allow_nan=False)`` writes valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value

@@ -574,7 +574,8 @@ class Trainer:
         """Restore the best parameters after early stopping; say why the run ended."""
         st, opts, net = self.state, self.options, self.network
         best = None
-        done = f"{st.epoch} epochs ({st.step} steps)" if self.by_epoch else f"{st.step} iterations"
+        done = (f"{_count(st.epoch, 'epoch')} ({_count(st.step, 'step')})" if self.by_epoch
+                else _count(st.step, "iteration"))
         if interrupted:
             reason = f"interrupted after {done}"
         elif stopped and st.best_params is not None and st.best_record is not None:
@@ -601,6 +602,11 @@ class Trainer:
                 st.best_params = ordinary(st.best_params)
         net.params = st.params
         return TrainingResult(st.history, st.step, st.epoch, reason, best)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 CUDA_GRAPH_MODES = SETTINGS["cuda_graph"].choices
