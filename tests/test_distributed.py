@@ -39,6 +39,7 @@ from nnbackend.distributed import (
 )
 from nnbackend.distributed.reduce import FlatSum
 from nnbackend.errors import NNBackendError
+from nnbackend.training.callbacks import Callback
 from nnbackend.training.step import Batch, StepSpec, train_step
 from nnbackend.training.trainer import Trainer, TrainingOptions, evaluate
 
@@ -317,6 +318,34 @@ def test_data_parallel_training_equals_one_process(backend64, single_runs, run, 
         assert result.stop_reason.startswith("early stopping")  # the case is exercised
 
 
+class Counter(Callback):
+    """Counts the steps it sees."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def on_step(self, trainer: Trainer) -> None:
+        self.steps += 1
+
+
+class EveryRankCounter(Counter):
+    all_ranks = True
+
+
+def test_callbacks_run_on_rank_0_unless_every_rank_asks(reference):
+    task, options, _, rows = RUNS["gd-full-batch-l2"]
+    X_host, Y_host = problem(task, rows)
+
+    def rank(comm):
+        net = Network.create(LAYERS[task], reference, "tanh", task, "xavier", seed=3)
+        counters = [Counter(), EveryRankCounter()]
+        Trainer(net, reference.asarray(X_host), reference.asarray(Y_host), options,
+                host_rng(7), callbacks=counters, comm=comm).run()
+        return [counter.steps for counter in counters]
+
+    assert run_ranks(3, rank) == [[12, 12], [0, 12], [0, 12]]
+
+
 def test_device_buffers_give_the_same_model(backend64):
     """The path an NCCL communicator takes: the device array is summed without host copies."""
     task, options, data_on, rows = RUNS["momentum-epochs-l2"]
@@ -430,3 +459,21 @@ def test_mpirun_two_ranks_train_the_single_process_model(reference, tmp_path):
                 np.testing.assert_allclose(list(record.values()), list(expected.values()),
                                            **TIGHT)
         assert result["ranks"][0][run]["params"] == result["ranks"][1][run]["params"]
+
+
+def test_scaling_benchmark_runs_and_agrees(tmp_path):
+    """scripts/bench_scale.py, tiny: one process against mpirun -n 2, the same model."""
+    missing = mpi_missing()
+    if missing is not None:
+        pytest.skip(missing)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    done = subprocess.run([sys.executable, str(root / "scripts" / "bench_scale.py"), "--rows",
+                           "3000", "--repeats", "1", "--workloads", "full,256"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = {line.split()[0] + line.split()[1]: line.split()
+            for line in done.stdout.splitlines() if line.startswith(("full", "mini"))}
+    assert set(rows) == {"fullbatch", "mini-batch256"}
+    assert all(float(row[-1]) <= 1e-10 for row in rows.values())  # max |diff| column

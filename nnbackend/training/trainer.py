@@ -324,7 +324,8 @@ class Trainer:
         with the same data, options and seed; each step's batch is split over the ranks
         and their gradients summed, so every rank holds the single-process parameters.
         Only rank 0 calls ``on_record``, ``on_step`` and the callbacks (it alone prints,
-        saves and checkpoints). Not with CUDA graphs.
+        saves and checkpoints), except callbacks whose ``all_ranks`` attribute is true
+        (bookkeeping every rank needs). Not with CUDA graphs.
     """
 
     def __init__(self, network: Network, X: Array, Y: Array,
@@ -353,7 +354,8 @@ class Trainer:
         self.rng = host_rng(0) if rng is None else rng
         self.comm = comm
         if comm is not None and comm.rank != 0:  # rank 0 alone reports, saves, checkpoints
-            on_record, on_step, callbacks = None, None, ()
+            on_record = on_step = None
+            callbacks = [c for c in callbacks if getattr(c, "all_ranks", False)]
         self.on_record, self.on_step = on_record, on_step
         self.callbacks = list(callbacks)
         opts = self.options
