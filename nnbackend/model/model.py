@@ -168,6 +168,14 @@ class Model:
         network, record, labels = self._file_contents(extra)
         return model_to_bytes(network, record, **labels)
 
+    def to_onnx(self, path: str | os.PathLike[str], dtype: str = "float32") -> Path:
+        """Write the model as an ONNX file, atomically: raw features in, standardisation,
+        labels and probabilities (or predictions) out, computed in ``dtype``; see
+        :func:`nnbackend.model.onnx_export.build_onnx`. Needs ``pip install 'nnbackend[onnx]'``."""
+        from .onnx_export import export_onnx  # the onnx package is an optional extra
+
+        return export_onnx(self, path, dtype)
+
     def _file_contents(self, extra: dict[str, Any]
                        ) -> tuple[Network, dict[str, Any], dict[str, Any]]:
         """What a model file holds: the network, the header's ``extra``, and the classes
