@@ -50,3 +50,18 @@ def test_standardizer_refuses_other_feature_counts():
         scaler.transform(np.ones((3, 3)))
     with pytest.raises(NNBackendError, match=r"non-empty 2-D array"):
         Standardizer.fit(np.ones(3))
+
+
+def test_standardization_of_huge_features_stays_finite() -> None:
+    """Squares of 1e200 overflow; the fit scales columns first instead of saving inf."""
+    import numpy as np
+
+    from nnbackend.data.preprocessing import Standardizer
+
+    X = np.array([[1e200, 1.0], [-1e200, 2.0], [3e200, 3.0]])
+    scaler = Standardizer.fit(X)
+    assert np.isfinite(scaler.scale).all() and np.isfinite(scaler.mean).all()
+    Z = scaler.transform(X)
+    np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=0), 1.0, rtol=1e-12)
+    Standardizer.from_dict(scaler.to_dict())  # a model file can store it

@@ -8,6 +8,7 @@ Every problem is a one-line :class:`~nnbackend.errors.NNBackendError`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 from ..core.backend import Backend
 from ..core.network import Network
 from ..data.datasets import DATASETS, load_dataset
-from ..data.files import DATA_SUFFIXES, read_features
+from ..data.files import DATA_SUFFIXES, npy_labels_path, read_features
 from ..errors import NNBackendError
 from ..model import Model
 from ..persistence.atomic import check_writable
@@ -159,6 +160,49 @@ class LoadedModel:
 def open_model(path: str, device: str, backend: str, dtype: str | None) -> LoadedModel:
     """Resolve the backend and load the model file onto it."""
     return LoadedModel(path, Model.load(path, device=device, backend=backend, dtype=dtype))
+
+
+def data_files(spec: str) -> list[Path]:
+    """The existing files a ``--data`` value reads (none for a built-in set): the file,
+    the two files of an ``X.npy,y.npy`` pair, and the labels file beside a ``.npy``."""
+    if Path(spec).exists():
+        parts = [Path(spec)]
+    else:
+        parts = [Path(part.strip()) for part in spec.split(",")]
+    files = [p for p in parts if p.is_file()]
+    if len(parts) == 1 and parts[0].suffix.lower() == ".npy":
+        files.append(npy_labels_path(parts[0]))
+    return [p for p in files if p.exists()]
+
+
+def refuse_overwriting_inputs(inputs: dict[str, list[Path]], outputs: dict[str, str | None]
+                              ) -> None:
+    """Refuse, before any work, an output path that is an input or another output.
+
+    Parameters
+    ----------
+    inputs : dict
+        ``flag -> files it reads`` (e.g. ``{"--data": [Path("d.csv")]}``).
+    outputs : dict
+        ``flag -> path it writes`` (None when not given).
+    """
+    seen: list[tuple[str, Path]] = [(name, _resolved(p)) for name, files in inputs.items()
+                                    for p in files]
+    for name, path in outputs.items():
+        if not path:
+            continue
+        target = _resolved(Path(path))
+        for other, known in seen:
+            if target == known or (known.exists() and target.exists()
+                                   and os.path.samefile(known, target)):
+                role = "reads" if other in inputs else "writes"
+                raise NNBackendError(f"{name} {path} is the file {other} {role}; writing it "
+                                     f"would destroy that; give {name} another path")
+        seen.append((name, target))
+
+
+def _resolved(path: Path) -> Path:
+    return Path(os.path.realpath(path))
 
 
 def check_output_path(path: str | None) -> None:

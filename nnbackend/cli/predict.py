@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
 import click
@@ -14,7 +15,13 @@ from ..model import Model
 from ..persistence.atomic import atomic_write_text
 from ..threads import limit_threads
 from . import cli
-from .modelrun import check_output_path, model_data_options, open_model
+from .modelrun import (
+    check_output_path,
+    data_files,
+    model_data_options,
+    open_model,
+    refuse_overwriting_inputs,
+)
 from .options import device_options
 
 
@@ -90,6 +97,8 @@ def predict(model: str, data: str, target: str | None, proba: bool, output: str 
     """
     limit_threads(threads)
     check_output_path(output)
+    refuse_overwriting_inputs({"--data": data_files(data), "--model": [Path(model)]},
+                              {"--output": output})
     loaded = open_model(model, device, backend, dtype)
     X, _ = loaded.read_data(data, target, **generator)
     header, rows = prediction_table(loaded.model, X, proba)

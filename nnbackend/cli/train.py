@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,17 +15,19 @@ import numpy as np
 
 from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
-from ..data.pipeline import DataSpec, PreparedData, prepare
+from ..data.pipeline import DataSpec, PreparedData, fingerprint, prepare
 from ..errors import NNBackendError
 from ..model import Model
 from ..model.scores import r2_score
-from ..persistence.atomic import check_writable
+from ..persistence.atomic import check_writable, exclusive
 from ..persistence.checkpoints import load_checkpoint, save_checkpoint
+from ..persistence.models import load_state
 from ..threads import limit_threads
 from ..training.callbacks import Callback, Checkpoints, RecordLog, StopOnInterrupt, json_safe
 from ..training.settings import TRAINING_SETTINGS, flag
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult, evaluate
 from . import cli
+from .modelrun import data_files, refuse_overwriting_inputs
 from .options import (
     architecture_options,
     data_options,
@@ -75,7 +80,9 @@ output_options = stack(
 #: Options that may accompany --resume; every other one is fixed by the checkpoint.
 RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_path",
                   "checkpoint_every", "as_json", "quiet", "cuda_graph", "data_on",
-                  "threads", "log_file"}
+                  "threads", "log_file", "iterations", "epochs"}
+#: Exit code of a run whose cost became NaN or infinite (2 is bad usage, 130 Ctrl-C).
+EXIT_DIVERGED = 3
 #: Printed records per run when --print-every is not given (epoch runs record every
 #: epoch, for the history and the loss curve, but print about this many).
 PRINTED_RECORDS = 10
@@ -134,27 +141,31 @@ def train(ctx: click.Context, **params: Any) -> None:
     """
     limit_threads(params["threads"])
     say = (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo
-    for output in (params["save_path"], params["checkpoint_path"]):
-        if output:
-            check_writable(output)  # fail now, not after the training
     if params["resume_path"]:
-        fixed = sorted(name for name in params if name not in RESUME_OPTIONS
-                       and ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT)
-        if fixed:
-            flags = ", ".join(map(flag, fixed))
-            raise NNBackendError(f"{flags} cannot change when resuming; the checkpoint fixes "
-                                 "the data, model and training options (drop them)")
-        network, header, state, rng = load_checkpoint(
-            params["resume_path"],
-            resolve_backend(params["device"], params["backend"],
-                            _checkpoint_dtype(params["resume_path"])))
-        model = Model.from_network(network, classes=header["classes"],
-                                   standardization=header["standardization"],
-                                   extra=header["extra"])
-        run = model.run
-        say(f"Resuming {params['resume_path']} at step {state.step}")
+        header, _ = _resume_header(ctx, params)
+        run = header["extra"]["run"]
+        _restore_outputs(params, run)
     else:
         run = describe_run(params)
+    _check_paths(params, run)
+    with contextlib.ExitStack() as locks:
+        # One run at a time per checkpoint, written again and again: a second run is
+        # refused instead of interleaving its writes (a --save is one atomic write).
+        if params["checkpoint_path"]:
+            locks.enter_context(exclusive(params["checkpoint_path"]))
+        _train(params, run, say)
+
+
+def _train(params: dict[str, Any], run: dict[str, Any], say: Any) -> None:
+    """Build (or resume) the model, train it, report it."""
+    if params["resume_path"]:
+        network, header, state, rng = load_checkpoint(
+            params["resume_path"],
+            resolve_backend(params["device"], params["backend"], _checkpoint_dtype(params)))
+        model = Model.from_network(network, classes=header["classes"],
+                                   standardization=header["standardization"],
+                                   extra={**header["extra"], "run": run})
+    else:
         model = Model(run["layers"], hidden_activation=run["hidden_activation"],
                       init=run["init"], init_scale=run["init_scale"], seed=run["seed"],
                       device=params["device"], backend=params["backend"],
@@ -163,18 +174,115 @@ def train(ctx: click.Context, **params: Any) -> None:
         state = rng = None
     chosen = model.backend
     data = prepare(DataSpec(**run["data"]))
+    print_ = fingerprint(data)
+    stored = run.get("data_fingerprint")
+    if stored is not None and stored != print_:
+        raise NNBackendError(
+            f"the data of {run['data']['data']} changed since the checkpoint "
+            f"{params['resume_path']} was written ({_fingerprint_change(stored, print_)}); "
+            "resume with the same data, or start a new run")
+    model.run["data_fingerprint"] = print_
     options = TrainingOptions(**run["options"])
     data_on = choose_data_place(params["data_on"], chosen, data, options.batch_size)
     trainer = model.trainer(data, options, state=state, rng=rng,
                             cuda_graph=params["cuda_graph"], data_on=data_on)
     network = model.network
     assert network is not None
+    if state is not None and _already_finished(trainer, params, say):
+        return
+    if state is not None:
+        say(f"Resuming {params['resume_path']} at step {state.step} of "
+            f"{trainer.total_steps}")
     notes = (["each step replayed as a CUDA graph"] if trainer.use_graphs else []) + (
         ["training data streamed from host memory"] if data_on == "host" else [])
     say(f"Backend: {chosen.describe()}" + (f" ({'; '.join(notes)})" if notes else ""))
     say(_describe_data(run, data, network))
     result = _run_with_progress(trainer, params, model, say)
     _report(trainer, result, model, params, say)
+
+
+def _resume_header(ctx: click.Context, params: dict[str, Any]
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check what may change when resuming; extend the plan when a longer one is given."""
+    fixed = sorted(name for name in params if name not in RESUME_OPTIONS
+                   and ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT)
+    if fixed:
+        raise NNBackendError(f"{', '.join(map(flag, fixed))} cannot change when resuming; the "
+                             "checkpoint fixes the data, model and training options (drop "
+                             "them)")
+    header, arrays = load_state(params["resume_path"])
+    run = header["extra"].get("run")
+    if not isinstance(run, dict) or "options" not in run:
+        raise NNBackendError(f"{params['resume_path']} is a model file, not a checkpoint; "
+                             "resume from a file written by --checkpoint")
+    planned = run["options"]
+    for unit in ("iterations", "epochs"):
+        longer = params[unit]
+        if longer is None:
+            continue
+        if planned.get(unit) is None:
+            other = "epochs" if unit == "iterations" else "iterations"
+            raise NNBackendError(f"this checkpoint's run counts {other}; extend it with "
+                                 f"{flag(other)}, not {flag(unit)}")
+        if longer < planned[unit]:
+            raise NNBackendError(f"{flag(unit)} {longer} is shorter than the checkpoint's plan "
+                                 f"of {planned[unit]}; give more to extend the run")
+        run["options"] = {**planned, unit: longer}
+    return header, arrays
+
+
+def _restore_outputs(params: dict[str, Any], run: dict[str, Any]) -> None:
+    """A resumed run writes where the first run said it would, unless told otherwise."""
+    outputs = run.get("outputs") or {}
+    for name in ("save_path", "checkpoint_path", "checkpoint_every", "log_file"):
+        if params[name] is None and outputs.get(name) is not None:
+            params[name] = outputs[name]
+
+
+def _check_paths(params: dict[str, Any], run: dict[str, Any]) -> None:
+    """Outputs must be writable and must not be an input or each other; record them."""
+    for output in (params["save_path"], params["checkpoint_path"], params["log_file"]):
+        if output:
+            check_writable(output)  # fail now, not after the training
+    inputs = {"--data": data_files(run["data"]["data"])}
+    if params["resume_path"]:
+        inputs["--resume"] = [Path(params["resume_path"])]
+    outputs = {"--save": params["save_path"], "--checkpoint": params["checkpoint_path"],
+               "--log-file": params["log_file"]}
+    if params["resume_path"] and params["checkpoint_path"]:
+        # Checkpointing onto the checkpoint being resumed is how a run continues.
+        same = os.path.realpath(params["checkpoint_path"]) == os.path.realpath(
+            params["resume_path"])
+        if same:
+            outputs.pop("--checkpoint")
+    refuse_overwriting_inputs(inputs, outputs)
+    run["outputs"] = {name: (os.path.abspath(params[name]) if isinstance(params[name], str)
+                             else params[name])
+                      for name in ("save_path", "checkpoint_path", "checkpoint_every",
+                                   "log_file")}
+
+
+def _already_finished(trainer: Trainer, params: dict[str, Any], say: Any) -> bool:
+    """Say so, and change nothing, when the checkpoint's run has already ended."""
+    st, options = trainer.state, trainer.options
+    stopped_early = (options.patience is not None and st.bad_records >= options.patience)
+    if st.step < trainer.total_steps and not stopped_early:
+        return False
+    how = ("stopped early (validation cost did not improve)" if stopped_early
+           else f"completed all {trainer.total_steps} steps")
+    unit = "--epochs" if trainer.by_epoch else "--iterations"
+    say(f"{params['resume_path']} has already {how}; nothing to do (give a larger {unit} "
+        "to train further)")
+    return True
+
+
+def _fingerprint_change(stored: dict[str, Any], now: dict[str, Any]) -> str:
+    """What differs between two data fingerprints, in words."""
+    for key, noun in (("rows", "training rows"), ("features", "features"),
+                      ("task", "task"), ("classes", "classes")):
+        if stored.get(key) != now.get(key):
+            return f"{noun}: {stored.get(key)} then, {now.get(key)} now"
+    return "same shape, different values"
 
 
 def choose_data_place(asked: str, backend: Backend, data: PreparedData,
@@ -194,11 +302,9 @@ def choose_data_place(asked: str, backend: Backend, data: PreparedData,
     return "host" if needed > free // 2 else "device"
 
 
-def _checkpoint_dtype(path: str) -> str:
+def _checkpoint_dtype(params: dict[str, Any]) -> str:
     """The dtype a checkpoint was trained in (resuming keeps it, for exact continuation)."""
-    from ..persistence.models import load_state
-
-    header, _ = load_state(path)
+    header, _ = load_state(params["resume_path"])
     return str(header["dtype"])
 
 
@@ -287,6 +393,22 @@ def _scores_text(scores: dict[str, float]) -> str:
     return f"R^2: {scores['r2']:.4f}, RMSE {scores['rmse']:.4g} {cost}"
 
 
+def _diverged(result: TrainingResult, options: TrainingOptions, params: dict[str, Any],
+              summary: dict[str, Any]) -> None:
+    """One line naming the likely cause and fix, JSON if asked, exit code 3; never a
+    model with non-finite weights."""
+    kept = (f"; {params['checkpoint_path']} keeps the last finite parameters"
+            if params["checkpoint_path"] and Path(params["checkpoint_path"]).exists() else "")
+    unsaved = f"; nothing was saved to {params['save_path']}" if params["save_path"] else ""
+    if params["as_json"]:
+        click.echo(json.dumps(json_safe(summary), allow_nan=False))
+    cost = result.stop_reason.split("became ", 1)[-1].split(";", 1)[0]
+    click.echo(f"Error: training diverged (the cost became {cost}); lower --lr (e.g. "
+               f"--lr {options.learning_rate / 10:g}) or add --standardize{kept}{unsaved}",
+               err=True)
+    click.get_current_context().exit(EXIT_DIVERGED)
+
+
 def _record_interval_in_steps(trainer: Trainer) -> int:
     every = trainer.options.print_every or 1
     return every * -(-trainer.m // trainer.batch) if trainer.by_epoch else every
@@ -294,20 +416,22 @@ def _record_interval_in_steps(trainer: Trainer) -> int:
 
 def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict[str, Any],
             say: Any) -> None:
-    """Print the summary, save the model, emit JSON; exit 130 after a Ctrl-C."""
+    """Print the summary, save the model, emit JSON; exit 130 after a Ctrl-C, 3 after
+    divergence (with no model saved)."""
     network, options, chosen = trainer.network, trainer.options, model.backend
-    interrupted = result.stop_reason.startswith("interrupted")
+    interrupted = result.stopped_by == "interrupted"
+    diverged = result.stopped_by == "diverged"
     say(f"Stopped: {result.stop_reason}")
     summary: dict[str, Any] = {
         **chosen.as_dict(), "layers": list(network.layer_sizes), "task": model.task,
         "options": model.run["options"], "steps": result.steps, "epochs": result.epochs,
         "stop_reason": result.stop_reason, "history": result.history,
-        "cuda_graph": trainer.use_graphs,
+        "cuda_graph": trainer.use_graphs, "stopped_by": result.stopped_by,
     }
     splits = [("train", "Train", trainer.X, trainer.Y, trainer.host_data)]
     if trainer.validation is not None:
         splits.append(("val", "Validation", *trainer.validation, False))
-    for key, label, X, Y, host in splits:
+    for key, label, X, Y, host in ([] if diverged else splits):
         scores = final_scores(network, X, Y, options.l2, host)
         summary.update({f"{key}_{name}": value for name, value in scores.items()})
         say(f"{label} {_scores_text(scores)}")
@@ -316,6 +440,9 @@ def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict
         say(f"Checkpoint: {params['checkpoint_path']}"
             + (f" (resume with: nnbackend train --resume {params['checkpoint_path']})"
                if interrupted else ""))
+    if diverged:
+        _diverged(result, options, params, summary)
+        return
     if params["save_path"] and not interrupted:
         model.save(params["save_path"], train_accuracy=summary.get("train_accuracy"))
         summary["model"] = params["save_path"]

@@ -9,6 +9,7 @@ data from the description stored in its checkpoint. Both the library's ``Model.f
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,3 +136,27 @@ def split_and_scale(features: np.ndarray, targets: Targets, *, standardize: bool
         X_train = scaler.transform(X_train)
         X_val = None if X_val is None else scaler.transform(X_val)
     return PreparedData(X_train, Y_train, X_val, Y_val, targets, scaler)
+
+
+#: Above this many bytes, a fingerprint hashes a sample of rows instead of all of them.
+FULL_HASH_BYTES = 256 * 2**20
+
+
+def fingerprint(data: PreparedData) -> dict[str, Any]:
+    """What identifies the training data, for a checkpoint to refuse changed data.
+
+    Row and feature counts, the task and classes, and a SHA-256 of the training features
+    and encoded targets (of 1024 evenly spaced rows when they exceed
+    :data:`FULL_HASH_BYTES`, so that a memory-mapped file is not read whole for it).
+    """
+    X, Y = data.X_train, data.Y_train
+    rows = np.arange(X.shape[0])
+    if X.nbytes + Y.nbytes > FULL_HASH_BYTES:
+        rows = np.unique(np.linspace(0, X.shape[0] - 1, 1024).astype(np.int64))
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(X[rows], dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(Y[:, rows], dtype=np.float64).tobytes())
+    classes = data.targets.classes
+    return {"rows": int(X.shape[0]), "features": int(X.shape[1]), "task": data.targets.task,
+            "classes": None if classes is None else classes.tolist(),
+            "sha256": digest.hexdigest()}

@@ -42,8 +42,16 @@ class Standardizer:
                 f"standardization needs a non-empty 2-D array (examples as rows), got shape "
                 f"{features.shape}"
             )
-        std = features.std(axis=0)
-        return cls(features.mean(axis=0), np.where(std > 0.0, std, 1.0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = features.mean(axis=0), features.std(axis=0)
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+            # Squares of values near 1e200 overflow: compute on columns scaled to [-1, 1]
+            # by their largest magnitude, then scale back (finite for any finite data).
+            peak = np.abs(features).max(axis=0)
+            peak = np.where(peak > 0.0, peak, 1.0)
+            scaled = features / peak
+            mean, std = scaled.mean(axis=0) * peak, scaled.std(axis=0) * peak
+        return cls(mean, np.where(std > 0.0, std, 1.0))
 
     @property
     def n_features(self) -> int:

@@ -67,7 +67,8 @@ class Functions(Callback):
 
 
 class Checkpoints(Callback):
-    """Write a checkpoint every ``every`` steps and when the run ends (Ctrl-C included).
+    """Write a checkpoint every ``every`` steps and when the run ends (Ctrl-C included),
+    never one with non-finite parameters (a diverging run keeps its last good one).
 
     Parameters
     ----------
@@ -82,12 +83,68 @@ class Checkpoints(Callback):
         self.every, self.save = every, save
 
     def on_step(self, trainer: Trainer) -> None:
-        if trainer.state.step % self.every == 0:
+        if trainer.state.step % self.every == 0 and trainer.parameters_finite():
             self.save(trainer)
 
     def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
-        if result is not None:
+        # A diverged run keeps the last checkpoint whose parameters were finite.
+        if result is not None and trainer.parameters_finite():
             self.save(trainer)
+
+
+class EarlyStopping(Callback):
+    """Keep the parameters of the best validation cost; stop when it has not improved for
+    ``patience`` records, and restore them at the end.
+
+    The trainer adds one, first, whenever it has validation data (with ``patience`` None
+    it only keeps the best parameters, which checkpoints carry). Its bookkeeping lives in
+    the trainer's state (``best_cost``, ``best_params``, ``best_record``,
+    ``bad_records``), so a resumed run continues it. Every rank of a data-parallel run
+    keeps it (``all_ranks``), so that all stop and restore together.
+
+    Parameters
+    ----------
+    patience : int or None
+        Records without a better validation cost before the run stops.
+    """
+
+    all_ranks = True
+
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience
+        self.stopped = False
+
+    def on_record(self, trainer: Trainer, record: Record) -> None:
+        if "val_cost" not in record:
+            return
+        st = trainer.state
+        if record["val_cost"] < st.best_cost:
+            # Eagerly, a reference is enough: the loop never donates (updates in place) the
+            # parameters held as the best, so the next step writes new arrays instead. A
+            # graphed step always updates its static arrays in place: keep a copy.
+            xp = trainer.network.backend.xp
+            best = ({name: xp.asarray(value, copy=True) for name, value in st.params.items()}
+                    if trainer.use_graphs else st.params)
+            st.best_cost, st.best_params, st.best_record = record["val_cost"], best, record
+            st.bad_records = 0
+            return
+        st.bad_records += 1
+        if self.patience is None or st.bad_records < self.patience or st.best_record is None:
+            return
+        self.stopped = True
+        best = st.best_record
+        where = f"epoch {best['epoch']}" if "epoch" in best else f"iteration {best['iteration']}"
+        trainer.request_stop("early_stopping", (
+            f"early stopping: validation cost did not improve for {self.patience} "
+            f"evaluations; restored the parameters of {where} (validation cost "
+            f"{best['val_cost']:.6f})"))
+
+    def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
+        st = trainer.state
+        if (result is not None and self.stopped and result.stopped_by == "early_stopping"
+                and st.best_params is not None):
+            trainer.restore(st.best_params)
+            result.best = st.best_record
 
 
 class StopOnInterrupt(Callback):

@@ -30,6 +30,7 @@ times faster than slicing columns of an ``(n[0], m)`` array.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,7 +44,7 @@ from ..core.network import Network, compute_cost, forward_propagation
 from ..core.optimizers import decayed_learning_rate, make_optimizer
 from ..core.regularization import dropout_masks, l2_cost
 from ..errors import NNBackendError, SettingError, literal
-from .callbacks import Callback
+from .callbacks import Callback, EarlyStopping
 from .graphed import GraphedSteps
 from .settings import SETTINGS, TRAINING_SETTINGS, check, default
 from .step import Batch, StepSpec, StepStats, Update, batch_stats, train_step
@@ -146,6 +147,9 @@ class TrainingResult:
         Why the run ended, in one sentence.
     best : dict or None
         The record whose parameters were restored by early stopping.
+    stopped_by : str
+        ``completed``, ``interrupted`` (Ctrl-C), ``early_stopping``, ``diverged`` (a
+        non-finite cost), or the word of a callback that asked the run to stop.
     """
 
     history: list[Record]
@@ -153,6 +157,7 @@ class TrainingResult:
     epochs: int
     stop_reason: str
     best: Record | None = None
+    stopped_by: str = "completed"
 
 
 @dataclass
@@ -357,7 +362,10 @@ class Trainer:
             on_record = on_step = None
             callbacks = [c for c in callbacks if getattr(c, "all_ranks", False)]
         self.on_record, self.on_step = on_record, on_step
-        self.callbacks = list(callbacks)
+        # Early stopping (and the best parameters a checkpoint keeps) runs as a callback,
+        # first, so that the others see the restored parameters at the end; on every rank.
+        self.callbacks = ([EarlyStopping(self.options.patience)] if validation is not None
+                          else []) + list(callbacks)
         opts = self.options
         self.optimizer = make_optimizer(opts.optimizer, opts.beta1, opts.beta2, opts.epsilon)
         self.m = X.shape[0]
@@ -373,15 +381,39 @@ class Trainer:
             raise SettingError("CUDA graphs do not run data-parallel yet; use {cuda_graph} "
                                "auto or off with a communicator")
         self.use_graphs = comm is None and use_cuda_graphs(cuda_graph, network.backend)
-        self._stop_requested = False
+        self._stop: tuple[str, str | None] | None = None  # (kind, reason) once requested
         self._clock = time.perf_counter()
 
-    def request_stop(self) -> None:
-        """Stop cleanly after the current step (e.g. from a Ctrl-C handler)."""
-        self._stop_requested = True
+    def request_stop(self, kind: str = "interrupted", reason: str | None = None) -> None:
+        """Stop cleanly after the current step, or before it when asked from a record.
+
+        Parameters
+        ----------
+        kind : str
+            ``interrupted`` (Ctrl-C: the default), ``early_stopping``, ``diverged``, or a
+            callback's own word; :attr:`TrainingResult.stopped_by` reports it.
+        reason : str, optional
+            The sentence for :attr:`TrainingResult.stop_reason` (default: one naming the
+            kind and the steps done). The first request wins.
+        """
+        if self._stop is None:
+            self._stop = (kind, reason)
+
+    def parameters_finite(self) -> bool:
+        """Whether every parameter is finite (one small device reduction and one read: a
+        GPU sync, so for checkpoints and records, not every step)."""
+        xp, backend = self.network.backend.xp, self.network.backend
+        flags = xp.stack([xp.all(xp.isfinite(value)) for value in self.state.params.values()])
+        return bool(backend.to_host(xp.all(flags)))
+
+    def restore(self, params: dict[str, Array]) -> None:
+        """Make ``params`` the run's parameters (e.g. the best ones, after early stopping)."""
+        self.state.params = params
+        self.network.params = params
 
     def _record(self, unit: str, count: int, totals: BatchTotals | None = None) -> bool:
-        """Evaluate, append a history record, report it; True when patience ran out.
+        """Evaluate, append a history record, report it; True when the run must stop
+        (divergence, or a callback asked: early stopping, Ctrl-C).
 
         ``totals``: report the mean over these batches (epoch mode) instead of evaluating
         the training set, when they cover the whole epoch (they do not after resuming from
@@ -405,25 +437,16 @@ class Trainer:
                 entry["val_accuracy"] = val_acc
         entry["time"] = st.elapsed + time.perf_counter() - self._clock
         st.history.append(entry)
+        if not math.isfinite(cost):
+            # Checked here, where the cost is on the host anyway: no extra sync per step.
+            self.request_stop("diverged", f"diverged: the training cost became {cost} at "
+                                          f"{unit} {count}; lower the learning rate, or "
+                                          "standardize the features")
         if self.on_record is not None:
             self.on_record(entry)
         for callback in self.callbacks:
             callback.on_record(self, entry)
-        if "val_cost" not in entry:
-            return False
-        if entry["val_cost"] < st.best_cost:
-            # Eagerly, a reference is enough: the loop never donates (updates in place) the
-            # parameters held here, so the next step writes new arrays instead. A graphed
-            # step always updates its static arrays in place: keep a copy.
-            xp = self.network.backend.xp
-            best = ({name: xp.asarray(value, copy=True) for name, value in st.params.items()}
-                    if self.use_graphs else st.params)
-            st.best_cost, st.best_params, st.best_record = entry["val_cost"], best, entry
-            st.bad_records = 0
-            return False
-        st.bad_records += 1
-        patience = self.options.patience
-        return patience is not None and st.bad_records >= patience
+        return self._stop is not None
 
     def _epoch_order(self) -> Array | None:
         """The current epoch's (seeded) permutation, copied to the device once per epoch
@@ -453,25 +476,29 @@ class Trainer:
             try:
                 if self.host_data and self.comm is None:  # ranks gather their own rows
                     stream = BatchStream(self.X, self.Y, net.backend, self.batch)
-                with net.backend.compute_mode():
+                # A diverging NumPy run would flood stderr with overflow warnings; the loop
+                # detects divergence itself, at the records.
+                with net.backend.compute_mode(), np.errstate(over="ignore", invalid="ignore",
+                                                             divide="ignore"):
                     # A data-parallel run's steps (nnbackend.distributed) have the graphed
                     # runner's interface: the loop drives either the same way.
                     graphed = (self._graphed_steps(spec) if self.use_graphs else
                                None if self.comm is None else self.comm.data_parallel(self, spec))
-                    stop, interrupted = self._loop(spec, graphed, stream)
+                    self._loop(spec, graphed, stream)
             finally:
                 if stream is not None:
                     stream.close()
             st.elapsed += time.perf_counter() - self._clock
-            result = self._finish(stop, interrupted)
+            result = self._finish()
         finally:
             for callback in begun:
                 callback.on_end(self, result)
         return result
 
     def _loop(self, spec: StepSpec, graphed: GraphedSteps | None,
-              stream: BatchStream | None) -> tuple[bool, bool]:
-        """The two nested loops (epochs, batches); ``(stopped, interrupted)``."""
+              stream: BatchStream | None) -> None:
+        """The two nested loops (epochs, batches), until the budget is spent or a stop is
+        requested."""
         net, st, opts = self.network, self.state, self.options
         backend, xp = net.backend, net.backend.xp
         m, batch, total, by_epoch = self.m, self.batch, self.total_steps, self.by_epoch
@@ -488,7 +515,7 @@ class Trainer:
         updates = {(params, state): Update(params, state, backend.update_block_bytes)
                    for params in (False, True) for state in (False, True)}
         order = None  # full batch: no shuffle, no draw (the notes')
-        stop = interrupted = False
+        stop = False
         while st.step < total and not stop:
             if not full_batch:
                 order = self._epoch_order()
@@ -555,13 +582,11 @@ class Trainer:
                     self.on_step(self)
                 for callback in self.callbacks:
                     callback.on_step(self)
-                if stop or self._stop_requested:
-                    interrupted = not stop
+                if stop or self._stop is not None:
                     stop = True
                     break
                 if st.batch_start == 0:
                     break  # epoch done: the outer loop draws the next permutation
-        return stop, interrupted
 
     def _graphed_steps(self, spec: StepSpec) -> GraphedSteps:
         """Move the state onto a :class:`GraphedSteps` runner's static arrays."""
@@ -572,24 +597,14 @@ class Trainer:
         st.params, st.optimizer_state = graphed.params, graphed.opt_state
         return graphed
 
-    def _finish(self, stopped: bool, interrupted: bool) -> TrainingResult:
-        """Restore the best parameters after early stopping; say why the run ended."""
-        st, opts, net = self.state, self.options, self.network
-        best = None
+    def _finish(self) -> TrainingResult:
+        """Hand the caller ordinary arrays; say why the run ended."""
+        st, net = self.state, self.network
         done = (f"{_count(st.epoch, 'epoch')} ({_count(st.step, 'step')})" if self.by_epoch
                 else _count(st.step, "iteration"))
-        if interrupted:
-            reason = f"interrupted after {done}"
-        elif stopped and st.best_params is not None and st.best_record is not None:
-            best = st.best_record
-            where = (f"epoch {best['epoch']}" if self.by_epoch
-                     else f"iteration {best['iteration']}")
-            reason = (f"early stopping: validation cost did not improve for {opts.patience} "
-                      f"evaluations; restored the parameters of {where} "
-                      f"(validation cost {best['val_cost']:.6f})")
-            st.params = st.best_params
-        else:
-            reason = f"completed {done}"
+        kind, reason = self._stop or ("completed", None)
+        if reason is None:
+            reason = f"completed {done}" if kind == "completed" else f"{kind} after {done}"
         if net.backend.compute_mode is not contextlib.nullcontext:
             # Arrays made inside the compute mode (PyTorch's inference tensors) refuse
             # in-place updates outside it: hand the caller ordinary copies.
@@ -603,7 +618,7 @@ class Trainer:
             if st.best_params is not None:
                 st.best_params = ordinary(st.best_params)
         net.params = st.params
-        return TrainingResult(st.history, st.step, st.epoch, reason, best)
+        return TrainingResult(st.history, st.step, st.epoch, reason, stopped_by=kind)
 
 
 def _count(n: int, noun: str) -> str:

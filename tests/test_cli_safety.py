@@ -1,0 +1,116 @@
+"""Nothing the user had is lost: outputs never overwrite inputs, a diverged run saves no
+broken model (exit 3), a resumed run writes where the first one said it would, refuses
+changed data, and can be extended to a longer plan with the same result as a straight run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nnbackend.cli import cli
+from nnbackend.core.backend import resolve_backend
+from nnbackend.persistence.atomic import exclusive
+from nnbackend.persistence.checkpoints import load_checkpoint
+
+
+def run(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def write_moons_csv(path: Path, n: int = 120, seed: int = 0) -> Path:
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 2)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["a", "b", "label"])
+        for row in X:
+            writer.writerow([repr(float(row[0])), repr(float(row[1])), int(row[0] * row[1] > 0)])
+    return path
+
+
+@pytest.mark.parametrize("case", ["save-is-data", "checkpoint-is-save", "log-is-data",
+                                  "predict-output-is-data", "predict-output-is-model"])
+def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path: Path,
+                                                               case: str) -> None:
+    data = write_moons_csv(tmp_path / "d.csv")
+    model = tmp_path / "m.npz"
+    assert run("train", "--data", data, "--iterations", "5", "--quiet", "--save",
+               model).exit_code == 0
+    before = {p: p.read_bytes() for p in (data, model)}
+    args = {
+        "save-is-data": ["train", "--data", data, "--save", data],
+        "checkpoint-is-save": ["train", "--data", data, "--save", tmp_path / "x.npz",
+                               "--checkpoint", tmp_path / "x.npz"],
+        "log-is-data": ["train", "--data", data, "--log-file", data],
+        "predict-output-is-data": ["predict", "--model", model, "--data", data, "-o", data],
+        "predict-output-is-model": ["predict", "--model", model, "--data", data, "-o", model],
+    }[case]
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "give --" in result.stderr
+    assert "would destroy" in result.stderr and "Traceback" not in result.output
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_diverged_run_exits_3_and_keeps_only_finite_files(tmp_path: Path) -> None:
+    model, checkpoint = tmp_path / "d1.npz", tmp_path / "ck.npz"
+    result = run("train", "--data", "moons", "--hidden-activation", "relu", "--init", "he",
+                 "--lr", "1e6", "--iterations", "300", "--print-every", "50", "--save",
+                 model, "--checkpoint", checkpoint, "--checkpoint-every", "1", "--json")
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[-1].startswith(
+        "Error: training diverged (the cost became nan at iteration 50); lower --lr")
+    assert "RuntimeWarning" not in result.stderr
+    assert json.loads(result.stdout.splitlines()[-1])["stopped_by"] == "diverged"
+    assert not model.exists()
+    network, _, state, _ = load_checkpoint(checkpoint, resolve_backend("cpu"))
+    assert 0 < state.step <= 50
+    assert all(np.isfinite(v).all() for v in network.params.values())
+
+
+def test_resume_writes_where_the_first_run_said_and_extends_exactly(tmp_path: Path) -> None:
+    checkpoint, model, straight = (tmp_path / n for n in ("ck.npz", "m.npz", "s.npz"))
+    first = run("train", "--iterations", "1000", "--checkpoint", checkpoint, "--save", model,
+                "--quiet")
+    assert first.exit_code == 0, first.output
+    resumed = run("train", "--resume", checkpoint, "--iterations", "2500", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert "Resuming" in resumed.stderr and f"Model saved to {model}" in resumed.stderr
+    assert run("train", "--iterations", "2500", "--save", straight, "--quiet").exit_code == 0
+    with np.load(model) as a, np.load(straight) as b:
+        for key in ("W1", "b1", "W2", "b2"):
+            np.testing.assert_array_equal(a[key], b[key])
+    history = json.loads(resumed.stdout.splitlines()[-1])["history"]
+    assert [r["iteration"] for r in history] == [0, 1000, 2000]
+    shorter = run("train", "--resume", checkpoint, "--iterations", "100")
+    assert shorter.exit_code == 2 and "shorter than the checkpoint's plan" in shorter.stderr
+    wrong_unit = run("train", "--resume", checkpoint, "--epochs", "100")
+    assert wrong_unit.exit_code == 2 and "extend it with --iterations" in wrong_unit.stderr
+
+
+def test_resume_refuses_changed_data(tmp_path: Path) -> None:
+    data, checkpoint = write_moons_csv(tmp_path / "d.csv"), tmp_path / "ck.npz"
+    assert run("train", "--data", data, "--epochs", "3", "--batch-size", "16",
+               "--checkpoint", checkpoint, "--quiet").exit_code == 0
+    write_moons_csv(data, seed=1)  # same shape, other values
+    result = run("train", "--resume", checkpoint, "--epochs", "6")
+    assert result.exit_code == 2
+    assert "changed since the checkpoint" in result.stderr
+    assert "same shape, different values" in result.stderr
+    write_moons_csv(data, n=100)
+    result = run("train", "--resume", checkpoint, "--epochs", "6")
+    assert "training rows: 120 then, 100 now" in result.stderr
+
+
+def test_a_second_run_on_one_checkpoint_is_refused(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "ck.npz"
+    with exclusive(checkpoint):
+        result = run("train", "--iterations", "5", "--checkpoint", checkpoint)
+    assert result.exit_code == 2
+    assert "is being written by another nnbackend run" in result.stderr
