@@ -114,3 +114,15 @@ def test_a_second_run_on_one_checkpoint_is_refused(tmp_path: Path) -> None:
         result = run("train", "--iterations", "5", "--checkpoint", checkpoint)
     assert result.exit_code == 2
     assert "is being written by another nnbackend run" in result.stderr
+
+
+def test_values_beyond_float32_are_refused_at_load(tmp_path: Path) -> None:
+    data = tmp_path / "big.csv"
+    data.write_text("a,b,label\n1e39,0,0\n0,1,1\n1,1,0\n2,2,1\n")
+    result = run("train", "--data", data, "--dtype", "float32", "--iterations", "2")
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: the features hold values up to 1e+39, beyond float32's "
+                             "range (3.4e+38); train in float64 (--dtype float64), or rescale "
+                             "the data (--standardize)\n")
+    assert run("train", "--data", data, "--dtype", "float32", "--iterations", "2",
+               "--standardize").exit_code == 0

@@ -32,7 +32,7 @@ from ..data.datasets import load_data
 from ..data.encoding import check_features
 from ..data.pipeline import PreparedData, prepare_arrays
 from ..data.preprocessing import Standardizer
-from ..errors import NNBackendError
+from ..errors import NNBackendError, SettingError
 from ..persistence.models import load_model, model_from_bytes, model_to_bytes, save_model
 from ..training.callbacks import Callback
 from ..training.settings import check
@@ -307,6 +307,7 @@ class Model:
             )
         self.task, self.classes, self.standardizer = (targets.task, targets.classes,
                                                       data.standardizer)
+        _check_range(data, self.backend)
         backend = self.backend
         validation = (None if data.X_val is None
                       else (backend.asarray(data.X_val), backend.asarray(data.Y_val)))
@@ -479,6 +480,23 @@ class _Remember(Callback):
         self.model.history = trainer.state.history
         if result is not None:
             self.model.result = result
+
+
+def _check_range(data: PreparedData, backend: Backend) -> None:
+    """Refuse values the backend's dtype cannot hold (they would become inf on the copy)."""
+    if backend.dtype_name != "float32":
+        return
+    limit = float(np.finfo(np.float32).max)
+    for name, values in (("features", data.X_train), ("features", data.X_val),
+                         ("targets", data.Y_train), ("targets", data.Y_val)):
+        if values is None or values.dtype == np.float32 or values.size == 0:
+            continue  # float32 data (a memory map) fits by construction
+        peak = float(np.max(np.abs(values)))
+        if peak > limit:
+            raise SettingError(
+                f"the {name} hold values up to {peak:.3g}, beyond float32's range "
+                f"({limit:.3g}); train in float64 ({{dtype}} float64), or rescale the data "
+                "({standardize})")
 
 
 def _backend(device: str, backend: str | Backend, dtype: str | None) -> Backend:
