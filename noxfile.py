@@ -83,7 +83,8 @@ def mpi(session: nox.Session) -> None:
     real-MPI test instead of skipping it.
     """
     session.install(*CONSTRAINTS, "-e", ".[test,mpi]")
-    session.run("pytest", "tests/test_distributed.py", *session.posargs,
+    session.run("pytest", "tests/test_distributed.py", "tests/test_cli_distributed.py",
+                *session.posargs,
                 env={"NNBACKEND_REQUIRE_MPI": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1",
                      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
 

@@ -16,7 +16,8 @@ import numpy as np
 from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
 from ..data.pipeline import DataSpec, PreparedData, fingerprint, prepare
-from ..errors import NNBackendError
+from ..distributed.launch import DISTRIBUTED_KINDS, connect, rank_device
+from ..errors import NNBackendError, SettingError
 from ..model import Model
 from ..model.scores import r2_score
 from ..persistence.atomic import check_writable, exclusive
@@ -26,7 +27,7 @@ from ..threads import limit_threads
 from ..training.callbacks import Callback, Checkpoints, RecordLog, StopOnInterrupt, json_safe
 from ..training.settings import TRAINING_SETTINGS, flag
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult, evaluate
-from . import cli
+from . import EXIT_USAGE, cli
 from .modelrun import data_files, refuse_overwriting_inputs
 from .options import (
     architecture_options,
@@ -64,6 +65,13 @@ output_options = stack(
                       "memory; same results; needs --batch-size). auto = host only for "
                       "mini-batch runs whose data would fill more than half of the "
                       "device's free memory."),
+    click.option("--distributed", type=click.Choice(DISTRIBUTED_KINDS), default=None,
+                 help="Train data-parallel over the ranks of mpirun or srun (mpirun -n 2 "
+                      "nnbackend train --distributed mpi ...): every rank reads the same "
+                      "data and computes the gradients of its share of each batch, one "
+                      "all-reduce per step, the same model as one process. Rank 0 alone "
+                      "prints and writes files. With --device cuda, each rank takes the GPU "
+                      "of its local rank. Needs pip install 'nnbackend[mpi]'."),
     click.option("--json", "as_json", is_flag=True,
                  help="Print one JSON object (backend, device, dtype, history, "
                       "train_accuracy, ...) as the last line of stdout; the rest goes to "
@@ -80,7 +88,7 @@ output_options = stack(
 #: Options that may accompany --resume; every other one is fixed by the checkpoint.
 RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_path",
                   "checkpoint_every", "as_json", "quiet", "cuda_graph", "data_on",
-                  "threads", "log_file", "iterations", "epochs"}
+                  "threads", "log_file", "iterations", "epochs", "distributed"}
 #: Exit code of a run whose cost became NaN or infinite (2 is bad usage, 130 Ctrl-C).
 EXIT_DIVERGED = 3
 #: Printed records per run when --print-every is not given (epoch runs record every
@@ -140,23 +148,56 @@ def train(ctx: click.Context, **params: Any) -> None:
       nnbackend train --backend torch --device cuda  # steps replayed as CUDA graphs
     """
     limit_threads(params["threads"])
+    comm = None
+    if params["distributed"]:
+        comm = connect(params["distributed"])
+        params["device"] = rank_device(params["device"], comm)
+        if not comm.is_root:  # rank 0 alone prints and writes
+            params.update(as_json=False, quiet=True, save_path=None, checkpoint_path=None,
+                          checkpoint_every=None, log_file=None)
     say = (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo
+    if comm is not None and not comm.is_root:
+        say = _silent
+    try:
+        _train_command(ctx, params, comm, say)
+    except NNBackendError as exc:
+        if comm is None or comm.size == 1:
+            raise
+        # One rank's error must end the job, not leave the others waiting in a collective.
+        message = exc.spelled(flag) if isinstance(exc, SettingError) else str(exc)
+        click.echo(f"Error (rank {comm.rank} of {comm.size}): {message}", err=True)
+        comm.abort(EXIT_USAGE)
+
+
+def _silent(text: str) -> None:
+    """What ranks other than 0 print: nothing."""
+
+
+def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, say: Any) -> None:
+    """``train`` once the ranks (if any) are known."""
     if params["resume_path"]:
         header, _ = _resume_header(ctx, params)
         run = header["extra"]["run"]
         _restore_outputs(params, run)
+        ranks = run.get("ranks", 1)
+        if ranks != (1 if comm is None else comm.size):
+            raise NNBackendError(
+                f"{params['resume_path']} was written by a run of {ranks} rank(s); resume it "
+                f"with the same count (mpirun -n {ranks} ... --distributed mpi, or without "
+                "mpirun for 1)")
     else:
         run = describe_run(params)
+        run["ranks"] = 1 if comm is None else comm.size
     _check_paths(params, run)
     with contextlib.ExitStack() as locks:
         # One run at a time per checkpoint, written again and again: a second run is
         # refused instead of interleaving its writes (a --save is one atomic write).
         if params["checkpoint_path"]:
             locks.enter_context(exclusive(params["checkpoint_path"]))
-        _train(params, run, say)
+        _train(params, run, say, comm)
 
 
-def _train(params: dict[str, Any], run: dict[str, Any], say: Any) -> None:
+def _train(params: dict[str, Any], run: dict[str, Any], say: Any, comm: Any) -> None:
     """Build (or resume) the model, train it, report it."""
     if params["resume_path"]:
         network, header, state, rng = load_checkpoint(
@@ -185,7 +226,7 @@ def _train(params: dict[str, Any], run: dict[str, Any], say: Any) -> None:
     options = TrainingOptions(**run["options"])
     data_on = choose_data_place(params["data_on"], chosen, data, options.batch_size)
     trainer = model.trainer(data, options, state=state, rng=rng,
-                            cuda_graph=params["cuda_graph"], data_on=data_on)
+                            cuda_graph=params["cuda_graph"], data_on=data_on, comm=comm)
     network = model.network
     assert network is not None
     if state is not None and _already_finished(trainer, params, say):
@@ -195,6 +236,8 @@ def _train(params: dict[str, Any], run: dict[str, Any], say: Any) -> None:
             f"{trainer.total_steps}")
     notes = (["each step replayed as a CUDA graph"] if trainer.use_graphs else []) + (
         ["training data streamed from host memory"] if data_on == "host" else [])
+    if comm is not None:
+        notes.append(f"data-parallel over {comm.size} rank(s)")
     say(f"Backend: {chosen.describe()}" + (f" ({'; '.join(notes)})" if notes else ""))
     say(_describe_data(run, data, network))
     result = _run_with_progress(trainer, params, model, say)

@@ -268,7 +268,7 @@ class Model:
     def trainer(self, data: PreparedData, options: TrainingOptions | None = None, *,
                 callbacks: Sequence[Callback] = (), cuda_graph: str = "auto",
                 data_on: str = "device", state: Any = None, rng: Any = None,
-                **training: Any) -> Trainer:
+                comm: Any = None, **training: Any) -> Trainer:
         """The :class:`Trainer` that fits this model on ``data``; call its ``run()``.
 
         It builds the network on first use (sizes from the data), adopts the data's
@@ -289,6 +289,9 @@ class Model:
             Resume this state (from a checkpoint).
         rng : numpy.random.RandomState, optional
             The generator to continue (from a checkpoint); default :attr:`rng`.
+        comm : Communicator, optional
+            Train data-parallel over its ranks (:mod:`nnbackend.distributed`); every rank
+            calls this with the same data, settings and seed.
         """
         options = replace(options or TrainingOptions(), **training)
         targets, n_features = data.targets, data.X_train.shape[1]
@@ -315,7 +318,7 @@ class Model:
                 else (backend.asarray(data.X_train), backend.asarray(data.Y_train)))
         trainer = Trainer(self.network, X, Y, options, rng or self.rng, validation,
                           state=state, cuda_graph=cuda_graph, data_on=data_on,
-                          callbacks=[*callbacks, _Remember(self)])
+                          callbacks=[*callbacks, _Remember(self)], comm=comm)
         self.run = {**self.run, **{name: getattr(self, name) for name in ARCHITECTURE
                                    if name != "seed"},
                     "layers": list(self.layers), "options": asdict(trainer.options)}
@@ -472,6 +475,8 @@ class Model:
 
 class _Remember(Callback):
     """Copy the run's history and result into the model when the run ends."""
+
+    all_ranks = True  # every rank of a data-parallel run holds the same model
 
     def __init__(self, model: Model) -> None:
         self.model = model
