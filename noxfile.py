@@ -2,7 +2,7 @@
 
     nox                              # every CPU backend (numpy, strict, torch) and lint
     nox -s "tests(backend='cupy')"   # on a machine with an NVIDIA GPU
-    nox -s lint typing               # ruff and import-linter's layers; mypy
+    nox -s lint typing               # ruff, import-linter's layers, the CI workflow; mypy
     nox -s package                   # build sdist + wheel, twine check, train from the wheel
 
 Every session installs with ``-c constraints/ci.txt``: the versions this project tests
@@ -91,10 +91,20 @@ def mpi(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff on the package, tests, scripts and this file; import-linter on the layers."""
-    session.install(*CONSTRAINTS, "ruff", "import-linter>=2.1", "-e", ".")
+    """ruff on the package, tests, scripts and this file; import-linter on the layers;
+    the CI workflow against GitHub's schema and zizmor's security audits.
+
+    Both workflow checks run offline: check-jsonschema ships the workflow schema, and
+    zizmor's offline mode skips only the audits that ask GitHub's API (the actions are
+    pinned by commit, which it checks without network).
+    """
+    session.install(*CONSTRAINTS, "ruff", "import-linter>=2.1", "check-jsonschema>=0.29",
+                    "zizmor>=1.7", "-e", ".")
     session.run("ruff", "check", "nnbackend", "tests", "scripts", "noxfile.py")
     session.run("lint-imports")
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows",
+                ".github/workflows/tests.yml")
+    session.run("zizmor", "--offline", ".github/workflows")
 
 
 @nox.session
