@@ -136,14 +136,17 @@ def train(ctx: click.Context, **params: Any) -> None:
 
     \b
     Examples:
-      nnbackend train                              # the notes' flower run
+      nnbackend train                              # the course's flower run
       nnbackend train --layers 20,7,5 --hidden-activation relu --init he --lr 0.3
       nnbackend train --data spiral --layers 50 --hidden-activation relu --init he \\
           --optimizer adam --lr 0.01 --epochs 300 --batch-size 32
       nnbackend train --data data.csv --target label --standardize --save model.npz
-      nnbackend train --validation-fraction 0.2 --patience 5 --epochs 500
+      nnbackend train --layers 8 --optimizer adam --lr 0.01 --batch-size 32 \\
+          --epochs 500 --validation-fraction 0.2 --patience 10   # early stopping
       nnbackend train --checkpoint run.npz --checkpoint-every 500
       nnbackend train --resume run.npz             # after a crash or Ctrl-C
+      mpirun -n 2 nnbackend train --distributed mpi --data moons --epochs 50 \\
+          --batch-size 64                          # data-parallel, the same model
       nnbackend train --device cuda --json         # on a GPU, machine-readable
       nnbackend train --backend torch --device cuda  # steps replayed as CUDA graphs
     """

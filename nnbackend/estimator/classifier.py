@@ -25,7 +25,8 @@ class NNClassifier(NNEstimator):
     hidden_layer_sizes : tuple of int or int, default=(4,)
         ``n[1], ..., n[L-1]``; ``()`` gives logistic regression.
     activation : str, default="tanh"
-        Hidden activation: ``tanh``, ``relu``, ``leaky_relu``, ``sigmoid``, ``identity``.
+        Hidden activation: ``tanh``, ``relu``, ``leaky_relu``, ``sigmoid``, ``identity``,
+        ``gelu`` (tanh approximation), ``silu``.
     init : str, default="small"
         ``small`` (the notes' ``randn * 0.01``), ``xavier``, ``he`` or ``zeros``.
     learning_rate : float, default=1.2

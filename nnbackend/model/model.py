@@ -55,7 +55,7 @@ class Model:
         ``(20, 7, 5)`` a deep one, ``()`` logistic regression.
     hidden_activation : str
         ``g`` of the hidden layers: ``tanh`` (the notes'), ``relu``, ``leaky_relu``,
-        ``sigmoid``, ``identity``.
+        ``sigmoid``, ``identity``, ``gelu`` (tanh approximation), ``silu``.
     init : str
         ``small`` (the notes' ``randn * 0.01``), ``zeros``, ``xavier``, ``he``, ``random``.
     init_scale : float

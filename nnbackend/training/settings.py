@@ -150,15 +150,15 @@ def _shown(value: Any) -> str:
 
 
 _TRAINING = (
-    Setting("learning_rate", float, 1.2, "Learning rate lr0 (> 0); the notes' flower run "
+    Setting("learning_rate", float, 1.2, "Learning rate lr0 (> 0); the course's flower run "
             "uses 1.2.", low=0, low_open=True, flag="--lr"),
     Setting("iterations", int, None, "Update steps (default 10000 when epochs is not "
             "given).", low=1),
     Setting("epochs", int, None, "Passes over the data, instead of iterations.", low=1),
-    Setting("batch_size", int, None, "Examples per step; default: all (the notes' "
+    Setting("batch_size", int, None, "Examples per step; default: all (the course's "
             "full-batch gradient descent). Data is reshuffled every epoch from the seed.",
             low=1),
-    Setting("optimizer", str, "gd", "gd (the notes'), momentum, rmsprop or adam.",
+    Setting("optimizer", str, "gd", "gd (the course's), momentum, rmsprop or adam.",
             choices=OPTIMIZERS),
     Setting("beta1", float, 0.9, "Momentum / Adam first-moment decay.", low=0, high=1,
             high_open=True),
@@ -174,9 +174,10 @@ _TRAINING = (
     Setting("keep_prob", float, 1.0, "Inverted-dropout keep probability of hidden units "
             "(1 = no dropout).", low=0, high=1, low_open=True),
     Setting("print_every", int, None, "Record (and print) every N iterations (default "
-            "1000): the cost on all training data before that update, as the notes print "
-            "it. With epochs, every N epochs (default 1): the mean of that epoch's batch "
-            "costs (plus the L2 term of the epoch-end weights).", low=1,
+            "1000): the cost on all training data before that update, as the course "
+            "prints it. With epochs, every N epochs: the mean of that epoch's batch costs (plus "
+            "the L2 term of the epoch-end weights); by default every epoch is recorded "
+            "and about ten are printed.", low=1,
             estimator="record_every"),
     Setting("patience", int, None, "Stop when the validation cost has not improved for N "
             "records and restore the best parameters (needs a validation fraction).",
@@ -184,17 +185,19 @@ _TRAINING = (
 )
 
 _MODEL = (
-    Setting("layers", tuple, (4,), "Hidden layer sizes: 4 is the notes' shallow network, "
+    Setting("layers", tuple, (4,), "Hidden layer sizes: 4 is the course's shallow network, "
             "20,7,5 a deep one.", estimator="hidden_layer_sizes"),
-    Setting("hidden_activation", str, "tanh", "g of the hidden layers.",
+    Setting("hidden_activation", str, "tanh", "g of the hidden layers: tanh (the "
+            "course's), relu, leaky_relu, sigmoid, identity, gelu (its tanh approximation: "
+            "the Array API has no erf) or silu.",
             choices=tuple(HIDDEN_ACTIVATIONS), estimator="activation"),
-    Setting("init", str, "small", "small = randn*0.01 (the notes'), zeros shows the "
+    Setting("init", str, "small", "small = randn*0.01 (the course's), zeros shows the "
             "symmetry problem, xavier for tanh, he for relu, random = randn (with the init "
             "scale).", choices=tuple(WEIGHT_SCALES)),
     Setting("init_scale", float, 1.0, "Multiplies the initializer's factor: init random "
             "with scale 10 is the course's too-large randn*10 example.", low=0),
     Setting("seed", int, 3, "Seed of the host generator (weights, shuffles, dropout, "
-            "validation split): init small draws what the notes' np.random.seed(SEED); "
+            "validation split): init small draws what the course's np.random.seed(SEED); "
             "np.random.randn(n1, n0) * 0.01 draws.", estimator="random_state"),
 )
 
