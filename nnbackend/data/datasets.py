@@ -131,8 +131,9 @@ _K_CLASSES = ("seed", "n_samples", "noise", "n_classes")
 
 #: name -> :class:`DatasetInfo`; every loader returns host arrays, examples as rows.
 DATASETS: dict[str, DatasetInfo] = {
-    "flower": DatasetInfo(_flower, "the notes' planar flower: 2 classes of petals, 400 x 2, "
-                          "fixed seed 1", "binary", ("n_samples",)),
+    "flower": DatasetInfo(_flower, "the course's planar flower (Deep Learning Specialization, "
+                          "course 1 week 3): 2 classes of petals, 400 x 2, fixed seed 1",
+                          "binary", ("n_samples",)),
     "moons": DatasetInfo(moons, "two interleaving half circles, 200 x 2", "binary",
                          _SIZE_NOISE_SEED),
     "circles": DatasetInfo(circles, "a small circle inside a large one, 200 x 2", "binary",
@@ -144,7 +145,7 @@ DATASETS: dict[str, DatasetInfo] = {
         "multiclass", ("seed", "n_samples", "n_classes")),
     "spiral": DatasetInfo(spiral, "the CS231n spiral: K arms (default 3), 300 x 2",
                           "multiclass", _K_CLASSES),
-    "sine": DatasetInfo(sine, "regression: y = sin(x) + noise on [-pi, pi], 200 x 1",
+    "sine": DatasetInfo(sine, "y = sin(x) + noise on [-pi, pi], 200 x 1",
                         "regression", _SIZE_NOISE_SEED),
     "iris": DatasetInfo(_sklearn_set("iris"), "Fisher's iris flowers: 3 species, 150 x 4",
                         "multiclass", requires="scikit-learn"),

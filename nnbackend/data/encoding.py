@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import NNBackendError
+from ..errors import NNBackendError, SettingError
 
 TASKS = ("binary", "multiclass", "regression")
 #: Whole-number labels with at most this many distinct values are always classes ...
@@ -151,6 +151,10 @@ def encode_targets(y: object, task: str | None = None) -> Targets:
         raise NNBackendError(f"class labels must be 1-D, got shape {labels.shape}")
     if labels.dtype.kind == "f" and not np.isfinite(labels).all():
         raise NNBackendError("labels contain NaN or inf; drop or fix those rows first")
+    if labels.dtype.kind == "f" and not np.all(labels == np.round(labels)):
+        raise SettingError(f"{{task}} {task} needs class labels, but the targets are "
+                           "real-valued (not whole numbers); use {task} regression, or leave "
+                           "{task} out to infer it")
     classes, index = np.unique(labels, return_inverse=True)
     if classes.size < 2:
         raise NNBackendError(
@@ -159,10 +163,9 @@ def encode_targets(y: object, task: str | None = None) -> Targets:
         )
     if task == "binary":
         if classes.size != 2:
-            raise NNBackendError(
-                f"--task binary needs exactly two classes, found {classes.size}; "
-                "use --task multiclass"
-            )
+            fix = ("regression" if infer_task(labels) == "regression" else "multiclass")
+            raise SettingError(f"{{task}} binary needs exactly two classes, found "
+                               f"{classes.size}; use {{task}} {fix}")
         return Targets(task, index.astype(np.float64).reshape(1, -1), classes)
     one_hot = np.zeros((classes.size, labels.shape[0]))
     one_hot[index, np.arange(labels.shape[0])] = 1.0
