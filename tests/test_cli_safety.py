@@ -126,3 +126,44 @@ def test_values_beyond_float32_are_refused_at_load(tmp_path: Path) -> None:
                              "the data (--standardize)\n")
     assert run("train", "--data", data, "--dtype", "float32", "--iterations", "2",
                "--standardize").exit_code == 0
+
+
+def test_ctrl_c_then_resume_with_no_flags_saves_where_the_first_run_said(
+        tmp_path: Path) -> None:
+    """Interrupted (SIGINT), resumed with no extra flags: the model lands at the first run's
+    --save path, equal bit for bit to an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "NNBACKEND_DEVICE": "cpu",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root),
+                                                       os.environ.get("PYTHONPATH")]))}
+    train = [sys.executable, "-m", "nnbackend", "train"]
+    checkpoint, model = tmp_path / "ck.npz", tmp_path / "m.npz"
+    first = subprocess.Popen([*train, "--iterations", "60000", "--checkpoint", checkpoint,
+                              "--checkpoint-every", "500", "--save", model, "--quiet"],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=60)
+    if first.returncode == 0:
+        pytest.skip("the run finished before the interrupt arrived (a very fast machine)")
+    assert first.returncode == 130
+    assert f"resume with: nnbackend train --resume {checkpoint}" in out
+    assert not model.exists()
+    resumed = subprocess.run([*train, "--resume", checkpoint], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"Model saved to {model}" in resumed.stdout
+    straight = tmp_path / "straight.npz"
+    assert run("train", "--iterations", "60000", "--save", straight, "--quiet").exit_code == 0
+    with np.load(model) as a, np.load(straight) as b:
+        for key in ("W1", "b1", "W2", "b2"):
+            np.testing.assert_array_equal(a[key], b[key])

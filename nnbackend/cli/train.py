@@ -155,9 +155,6 @@ def train(ctx: click.Context, **params: Any) -> None:
     if params["distributed"]:
         comm = connect(params["distributed"])
         params["device"] = rank_device(params["device"], comm)
-        if not comm.is_root:  # rank 0 alone prints and writes
-            params.update(as_json=False, quiet=True, save_path=None, checkpoint_path=None,
-                          checkpoint_every=None, log_file=None)
     say = (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo
     if comm is not None and not comm.is_root:
         say = _silent
@@ -191,6 +188,10 @@ def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, say: A
     else:
         run = describe_run(params)
         run["ranks"] = 1 if comm is None else comm.size
+    if comm is not None and not comm.is_root:
+        # Rank 0 alone prints and writes (a resumed run's targets included).
+        params.update(as_json=False, quiet=True, save_path=None, checkpoint_path=None,
+                      checkpoint_every=None, log_file=None)
     _check_paths(params, run)
     with contextlib.ExitStack() as locks:
         # One run at a time per checkpoint, written again and again: a second run is
