@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NNBackendError
-from .arrayfiles import ArrayFileError, NpzArchive, load_npy
+from .arrayfiles import ArrayFileError, NpzArchive, available_memory, human_bytes, load_npy
 from .encoding import first_non_finite
 
 DATA_SUFFIXES = (".csv", ".npz", ".npy")
@@ -135,6 +135,7 @@ def read_csv(path: str | Path, target: str | None = None) -> Dataset:
         int64 when every label is a whole number, float64 for other numbers, else str.
     """
     path = Path(path)
+    _check_csv_fits(path)
     lines, header = _read_header_and_rows(path)
     if len(header) < 2:
         raise NNBackendError(f"{path} has only the column {header[0]!r}; it needs at least "
@@ -143,6 +144,24 @@ def read_csv(path: str | Path, target: str | None = None) -> Dataset:
     X, y = _split_csv(path, lines, header, target_index)
     assert y is not None  # a target column was given, so there are labels
     return X, y
+
+
+#: Memory a CSV takes while read whole, per byte of file (its cells as Python strings).
+CSV_MEMORY_FACTOR = 8
+
+
+def _check_csv_fits(path: Path) -> None:
+    """Refuse, before reading, a CSV too large to read whole into the available memory."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # reading it reports the problem
+    free = available_memory()
+    if free is not None and size * CSV_MEMORY_FACTOR > free:
+        raise NNBackendError(
+            f"{path} ({human_bytes(size)}) is too large to read whole into the "
+            f"{human_bytes(free)} of memory available; convert it to .npy, which is read "
+            f"row by row: nnbackend convert {path} {path.with_suffix('.npy').name}")
 
 
 def _split_csv(
@@ -154,7 +173,7 @@ def _split_csv(
     columns = [j for j in range(len(header)) if j != target_index]
     X = np.empty((len(cells), len(columns)))
     for k, j in enumerate(columns):
-        X[:, k] = _numeric_column(path, header[j], [row[j] for row in cells], numbers)
+        X[:, k] = numeric_column(path, header[j], [row[j] for row in cells], numbers)
     bad = np.argwhere(~np.isfinite(X))
     if bad.size:
         i, k = bad[0]
@@ -164,7 +183,7 @@ def _split_csv(
         )
     if target_index is None:
         return X, None
-    return X, _target_column(path, header[target_index], [row[target_index] for row in cells],
+    return X, target_column(path, header[target_index], [row[target_index] for row in cells],
                              numbers)
 
 
@@ -302,9 +321,9 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
     """The header and the non-blank data rows with their line numbers, all checked."""
     try:
         # utf-8-sig drops the byte-order mark that spreadsheet programs put in front.
-        with open(path, newline="", encoding="utf-8-sig") as fh, _field_limit(MAX_FIELD):
+        with open(path, newline="", encoding="utf-8-sig") as fh, field_limit(MAX_FIELD):
             # strict: a stray or unclosed quote is an error, not silently part of a value.
-            reader = csv.reader(fh, delimiter=_delimiter(fh), strict=True)
+            reader = csv.reader(fh, delimiter=csv_delimiter(fh), strict=True)
             rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
     except UnicodeDecodeError as exc:
         raise NNBackendError(
@@ -312,7 +331,7 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
             "UTF-8 CSV"
         ) from None
     except csv.Error as exc:
-        raise _csv_error(path, reader.line_num, exc) from None
+        raise csv_error(path, reader.line_num, exc) from None
     except OSError as exc:
         raise NNBackendError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not rows:
@@ -329,7 +348,7 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
     return rows[1:], header
 
 
-def _delimiter(fh: typing.TextIO) -> str:
+def csv_delimiter(fh: typing.TextIO) -> str:
     """``,`` unless the header row has none and the sample shows ``;``, tab or ``|``.
 
     ``fh`` is left at the start. A comma in the header wins, so every comma-separated
@@ -348,7 +367,7 @@ def _delimiter(fh: typing.TextIO) -> str:
 
 
 @contextlib.contextmanager
-def _field_limit(limit: int) -> Iterator[None]:
+def field_limit(limit: int) -> Iterator[None]:
     """Raise the csv module's (process-wide) field size limit while one file is read."""
     previous = csv.field_size_limit()
     csv.field_size_limit(max(previous, limit))
@@ -358,7 +377,7 @@ def _field_limit(limit: int) -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
-def _csv_error(path: Path, line: int, exc: csv.Error) -> NNBackendError:
+def csv_error(path: Path, line: int, exc: csv.Error) -> NNBackendError:
     """One line for the csv module's refusals, naming the likely cause."""
     text = str(exc)
     if "field larger than field limit" in text:
@@ -377,7 +396,8 @@ def _column_index(path: Path, header: list[str], target: str) -> int:
     return header.index(target)
 
 
-def _numeric_column(path: Path, name: str, values: list[str], lines: list[int]) -> np.ndarray:
+def numeric_column(path: Path, name: str, values: list[str], lines: list[int]) -> np.ndarray:
+    """A CSV feature column as float64; a non-number is one line naming its line."""
     try:
         return np.array(values, dtype=np.float64)
     except ValueError:
@@ -398,7 +418,8 @@ def _numeric_column(path: Path, name: str, values: list[str], lines: list[int]) 
     return np.array([float(v) for v in values])
 
 
-def _target_column(path: Path, name: str, values: list[str], lines: list[int]) -> np.ndarray:
+def target_column(path: Path, name: str, values: list[str], lines: list[int]) -> np.ndarray:
+    """A CSV's label column: int64 for whole numbers, float64 for other numbers, else str."""
     for value, line in zip(values, lines, strict=True):
         if not value:
             raise NNBackendError(
