@@ -94,3 +94,14 @@ def test_a_csv_too_large_for_memory_names_the_conversion(tmp_path: Path,
     with pytest.raises(NNBackendError, match=r"too large to read whole .* nnbackend convert "
                                              r".*d\.csv d\.npy"):
         files.read_csv(source)
+
+
+def test_float32_npy_features_stay_memory_mapped(tmp_path: Path) -> None:
+    """No float64 copy of a float32 .npy: training reads the map, batch by batch."""
+    X = np.random.RandomState(0).randn(500, 3).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", (X[:, 0] > 0).astype(np.int64))
+    from nnbackend.data.pipeline import DataSpec, prepare
+
+    data = prepare(DataSpec(data=str(tmp_path / "X.npy")))
+    assert isinstance(data.X_train, np.memmap) and data.X_train.dtype == np.float32

@@ -46,8 +46,10 @@ def test_encodings():
 
 @pytest.mark.parametrize(("y", "task", "match"), [
     (np.array([0, 1, 2]), "binary", "exactly two classes, found 3; use task multiclass"),
-    (np.linspace(0, 1, 50), "binary", "real-valued .*; use task regression"),
-    (np.array([0.5, 1.5, 2.25]), "multiclass", "real-valued .*; use task regression"),
+    (np.linspace(0, 1, 50), "binary", "would make 50 classes of 50 examples.*use task "
+                                      "regression"),
+    (np.array([0.5, 1.5, 2.25]), "binary", "found 3; use task regression"),
+    (np.linspace(0, 1, 50), "multiclass", "looks? real-valued; use task regression"),
     (np.array([1, 1, 1]), None, "at least two classes"),
     (np.array([0.5, np.nan]), "regression", "NaN or inf"),
     (np.array([0.0, np.nan, 1.0]), "binary", "NaN or inf"),

@@ -52,16 +52,23 @@ class Targets:
 
 
 def check_features(X: object) -> np.ndarray:
-    """Return ``X`` as a 2-D float64 host array, refusing empty or non-finite data.
+    """Return ``X`` as a 2-D floating host array, refusing empty or non-finite data.
+
+    A float32 or float64 NumPy array (a memory-mapped ``.npy`` included) is kept as it is,
+    not copied: data larger than memory stays on disk until batches read it. Anything
+    else becomes float64.
 
     Parameters
     ----------
     X : array_like, shape (m, n_features)
     """
-    try:
-        features = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise NNBackendError(f"features must be numbers ({exc})") from None
+    if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64):
+        features = X
+    else:
+        try:
+            features = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise NNBackendError(f"features must be numbers ({exc})") from None
     if features.ndim != 2:
         raise NNBackendError(
             f"features must be a 2-D array (examples as rows), got shape {features.shape}"
@@ -151,11 +158,13 @@ def encode_targets(y: object, task: str | None = None) -> Targets:
         raise NNBackendError(f"class labels must be 1-D, got shape {labels.shape}")
     if labels.dtype.kind == "f" and not np.isfinite(labels).all():
         raise NNBackendError("labels contain NaN or inf; drop or fix those rows first")
-    if labels.dtype.kind == "f" and not np.all(labels == np.round(labels)):
-        raise SettingError(f"{{task}} {task} needs class labels, but the targets are "
-                           "real-valued (not whole numbers); use {task} regression, or leave "
-                           "{task} out to infer it")
     classes, index = np.unique(labels, return_inverse=True)
+    m = labels.shape[0]
+    if (labels.dtype.kind in "iuf" and classes.size > FEW_CLASSES
+            and classes.size * EXAMPLES_PER_CLASS > m):
+        raise SettingError(f"{{task}} {task} would make {classes.size} classes of {m} "
+                           "examples: the targets look real-valued; use {task} regression, "
+                           "or leave {task} out to infer it")
     if classes.size < 2:
         raise NNBackendError(
             f"classification needs at least two classes, found only {classes.tolist()}; "
@@ -163,7 +172,8 @@ def encode_targets(y: object, task: str | None = None) -> Targets:
         )
     if task == "binary":
         if classes.size != 2:
-            fix = ("regression" if infer_task(labels) == "regression" else "multiclass")
+            real = labels.dtype.kind == "f" and not np.all(labels == np.round(labels))
+            fix = "regression" if real else "multiclass"
             raise SettingError(f"{{task}} binary needs exactly two classes, found "
                                f"{classes.size}; use {{task}} {fix}")
         return Targets(task, index.astype(np.float64).reshape(1, -1), classes)

@@ -533,7 +533,8 @@ def _check_arrays(X: np.ndarray, y: np.ndarray, source: str) -> Dataset:
 
 
 def _check_features_array(X: np.ndarray, source: str) -> np.ndarray:
-    """``X`` read from ``source`` as float64, refusing non-numeric, non-2-D or bad values."""
+    """``X`` read from ``source`` as float32 or float64 (a memory map kept as it is; other
+    numbers become float64), refusing non-numeric, non-2-D or bad values."""
     if X.dtype.kind not in "biuf":
         raise NNBackendError(f"features X in {source} must be numbers, got dtype {X.dtype}; "
                              "save X.astype(float)")
@@ -546,7 +547,7 @@ def _check_features_array(X: np.ndarray, source: str) -> np.ndarray:
     if X.size == 0:
         raise NNBackendError(f"features X in {source} are empty (shape {X.shape}); the data "
                              "is empty")
-    if X.dtype != np.float64:  # a float64 memory map stays one (no copy)
+    if X.dtype not in (np.float32, np.float64):  # a float memory map stays one (no copy)
         X = X.astype(np.float64)
     bad = first_non_finite(X)
     if bad is not None:
