@@ -7,7 +7,6 @@ settings table.
 
 from __future__ import annotations
 
-import math
 import numbers
 import operator
 import re
@@ -57,14 +56,6 @@ def estimator_wording() -> Iterator[None]:
         raise type(exc)(message) from None
 
 
-def check_real(name: str, value: Any) -> float:
-    """A finite real number as a Python float (NumPy scalars would upcast float32)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
-            float(value)):
-        raise NNBackendError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def check_count(name: str, value: Any) -> int | None:
     """None or a Python int."""
     if value is None:
@@ -72,13 +63,6 @@ def check_count(name: str, value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise NNBackendError(f"{name} must be an integer or None, got {value!r}")
     return int(value)
-
-
-def check_text(name: str, value: Any, optional: bool = False) -> Any:
-    """A string (or None when ``optional``)."""
-    if (value is None and optional) or isinstance(value, str):
-        return value
-    raise NNBackendError(f"{name} must be a string, got {value!r}")
 
 
 def check_hidden_sizes(value: Any) -> tuple[int, ...]:
