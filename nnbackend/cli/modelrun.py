@@ -17,6 +17,7 @@ from typing import Any
 import click
 import numpy as np
 
+from .._text import count
 from ..core.backend import Backend
 from ..core.network import Network
 from ..data.datasets import DATASETS, load_dataset
@@ -128,7 +129,7 @@ class LoadedModel:
             X, y = load_dataset(key, seed=seed, **given)
             if X.shape[1] != self.n_features:
                 raise NNBackendError(
-                    f"the {key} data set has {_count(X.shape[1], 'feature')}, but the model takes "
+                    f"the {key} data set has {count(X.shape[1], 'feature')}, but the model takes "
                     f"{self.n_features}; use data with the model's training columns"
                 )
             return X, y
@@ -209,8 +210,3 @@ def check_output_path(path: str | None) -> None:
     """Refuse an output path in a missing directory, or a directory, before any work."""
     if path is not None:
         check_writable(path)
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 feature``, ``2 features``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -8,6 +8,7 @@ from typing import Any
 import click
 import numpy as np
 
+from .._text import count
 from ..errors import NNBackendError
 from ..plotting import plot_decision_boundary, plot_loss_curve
 from ..threads import limit_threads
@@ -26,11 +27,6 @@ from .options import device_options
 DPI = 100
 
 
-def features(n: int) -> str:
-    """``1 feature``, ``3 features``."""
-    return f"{n} feature" if n == 1 else f"{n} features"
-
-
 def draw_boundary(model: LoadedModel, data: str, target: str | None, output: str,
                   title: str | None, size: dict[str, Any], generator: dict[str, Any]) -> None:
     """Colour the plane by the model's class and scatter ``data`` by its labels."""
@@ -40,7 +36,7 @@ def draw_boundary(model: LoadedModel, data: str, target: str | None, output: str
                              "regression model; plot its --loss-curve instead")
     if model.n_features != 2:
         raise NNBackendError(f"a decision boundary can be drawn for 2-feature models only, "
-                             f"but {name} takes {features(model.n_features)}; plot its "
+                             f"but {name} takes {count(model.n_features, 'feature')}; plot its "
                              "--loss-curve instead")
     X, y = model.read_data(data, target, **generator)
     if y is None:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 import numpy as np
 
+from .._text import count
 from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
 from ..data.pipeline import DataSpec, PreparedData, fingerprint, prepare
@@ -360,7 +361,7 @@ def _describe_data(run: dict[str, Any], data: PreparedData, network: Network) ->
     val = "" if data.X_val is None else f" + {data.X_val.shape[0]} validation"
     scaled = ", standardized" if data.standardizer is not None else ""
     return (f"Data: {run['data']['data']}, {data.X_train.shape[0]} training examples{val}, "
-            f"{sizes[0]} feature{'' if sizes[0] == 1 else 's'}{scaled}, "
+            f"{count(sizes[0], 'feature')}{scaled}, "
             f"task {data.targets.task}; layers "
             f"{'-'.join(map(str, sizes))}, {network.hidden.name} hidden, "
             f"{network.output.activation.name} output")

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._text import count
 from ..errors import NNBackendError
 from .arrayfiles import ArrayFileError, NpzArchive, available_memory, human_bytes, load_npy
 from .encoding import first_non_finite
@@ -290,9 +291,8 @@ def _read_csv_features(
 
 def _check_count(X: np.ndarray, n_features: int, source: str) -> np.ndarray:
     if X.shape[1] != n_features:
-        plural = "" if X.shape[1] == 1 else "s"
         raise NNBackendError(
-            f"the data in {source} has {X.shape[1]} feature{plural}, but the model takes "
+            f"the data in {source} has {count(X.shape[1], 'feature')}, but the model takes "
             f"{n_features}; use data with the model's training columns"
         )
     return X

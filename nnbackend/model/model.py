@@ -35,7 +35,7 @@ from ..data.preprocessing import Standardizer
 from ..errors import NNBackendError, SettingError
 from ..persistence.models import load_model, model_from_bytes, model_to_bytes, save_model
 from ..training.callbacks import Callback
-from ..training.settings import check
+from ..training.settings import check, default
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
 from .scores import confusion_matrix, r2_score
 
@@ -118,8 +118,9 @@ class Model:
         run = dict((extra or {}).get("run") or {})
         model = cls(run.get("layers", network.layer_sizes[1:-1]),
                     hidden_activation=network.hidden.name,
-                    init=run.get("init", "small"), init_scale=run.get("init_scale", 1.0),
-                    seed=run.get("seed", 3), backend=network.backend)
+                    init=run.get("init", default("init")),
+                    init_scale=run.get("init_scale", default("init_scale")),
+                    seed=run.get("seed", default("seed")), backend=network.backend)
         model.network, model.task, model.run = network, network.output.task, run
         if classes is None and model.task != "regression":
             classes = list(range(2 if model.task == "binary" else network.layer_sizes[-1]))
@@ -496,7 +497,7 @@ def _check_range(data: PreparedData, backend: Backend) -> None:
                          ("targets", data.Y_train), ("targets", data.Y_val)):
         if values is None or values.dtype == np.float32 or values.size == 0:
             continue  # float32 data (a memory map) fits by construction
-        peak = float(np.max(np.abs(values)))
+        peak = max(float(values.max()), -float(values.min()))  # no |values| copy
         if peak > limit:
             raise SettingError(
                 f"the {name} hold values up to {peak:.3g}, beyond float32's range "

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .._text import count
 from ..core.backend import host_rng
 from ..core.metrics import output_accuracy
 from ..core.network import Network, compute_cost, forward_propagation
@@ -600,8 +601,8 @@ class Trainer:
     def _finish(self) -> TrainingResult:
         """Hand the caller ordinary arrays; say why the run ended."""
         st, net = self.state, self.network
-        done = (f"{_count(st.epoch, 'epoch')} ({_count(st.step, 'step')})" if self.by_epoch
-                else _count(st.step, "iteration"))
+        done = (f"{count(st.epoch, 'epoch')} ({count(st.step, 'step')})" if self.by_epoch
+                else count(st.step, "iteration"))
         kind, reason = self._stop or ("completed", None)
         if reason is None:
             reason = f"completed {done}" if kind == "completed" else f"{kind} after {done}"
@@ -619,11 +620,6 @@ class Trainer:
                 st.best_params = ordinary(st.best_params)
         net.params = st.params
         return TrainingResult(st.history, st.step, st.epoch, reason, stopped_by=kind)
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 epoch``, ``2 epochs``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 CUDA_GRAPH_MODES = SETTINGS["cuda_graph"].choices
