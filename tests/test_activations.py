@@ -31,7 +31,7 @@ NUMPY_FORMS = {
 def test_activation_values_and_placement(backend, name):
     act = HIDDEN_ACTIVATIONS[name]
     Z = backend.asarray(Z_HOST)
-    A = act.forward(backend.xp, Z)
+    A = act.forward(Z, xp=backend.xp)
     assert_on_backend(A, backend)
     np.testing.assert_allclose(backend.to_host(A), NUMPY_FORMS[name](Z_HOST),
                                rtol=tolerance(backend), atol=1e-7)
@@ -42,11 +42,11 @@ def test_derivative_matches_central_differences(backend64, name):
     act = HIDDEN_ACTIVATIONS[name]
     xp = backend64.xp
     Z = backend64.asarray(Z_HOST)
-    derivative = act.derivative(xp, Z, act.forward(xp, Z))
+    derivative = act.derivative(Z, act.forward(Z, xp=xp), xp=xp)
     assert_on_backend(derivative, backend64)
 
     def g(z: np.ndarray) -> np.ndarray:
-        return backend64.to_host(act.forward(xp, backend64.asarray(z)))
+        return backend64.to_host(act.forward(backend64.asarray(z), xp=xp))
 
     np.testing.assert_allclose(backend64.to_host(derivative), central_difference(g, Z_HOST),
                                rtol=1e-7, atol=1e-9)
@@ -56,7 +56,7 @@ def test_gelu_stays_within_its_approximation_error_of_the_exact_erf_form():
     # The docstring's promise: the tanh form is within 5e-4 of Z * Phi(Z) everywhere.
     z = np.linspace(-12.0, 12.0, 24001)
     exact = 0.5 * z * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
-    error = np.abs(HIDDEN_ACTIVATIONS["gelu"].forward(np, z) - exact)
+    error = np.abs(HIDDEN_ACTIVATIONS["gelu"].forward(z, xp=np) - exact)
     assert error.max() < 5e-4
 
 
@@ -67,8 +67,8 @@ def test_smooth_rectifiers_are_finite_and_exact_in_the_tails(backend, name):
     act = HIDDEN_ACTIVATIONS[name]
     xp = backend.xp
     Z = backend.asarray([[-1e30, -1e4, -60.0, 60.0, 1e4, 1e30]])
-    A = act.forward(xp, Z)
-    host_A, host_dA = backend.to_host(A), backend.to_host(act.derivative(xp, Z, A))
+    A = act.forward(Z, xp=xp)
+    host_A, host_dA = backend.to_host(A), backend.to_host(act.derivative(Z, A, xp=xp))
     np.testing.assert_array_equal(host_A, [[0.0, 0.0, 0.0, 60.0, 1e4, backend.to_host(Z)[0, -1]]])
     np.testing.assert_array_equal(host_dA, [[0.0, 0.0, 0.0, 1.0, 1.0, 1.0]])
 
@@ -77,7 +77,7 @@ def test_smooth_rectifiers_are_finite_and_exact_in_the_tails(backend, name):
 def test_saturating_activations_are_finite_for_huge_inputs(backend, name):
     act = HIDDEN_ACTIVATIONS[name]
     Z = backend.asarray([[-1e4, -700.0, 0.0, 700.0, 1e4]])
-    out = backend.to_host(act.forward(backend.xp, Z))
+    out = backend.to_host(act.forward(Z, xp=backend.xp))
     assert np.isfinite(out).all()
     assert out[0, 0] == pytest.approx(0.0 if name == "sigmoid" else -1.0)
     assert out[0, -1] == pytest.approx(1.0)
@@ -85,7 +85,7 @@ def test_saturating_activations_are_finite_for_huge_inputs(backend, name):
 
 def test_softmax_columns_sum_to_one_and_survive_huge_logits(backend):
     Z = backend.asarray([[1e4, -3.0, 0.5], [-1e4, 2.0, 0.5], [0.0, 1.0, 0.5]])
-    A = softmax(backend.xp, Z)
+    A = softmax(Z, xp=backend.xp)
     assert_on_backend(A, backend)
     host = backend.to_host(A)
     assert np.isfinite(host).all()

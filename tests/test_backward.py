@@ -53,7 +53,7 @@ def test_gradient_check_names_a_broken_parameter(reference):
     X_host, targets = small_problem("binary")
     net = Network.create((3, 5, 1), reference, "tanh", "binary", init="xavier", seed=1)
     broken_hidden = net.hidden.__class__(
-        "tanh", net.hidden.forward, lambda xp, Z, A: 1.0 - 0.5 * A * A)  # wrong derivative
+        "tanh", net.hidden.forward, lambda Z, A, *, xp: 1.0 - 0.5 * A * A)  # wrong derivative
     net.hidden = broken_hidden
     result = gradient_check(net, reference.asarray(X_host), reference.asarray(targets.Y))
     assert not result.passed

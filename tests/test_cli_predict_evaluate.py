@@ -189,7 +189,7 @@ def test_evaluate_classifier_reports_accuracy_cost_and_confusion(models):
     assert payload["accuracy"] == pytest.approx(np.mean(predicted == y))
     assert f"Accuracy: {100 * payload['accuracy']:.2f}% ({payload['correct']} of 400)" in lines
     cache = saved.network.forward(saved.rows(X).T)
-    expected_cost = float(saved.network.output.cost(np, cache.Z[-1], y.reshape(1, -1) * 1.0))
+    expected_cost = float(saved.network.output.cost(cache.Z[-1], y.reshape(1, -1) * 1.0, xp=np))
     assert payload["cost"] == pytest.approx(expected_cost, rel=1e-12)
     assert payload["classes"] == [0, 1]
     cm = np.array(payload["confusion_matrix"])

@@ -77,7 +77,7 @@ def test_gradcheck_fails_and_names_the_worst_parameter(monkeypatch):
     from nnbackend.core import activations
 
     broken = activations.Activation("tanh", activations.tanh,
-                                     lambda xp, Z, A: 1.0 - 0.5 * A * A)
+                                     lambda Z, A, *, xp: 1.0 - 0.5 * A * A)
     monkeypatch.setitem(activations.HIDDEN_ACTIVATIONS, "tanh", broken)
     result = run("gradcheck", "--init", "xavier")
     assert result.exit_code == 1, result.output

@@ -45,9 +45,9 @@ def setup(backend):
 def test_every_layers_dA_as_the_course_returns_it(backend):
     net, X, Y, host = setup(backend)
     xp = backend.xp
-    cache = forward_propagation(net.params, backend.asarray(X), net.hidden, net.output, xp)
-    grads = backward_propagation(net.params, cache, backend.asarray(Y), net.hidden, xp,
-                                 keep_dA=True)
+    cache = forward_propagation(net.params, backend.asarray(X), net.hidden, net.output, xp=xp)
+    grads = backward_propagation(net.params, cache, backend.asarray(Y), net.hidden,
+                                 keep_dA=True, xp=xp)
     expected, _ = notes_backward(host, X, Y)
     assert set(grads) == set(expected)
     for key, value in expected.items():
@@ -59,12 +59,12 @@ def test_the_output_layer_from_any_dA(backend):
     """``dA[L]`` of cross-entropy through sigmoid's backward gives the fused ``A - Y``."""
     net, X, Y, host = setup(backend)
     xp = backend.xp
-    cache = forward_propagation(net.params, backend.asarray(X), net.hidden, net.output, xp)
+    cache = forward_propagation(net.params, backend.asarray(X), net.hidden, net.output, xp=xp)
     A2 = backend.to_host(cache.A[-1])
     dA2 = backend.asarray(-(Y / A2 - (1 - Y) / (1 - A2)))
-    from_dA = backward_propagation(net.params, cache, None, net.hidden, xp, dA_L=dA2,
-                                   output=net.output, keep_dA=True)
-    fused = backward_propagation(net.params, cache, backend.asarray(Y), net.hidden, xp)
+    from_dA = backward_propagation(net.params, cache, None, net.hidden, dA_L=dA2,
+                                   output=net.output, keep_dA=True, xp=xp)
+    fused = backward_propagation(net.params, cache, backend.asarray(Y), net.hidden, xp=xp)
     for key, value in fused.items():
         np.testing.assert_allclose(backend.to_host(from_dA[key]), backend.to_host(value),
                                    rtol=100 * tolerance(backend), atol=tolerance(backend))
@@ -75,11 +75,11 @@ def test_softmax_has_no_separate_backward(reference):
     net = Network.create((2, 3, 3), reference, task="multiclass")
     xp = reference.xp
     cache = forward_propagation(net.params, reference.asarray(np.ones((2, 4))), net.hidden,
-                                net.output, xp)
+                                net.output, xp=xp)
     with pytest.raises(NNBackendError, match="softmax has none"):
-        backward_propagation(net.params, cache, None, net.hidden, xp,
+        backward_propagation(net.params, cache, None, net.hidden,
                              dA_L=reference.asarray(np.ones((3, 4))),
-                             output=OUTPUT_LAYERS["multiclass"])
+                             output=OUTPUT_LAYERS["multiclass"], xp=xp)
 
 
 def test_the_courses_one_dimensional_check():

@@ -173,10 +173,10 @@ def test_sharded_step_equals_the_single_step(backend64, k, task, optimizer, l2, 
              dropout_masks(host_rng(5), net.layer_sizes, size, keep_prob, backend64))
     X, Y = backend64.asarray(X_host), backend64.asarray(Y_host)
 
-    params, state = net.params, spec.optimizer.init(net.params, xp)
+    params, state = net.params, spec.optimizer.init(net.params, xp=xp)
     for _ in range(3):
-        params, state, stats = train_step(params, state, Batch(X, Y, masks), 0.1, spec, xp,
-                                          with_stats=True)
+        params, state, stats = train_step(params, state, Batch(X, Y, masks), 0.1, spec,
+                                          with_stats=True, xp=xp)
     expected = host(backend64, params)
     expected_stats = [backend64.to_float(s) for s in stats if s is not None]
 
@@ -185,10 +185,10 @@ def test_sharded_step_equals_the_single_step(backend64, k, task, optimizer, l2, 
         own = None if masks is None else [None if D is None else D[:, lo:hi] for D in masks]
         batch = Batch(X[lo:hi, :], Y[:, lo:hi], own)
         reduce = FlatSum(comm, backend64)
-        p, s = net.params, spec.optimizer.init(net.params, xp)
+        p, s = net.params, spec.optimizer.init(net.params, xp=xp)
         for _ in range(3):
-            p, s, st = sharded_train_step(p, s, batch, 0.1, spec, xp, reduce,
-                                          batch_size=size, with_stats=True)
+            p, s, st = sharded_train_step(p, s, batch, 0.1, spec, reduce,
+                                          batch_size=size, with_stats=True, xp=xp)
         return host(backend64, p), [backend64.to_float(v) for v in st if v is not None]
 
     for got, got_stats in run_ranks(k, rank):
@@ -203,7 +203,7 @@ def test_l2_per_shard_would_count_k_times(reference):
     net = Network.create(LAYERS["binary"], reference, "tanh", "binary", "xavier", seed=3)
     spec = StepSpec(net.hidden, net.output, make_optimizer("gd"), 5.0)
     X, Y = reference.asarray(X_host), reference.asarray(Y_host)
-    single, _, _ = train_step(net.params, {"t": 0}, Batch(X, Y), 1.0, spec, reference.xp)
+    single, _, _ = train_step(net.params, {"t": 0}, Batch(X, Y), 1.0, spec, xp=reference.xp)
 
     def per_shard_l2(comm):
         lo, hi = shard_bounds(23, comm.rank, comm.size)

@@ -38,7 +38,7 @@ def naive_cost(task: str, Z: np.ndarray, Y: np.ndarray) -> float:
 def test_cost_value_is_a_0d_device_array(backend, task):
     out = OUTPUT_LAYERS[task]
     Z, Y = backend.asarray(Z_BY_TASK[task]), backend.asarray(Y_BY_TASK[task])
-    cost = out.cost(backend.xp, Z, Y)
+    cost = out.cost(Z, Y, xp=backend.xp)
     assert cost.shape == ()
     assert_on_backend(cost, backend)
     assert backend.to_float(cost) == pytest.approx(
@@ -51,7 +51,7 @@ def test_output_gradient_is_m_times_dJ_dZ(backend64, task):
     out, xp = OUTPUT_LAYERS[task], backend64.xp
     Z_host, Y_host = Z_BY_TASK[task], Y_BY_TASK[task]
     Z, Y = backend64.asarray(Z_host), backend64.asarray(Y_host)
-    dZ = out.output_gradient(out.activation.forward(xp, Z), Y)
+    dZ = out.output_gradient(out.activation.forward(Z, xp=xp), Y)
     assert_on_backend(dZ, backend64)
 
     m, eps = Z_host.shape[1], 1e-6
@@ -60,8 +60,9 @@ def test_output_gradient_is_m_times_dJ_dZ(backend64, task):
         plus, minus = Z_host.copy(), Z_host.copy()
         plus[idx] += eps
         minus[idx] -= eps
-        numeric[idx] = (backend64.to_float(out.cost(xp, backend64.asarray(plus), Y))
-                        - backend64.to_float(out.cost(xp, backend64.asarray(minus), Y))) / (2 * eps)
+        J_plus = backend64.to_float(out.cost(backend64.asarray(plus), Y, xp=xp))
+        J_minus = backend64.to_float(out.cost(backend64.asarray(minus), Y, xp=xp))
+        numeric[idx] = (J_plus - J_minus) / (2 * eps)
     np.testing.assert_allclose(backend64.to_host(dZ), m * numeric, rtol=1e-6, atol=1e-8)
 
 
@@ -77,8 +78,8 @@ def test_cross_entropy_is_finite_for_logits_of_1e4(backend, task):
         Y_host = np.array([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]])  # right, then wrong by 2e4
         expected = 2e4 / 2
     Z, Y = backend.asarray(Z_host), backend.asarray(Y_host)
-    cost = backend.to_float(out.cost(backend.xp, Z, Y))
+    cost = backend.to_float(out.cost(Z, Y, xp=backend.xp))
     assert np.isfinite(cost)
     assert cost == pytest.approx(expected, rel=1e-6)
-    dZ = backend.to_host(out.output_gradient(out.activation.forward(backend.xp, Z), Y))
+    dZ = backend.to_host(out.output_gradient(out.activation.forward(Z, xp=backend.xp), Y))
     assert np.isfinite(dZ).all()

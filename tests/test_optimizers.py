@@ -48,10 +48,10 @@ def test_three_steps_match_the_course(backend, name, donate):
 
     opt, xp = make_optimizer(name), backend.xp
     ours = {k: backend.asarray(v) for k, v in params.items()}
-    state = opt.init(ours, xp)
+    state = opt.init(ours, xp=xp)
     for grads in grads_seq:
         ours, state = opt.step(ours, {k: backend.asarray(g) for k, g in grads.items()},
-                               state, 0.05, xp, donate_params=donate, donate_state=donate)
+                               state, 0.05, donate_params=donate, donate_state=donate, xp=xp)
     assert state["t"] == 3
     for k, v in ours.items():
         assert_on_backend(v, backend)
@@ -73,19 +73,19 @@ def test_a_step_writes_only_into_what_was_donated(backend, name, lr):
     def fresh():
         params = {k: backend.asarray(v) for k, v in host.items()}
         grads = {k: backend.asarray(v) for k, v in host_grads.items()}
-        state = opt.step(params, grads, opt.init(params, xp), lr, xp)[1]  # non-zero averages
+        state = opt.step(params, grads, opt.init(params, xp=xp), lr, xp=xp)[1]  # non-zero averages
         return params, grads, state
 
     params, grads, state = fresh()
     before = {k: backend.to_host(v) for k, v in {**params, **grads, **state}.items()
               if k != "t"}
-    functional = opt.step(params, grads, state, lr, xp)
+    functional = opt.step(params, grads, state, lr, xp=xp)
     for k, v in {**params, **grads, **state}.items():  # inputs untouched
         if k != "t":
             np.testing.assert_array_equal(backend.to_host(v), before[k])
 
     params, grads, state = fresh()
-    donated = opt.step(params, grads, state, lr, xp, donate_params=True, donate_state=True)
+    donated = opt.step(params, grads, state, lr, donate_params=True, donate_state=True, xp=xp)
     for k in params:  # the results are the donated arrays (gd: new), with the same values
         assert (donated[0][k] is params[k]) == (name != "gd")
         np.testing.assert_array_equal(backend.to_host(donated[0][k]),
@@ -108,11 +108,11 @@ def test_an_update_in_row_blocks_equals_the_whole_array_update(backend, name):
     for block_bytes in (None, 2 * 5 * 8):  # whole arrays; blocks of 2 (or 1) rows of W1
         # Copies: asarray may share the host memory, and donated arrays are written to.
         params = {k: backend.asarray(v.copy()) for k, v in host.items()}
-        state = opt.init(params, xp)
+        state = opt.init(params, xp=xp)
         for grads in host_grads:
             params, state = opt.step(params, {k: backend.asarray(g) for k, g in grads.items()},
-                                     state, 0.05, xp, donate_params=True, donate_state=True,
-                                     block_bytes=block_bytes)
+                                     state, 0.05, donate_params=True, donate_state=True,
+                                     block_bytes=block_bytes, xp=xp)
         results.append({k: backend.to_host(v) for k, v in {**params, **state}.items()
                         if k != "t"})
     whole, blocked = results
@@ -124,9 +124,9 @@ def test_optimizer_state_names():
     import array_api_compat.numpy as xp
 
     params = {"W1": xp.ones((2, 2)), "b1": xp.zeros((2, 1))}
-    assert sorted(make_optimizer("adam").init(params, xp)) == ["sdW1", "sdb1", "t", "vdW1",
+    assert sorted(make_optimizer("adam").init(params, xp=xp)) == ["sdW1", "sdb1", "t", "vdW1",
                                                                "vdb1"]
-    assert sorted(make_optimizer("gd").init(params, xp)) == ["t"]
+    assert sorted(make_optimizer("gd").init(params, xp=xp)) == ["t"]
 
 
 def test_bad_optimizer_settings():

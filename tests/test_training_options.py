@@ -73,8 +73,8 @@ def test_minibatches_are_contiguous_slices_of_one_permutation_per_epoch(referenc
             rows = order[start:start + 4]  # 4, 4, then the last batch of 2
             Xb = reference.asarray(X_host[rows])
             Yb = reference.asarray(targets.Y[:, rows])
-            cache = forward_propagation(params, Xb.T, net.hidden, net.output, xp)
-            grads = backward_propagation(params, cache, Yb, net.hidden, xp)
+            cache = forward_propagation(params, Xb.T, net.hidden, net.output, xp=xp)
+            grads = backward_propagation(params, cache, Yb, net.hidden, xp=xp)
             params = {k: v - 0.1 * grads["d" + k] for k, v in params.items()}
     for k, v in params.items():
         np.testing.assert_allclose(reference.to_host(net.params[k]), reference.to_host(v),
@@ -103,7 +103,7 @@ def test_dropout_backward_matches_central_differences_with_fixed_masks(reference
     net = Network.create((3, 5, 4, 1), reference, "tanh", "binary", "xavier", seed=2)
     masks = dropout_masks(host_rng(1), net.layer_sizes, 6, 0.6, reference)
     grads = backward_propagation(net.params, forward_propagation(
-        net.params, X, net.hidden, net.output, xp, masks), Y, net.hidden, xp)
+        net.params, X, net.hidden, net.output, masks, xp=xp), Y, net.hidden, xp=xp)
     eps = 1e-6
     for name, value in net.params.items():
         host = reference.to_host(value)
@@ -114,8 +114,8 @@ def test_dropout_backward_matches_central_differences_with_fixed_masks(reference
                 bumped = host.copy()
                 bumped[idx] += sign * eps
                 params = {**net.params, name: reference.asarray(bumped)}
-                cache = forward_propagation(params, X, net.hidden, net.output, xp, masks)
-                costs.append(float(net.output.cost(xp, cache.Z[-1], Y)))
+                cache = forward_propagation(params, X, net.hidden, net.output, masks, xp=xp)
+                costs.append(float(net.output.cost(cache.Z[-1], Y, xp=xp)))
             numeric[idx] = (costs[0] - costs[1]) / (2 * eps)
         np.testing.assert_allclose(reference.to_host(grads["d" + name]), numeric,
                                    rtol=1e-5, atol=1e-9)

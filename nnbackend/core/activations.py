@@ -1,7 +1,8 @@
 """Activation functions g(Z) and their derivatives g'(Z), written once on the Array API.
 
-Every function takes the standard namespace ``xp`` and arrays of any shape (inside the
-network: ``(n[l], m)``), and returns an array of the same shape, namespace, device and
+Every function takes arrays of any shape (inside the network: ``(n[l], m)``) and the
+standard namespace as the keyword ``xp``, in last place as array-api-extra has it
+(``tanh(Z, xp=xp)``), and returns an array of the same shape, namespace, device and
 dtype. Only standard operators and element-wise functions are used (Python scalars as
 operands where the 2024.12 standard allows them), no ``bool * float`` (the comparison is
 cast with ``astype``), so the same lines run on NumPy, CuPy, PyTorch and array-api-strict.
@@ -12,10 +13,9 @@ the notes' ``g'(Z) = 1 - A**2`` for tanh.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import NNBackendError
 
@@ -36,27 +36,27 @@ GELU_CUBIC = 0.044715
 GELU_CLIP = 10.0
 
 
-def sigmoid(xp: ModuleType, Z: Array) -> Array:
+def sigmoid(Z: Array, *, xp: ModuleType) -> Array:
     """``1 / (1 + exp(-Z))`` as ``0.5 * tanh(0.5 * Z) + 0.5``: no overflow for any Z."""
     return 0.5 * xp.tanh(0.5 * Z) + 0.5
 
 
-def sigmoid_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
+def sigmoid_derivative(Z: Array, A: Array, *, xp: ModuleType) -> Array:
     """``g'(Z) = A * (1 - A)``."""
     return A * (1.0 - A)
 
 
-def tanh(xp: ModuleType, Z: Array) -> Array:
+def tanh(Z: Array, *, xp: ModuleType) -> Array:
     """The notes' hidden activation, ``tanh(Z)``."""
     return xp.tanh(Z)
 
 
-def tanh_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
+def tanh_derivative(Z: Array, A: Array, *, xp: ModuleType) -> Array:
     """``g'(Z) = 1 - A**2`` (the notes' ``1 - np.power(A1, 2)``)."""
     return 1.0 - A * A
 
 
-def relu(xp: ModuleType, Z: Array) -> Array:
+def relu(Z: Array, *, xp: ModuleType) -> Array:
     """``max(0, Z)``: ``xp.maximum`` with a Python scalar (standard since 2024.12).
 
     One pass over ``Z``; ``(Z + |Z|) / 2`` took three (2.3 vs 6 us on a (4, 400) array,
@@ -65,42 +65,42 @@ def relu(xp: ModuleType, Z: Array) -> Array:
     return xp.maximum(Z, 0.0)
 
 
-def relu_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
+def relu_derivative(Z: Array, A: Array, *, xp: ModuleType) -> Array:
     """``1`` where ``Z > 0``, else ``0`` (the subgradient 0 is used at ``Z = 0``)."""
     return xp.astype(Z > 0.0, Z.dtype)
 
 
-def leaky_relu(xp: ModuleType, Z: Array, alpha: float = LEAKY_RELU_ALPHA) -> Array:
+def leaky_relu(Z: Array, alpha: float = LEAKY_RELU_ALPHA, *, xp: ModuleType) -> Array:
     """``max(alpha * Z, Z)``, which is ``Z`` for ``Z > 0`` and ``alpha * Z`` otherwise
     (for ``0 <= alpha < 1``)."""
     return xp.maximum(Z, alpha * Z)
 
 
 def leaky_relu_derivative(
-    xp: ModuleType, Z: Array, A: Array, alpha: float = LEAKY_RELU_ALPHA
+    Z: Array, A: Array, alpha: float = LEAKY_RELU_ALPHA, *, xp: ModuleType
 ) -> Array:
     """``1`` where ``Z > 0``, else ``alpha``."""
     return alpha + (1.0 - alpha) * xp.astype(Z > 0.0, Z.dtype)
 
 
-def identity(xp: ModuleType, Z: Array) -> Array:
+def identity(Z: Array, *, xp: ModuleType) -> Array:
     """``g(Z) = Z``: the output of a regression network."""
     return Z
 
 
-def identity_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
+def identity_derivative(Z: Array, A: Array, *, xp: ModuleType) -> Array:
     """``g'(Z) = 1``, as an array shaped like ``Z``."""
     return xp.ones_like(Z)
 
 
-def _gelu_tanh(xp: ModuleType, Z: Array) -> tuple[Array, Array]:
+def _gelu_tanh(Z: Array, *, xp: ModuleType) -> tuple[Array, Array]:
     """``(t, z)``: ``t = tanh(u)`` with ``u = sqrt(2/pi) * (z + 0.044715 * z**3)`` and
     ``z = clip(Z, -10, 10)`` (see :data:`GELU_CLIP`)."""
     z = xp.clip(Z, -GELU_CLIP, GELU_CLIP)
     return xp.tanh(GELU_SQRT_2_OVER_PI * z * (1.0 + GELU_CUBIC * (z * z))), z
 
 
-def gelu(xp: ModuleType, Z: Array) -> Array:
+def gelu(Z: Array, *, xp: ModuleType) -> Array:
     """GELU, ``Z * Phi(Z)``, in its tanh approximation: ``0.5 * Z * (1 + tanh(u))`` with
     ``u = sqrt(2/pi) * (Z + 0.044715 * Z**3)``.
 
@@ -110,11 +110,11 @@ def gelu(xp: ModuleType, Z: Array) -> Array:
     by less than 5e-4 everywhere (4.7e-4 at its worst, near ``Z = 2.7``). Finite and
     warning-free for any finite ``Z`` (see :data:`GELU_CLIP`).
     """
-    t, _ = _gelu_tanh(xp, Z)
+    t, _ = _gelu_tanh(Z, xp=xp)
     return 0.5 * Z * (1.0 + t)
 
 
-def gelu_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
+def gelu_derivative(Z: Array, A: Array, *, xp: ModuleType) -> Array:
     """``g'(Z) = 0.5 * (1 + t) + 0.5 * Z * (1 - t**2) * sqrt(2/pi) * (1 + 3 * 0.044715 * Z**2)``
     with ``t = tanh(u)``.
 
@@ -122,25 +122,25 @@ def gelu_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
     divide by ``Z``. Where ``Z`` is clipped, ``1 - t**2`` is exactly 0, so the clipped
     ``Z**2`` changes nothing there.
     """
-    t, z = _gelu_tanh(xp, Z)
+    t, z = _gelu_tanh(Z, xp=xp)
     slope = GELU_SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * (z * z))
     return 0.5 * (1.0 + t) + 0.5 * Z * (1.0 - t * t) * slope
 
 
-def silu(xp: ModuleType, Z: Array) -> Array:
+def silu(Z: Array, *, xp: ModuleType) -> Array:
     """SiLU (also called swish), ``Z * sigmoid(Z)``; the sigmoid as in :func:`sigmoid`,
     so no overflow for any ``Z``."""
-    return Z * sigmoid(xp, Z)
+    return Z * sigmoid(Z, xp=xp)
 
 
-def silu_derivative(xp: ModuleType, Z: Array, A: Array) -> Array:
+def silu_derivative(Z: Array, A: Array, *, xp: ModuleType) -> Array:
     """``g'(Z) = s + A * (1 - s)`` with ``s = sigmoid(Z)`` (from ``s + Z * s * (1 - s)``
     and ``A = Z * s``)."""
-    s = sigmoid(xp, Z)
+    s = sigmoid(Z, xp=xp)
     return s + A * (1.0 - s)
 
 
-def softmax(xp: ModuleType, Z: Array) -> Array:
+def softmax(Z: Array, *, xp: ModuleType) -> Array:
     """Column-wise softmax of ``Z`` of shape ``(K, m)``: each column sums to 1.
 
     The column maximum is subtracted first, so ``exp`` never overflows.
@@ -149,13 +149,25 @@ def softmax(xp: ModuleType, Z: Array) -> Array:
     return E / xp.sum(E, axis=0, keepdims=True)
 
 
+class Forward(Protocol):
+    """``g(Z, *, xp) -> A``, element-wise (softmax: column-wise)."""
+
+    def __call__(self, Z: Array, /, *, xp: ModuleType) -> Array: ...
+
+
+class Derivative(Protocol):
+    """``g'(Z, A, *, xp) -> g'(Z)``, given ``A = g(Z)``."""
+
+    def __call__(self, Z: Array, A: Array, /, *, xp: ModuleType) -> Array: ...
+
+
 @dataclass(frozen=True)
 class Activation:
     """An activation ``g`` and its derivative ``g'``, looked up by name."""
 
     name: str
-    forward: Callable[[ModuleType, Array], Array]
-    derivative: Callable[[ModuleType, Array, Array], Array] | None
+    forward: Forward
+    derivative: Derivative | None
 
 
 #: Activations a hidden layer may use (and ``identity``/``sigmoid`` as outputs).

@@ -365,7 +365,7 @@ def _parse_device(device: str) -> tuple[str, int]:
     )
 
 
-def _check_dtype(xp: ModuleType, device: Any, dtype: str | None, default: str) -> str:
+def _check_dtype(device: Any, dtype: str | None, default: str, *, xp: ModuleType) -> str:
     """Pick the dtype and make sure the device supports it."""
     chosen = dtype or default
     supported = xp.__array_namespace_info__().dtypes(device=device, kind="real floating")
@@ -380,7 +380,7 @@ def _check_dtype(xp: ModuleType, device: Any, dtype: str | None, default: str) -
 def _numpy_backend(dtype: str | None) -> Backend:
     import array_api_compat.numpy as xp
 
-    name = _check_dtype(xp, "cpu", dtype, "float64")
+    name = _check_dtype("cpu", dtype, "float64", xp=xp)
     return Backend("numpy", xp, "cpu", getattr(xp, name), "cpu", name,
                    lambda x: np.array(x, copy=True),
                    update_block_bytes=NUMPY_UPDATE_BLOCK_BYTES)
@@ -405,7 +405,7 @@ def _cupy_backend(index: int, dtype: str | None) -> Backend:
     # CuPy creates arrays (zeros, ones, results) on the *current* GPU, whatever
     # device= says, so the chosen one is made current once, here.
     gpu.use()
-    name = _check_dtype(xp, gpu, dtype, "float32")
+    name = _check_dtype(gpu, dtype, "float32", xp=xp)
     return Backend(
         "cupy", xp, gpu, getattr(xp, name), f"cuda:{index}", name,
         cupy.asnumpy, lambda: gpu.synchronize(), graph_unavailable=CUPY_GRAPH_UNAVAILABLE,
@@ -493,7 +493,7 @@ def _torch_backend(kind: str, index: int, dtype: str | None) -> Backend:
         def sync() -> None:
             return None
 
-    name = _check_dtype(xp, dev, dtype, "float32" if kind == "cuda" else "float64")
+    name = _check_dtype(dev, dtype, "float32" if kind == "cuda" else "float64", xp=xp)
     return Backend(
         "torch", xp, dev, getattr(xp, name), label, name,
         lambda x: np.array(x.detach().cpu().numpy(), copy=True), sync, graph_capture=graphs,
@@ -580,7 +580,7 @@ def _strict_backend(device: str, dtype: str | None) -> Backend:
             f"{', '.join(n for n in names if n != 'CPU_DEVICE')}"
         )
     supported = info.dtypes(device=dev, kind="real floating")
-    name = _check_dtype(xp, dev, dtype, "float64" if "float64" in supported else "float32")
+    name = _check_dtype(dev, dtype, "float64" if "float64" in supported else "float32", xp=xp)
     cpu = info.default_device()
     return Backend(
         "array-api-strict", xp, dev, getattr(xp, name), label, name,

@@ -74,8 +74,8 @@ def gradient_check(
         L2 strength ``lambda``, included in both the cost and the backward pass.
     """
     backend, hidden, output = network.backend, network.hidden, network.output
-    cache = forward_propagation(network.params, X.T, hidden, output, backend.xp)
-    grads = backward_propagation(network.params, cache, Y, hidden, backend.xp, l2)
+    cache = forward_propagation(network.params, X.T, hidden, output, xp=backend.xp)
+    grads = backward_propagation(network.params, cache, Y, hidden, l2, xp=backend.xp)
     analytic = {name: backend.to_host(grads[f"d{name}"]).astype("float64")
                 for name in network.params}
 
@@ -87,8 +87,8 @@ def gradient_check(
     Y64 = reference.asarray(backend.to_host(Y))
 
     def cost() -> float:
-        cache = forward_propagation(theta, XT, hidden, output, xp)
-        return float(compute_cost(theta, cache, Y64, output, xp, l2))
+        cache = forward_propagation(theta, XT, hidden, output, xp=xp)
+        return float(compute_cost(theta, cache, Y64, output, l2, xp=xp))
 
     numeric = {}
     for name, value in theta.items():
@@ -104,12 +104,12 @@ def gradient_check(
             approx_flat[k] = (plus - minus) / (2 * epsilon)
         numeric[name] = approx
 
-    per_parameter = {name: _relative([(analytic[name], numeric[name])], xp) for name in theta}
-    total = _relative([(analytic[name], numeric[name]) for name in theta], xp)
+    per_parameter = {name: _relative([(analytic[name], numeric[name])], xp=xp) for name in theta}
+    total = _relative([(analytic[name], numeric[name]) for name in theta], xp=xp)
     return GradCheckResult(total, per_parameter, threshold)
 
 
-def _relative(pairs: list[tuple[Array, Array]], xp: Any) -> float:
+def _relative(pairs: list[tuple[Array, Array]], *, xp: Any) -> float:
     """``||g - g_approx|| / (||g|| + ||g_approx||)`` over all pairs together."""
     diff = sum(float(xp.sum((g - a) ** 2)) for g, a in pairs) ** 0.5
     norms = (sum(float(xp.sum(g * g)) for g, _ in pairs) ** 0.5
@@ -159,6 +159,6 @@ def check_gradient(cost: Callable[[Array], float], gradient: Any, theta: Any,
         flat[k] = saved
         approx[k] = (plus - minus) / (2 * epsilon)
     exact = xp.reshape(analytic, (-1,))
-    per_element = {f"theta[{k}]": _relative([(exact[k:k + 1], approx[k:k + 1])], xp)
+    per_element = {f"theta[{k}]": _relative([(exact[k:k + 1], approx[k:k + 1])], xp=xp)
                    for k in range(flat.shape[0])}
-    return GradCheckResult(_relative([(exact, approx)], xp), per_element, threshold)
+    return GradCheckResult(_relative([(exact, approx)], xp=xp), per_element, threshold)

@@ -12,23 +12,22 @@ caller, at its print interval, because on a GPU every read is a synchronisation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from . import activations
 
 Array = Any
 
 
-def _softplus(xp: ModuleType, Z: Array) -> Array:
+def _softplus(Z: Array, *, xp: ModuleType) -> Array:
     """``log(1 + exp(Z))`` computed as ``max(Z, 0) + log1p(exp(-|Z|))``: never overflows."""
     absZ = xp.abs(Z)
     return 0.5 * (Z + absZ) + xp.log1p(xp.exp(-absZ))
 
 
-def binary_cross_entropy(xp: ModuleType, Z: Array, Y: Array) -> Array:
+def binary_cross_entropy(Z: Array, Y: Array, *, xp: ModuleType) -> Array:
     """``J = -1/m * sum(Y*log(A) + (1-Y)*log(1-A))`` with ``A = sigmoid(Z)``, from logits.
 
     Uses the identity ``-Y*log(sigmoid(Z)) - (1-Y)*log(1-sigmoid(Z)) = softplus(Z) - Y*Z``.
@@ -46,10 +45,10 @@ def binary_cross_entropy(xp: ModuleType, Z: Array, Y: Array) -> Array:
         The mean cost.
     """
     m = Z.shape[1]
-    return xp.sum(_softplus(xp, Z) - Y * Z) / m
+    return xp.sum(_softplus(Z, xp=xp) - Y * Z) / m
 
 
-def categorical_cross_entropy(xp: ModuleType, Z: Array, Y: Array) -> Array:
+def categorical_cross_entropy(Z: Array, Y: Array, *, xp: ModuleType) -> Array:
     """``J = -1/m * sum(Y * log(softmax(Z)))``, with the log-softmax taken from logits.
 
     Parameters
@@ -65,7 +64,7 @@ def categorical_cross_entropy(xp: ModuleType, Z: Array, Y: Array) -> Array:
     return -xp.sum(Y * log_softmax) / m
 
 
-def mean_squared_error(xp: ModuleType, Z: Array, Y: Array) -> Array:
+def mean_squared_error(Z: Array, Y: Array, *, xp: ModuleType) -> Array:
     """``J = 1/(2m) * sum((A - Y)**2)`` with the identity output ``A = Z``.
 
     Parameters
@@ -80,6 +79,12 @@ def mean_squared_error(xp: ModuleType, Z: Array, Y: Array) -> Array:
     return xp.sum(diff * diff) / (2 * m)
 
 
+class Cost(Protocol):
+    """``J(Z[L], Y, *, xp) -> 0-d array``: a loss computed from the logits."""
+
+    def __call__(self, Z: Array, Y: Array, /, *, xp: ModuleType) -> Array: ...
+
+
 @dataclass(frozen=True)
 class OutputLayer:
     """The output activation ``g[L]`` and the loss it pairs with.
@@ -91,12 +96,12 @@ class OutputLayer:
     activation : activations.Activation
         ``g[L]``: sigmoid, softmax or identity.
     cost : callable
-        ``cost(xp, Z[L], Y) -> 0-d array``, computed from the logits.
+        ``cost(Z[L], Y, *, xp) -> 0-d array``, computed from the logits.
     """
 
     task: str
     activation: activations.Activation
-    cost: Callable[[ModuleType, Array, Array], Array]
+    cost: Cost
 
     def output_gradient(self, A: Array, Y: Array) -> Array:
         """``dZ[L] = A[L] - Y``, the same form for all three pairings."""

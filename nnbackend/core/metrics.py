@@ -7,7 +7,7 @@ from typing import Any
 Array = Any
 
 
-def output_accuracy(task: str, A: Array, Y: Array, xp: Any) -> Array | None:
+def output_accuracy(task: str, A: Array, Y: Array, *, xp: Any) -> Array | None:
     """Fraction of correctly classified examples, a 0-d device array (None for regression).
 
     Parameters

@@ -72,7 +72,7 @@ class Cache(NamedTuple):
 
 def forward_propagation(
     params: dict[str, Array], X: Array, hidden: Activation, output: OutputLayer,
-    xp: ModuleType, masks: list[Any] | None = None,
+    masks: list[Any] | None = None, *, xp: ModuleType,
 ) -> Cache:
     """Compute every layer's ``Z[l]`` and ``A[l]``.
 
@@ -104,7 +104,7 @@ def forward_propagation(
         Z = params[W] @ A
         Z += params[b]  # into the product just made: one (n[l], m) allocation fewer
         g = output.activation if l == L else hidden
-        A = g.forward(xp, Z)
+        A = g.forward(Z, xp=xp)
         Zs.append(Z)
         As.append(A)
         if masks is not None:
@@ -116,8 +116,9 @@ def forward_propagation(
 
 def backward_propagation(
     params: dict[str, Array], cache: Cache, Y: Array | None, hidden: Activation,
-    xp: ModuleType, l2: float = 0.0, ones: Array | None = None, scale: float = 1.0, *,
+    l2: float = 0.0, ones: Array | None = None, scale: float = 1.0, *,
     dA_L: Array | None = None, output: OutputLayer | None = None, keep_dA: bool = False,
+    xp: ModuleType,
 ) -> dict[str, Array]:
     """The notes' backward pass, from ``dZ[L] = A[L] - Y`` down to ``dW1, db1``.
 
@@ -181,7 +182,7 @@ def backward_propagation(
             raise NNBackendError(
                 "dA_L needs the output layer and an element-wise output derivative; "
                 "softmax has none: start from dZ[L] = A[L] - Y (pass Y) instead")
-        dZ = dA_L * derivative(xp, Zs[L], As[L])
+        dZ = dA_L * derivative(Zs[L], As[L], xp=xp)
         dZ *= scale / m
         if keep_dA:
             grads[f"dA{L}"] = dA_L
@@ -205,13 +206,13 @@ def backward_propagation(
             dA_prev = params[W].T @ dZ
             if masks is not None:
                 dA_prev *= masks[l - 1]  # only the kept units pass gradient
-            dA_prev *= g_prime(xp, Zs[l - 1], As[l - 1])
+            dA_prev *= g_prime(Zs[l - 1], As[l - 1], xp=xp)
             dZ = dA_prev
     return grads
 
 
 def compute_cost(params: dict[str, Array], cache: Cache, Y: Array, output: OutputLayer,
-                 xp: ModuleType, l2: float = 0.0) -> Array:
+                 l2: float = 0.0, *, xp: ModuleType) -> Array:
     """The notes' ``compute_cost``: the loss from the logits ``Z[L]``, plus the L2 penalty.
 
     Parameters
@@ -231,9 +232,9 @@ def compute_cost(params: dict[str, Array], cache: Cache, Y: Array, output: Outpu
     array, shape ()
         On the arrays' device; read it only when it is needed (a GPU sync).
     """
-    J = output.cost(xp, cache.Z[-1], Y)
+    J = output.cost(cache.Z[-1], Y, xp=xp)
     if l2:
-        J = J + l2_cost(xp, params, l2, Y.shape[1])
+        J = J + l2_cost(params, l2, Y.shape[1], xp=xp)
     return J
 
 
@@ -329,15 +330,15 @@ class Network:
 
     def forward(self, X: Array) -> Cache:
         """:func:`forward_propagation` on this network; ``X`` is ``(n[0], m)``."""
-        return forward_propagation(self.params, X, self.hidden, self.output, self.backend.xp)
+        return forward_propagation(self.params, X, self.hidden, self.output, xp=self.backend.xp)
 
     def backward(self, cache: Cache, Y: Array) -> dict[str, Array]:
         """:func:`backward_propagation` on this network; ``Y`` is ``(n[L], m)``."""
-        return backward_propagation(self.params, cache, Y, self.hidden, self.backend.xp)
+        return backward_propagation(self.params, cache, Y, self.hidden, xp=self.backend.xp)
 
     def cost(self, cache: Cache, Y: Array, l2: float = 0.0) -> Array:
         """:func:`compute_cost` of a forward pass of this network's parameters."""
-        return compute_cost(self.params, cache, Y, self.output, self.backend.xp, l2)
+        return compute_cost(self.params, cache, Y, self.output, l2, xp=self.backend.xp)
 
     def predict_proba(self, X: Array) -> Array:
         """The output layer ``A[L]`` for examples as rows.

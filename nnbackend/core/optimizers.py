@@ -15,10 +15,9 @@ refers to.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import NNBackendError
 
@@ -26,10 +25,12 @@ Array = Any
 State = dict[str, Any]
 
 
-#: ``update(opt, W, dW, moments, lr, eps, xp, params_in_place, state_in_place)``:
-#: one parameter's new value and moving averages (see :class:`UpdateRule`).
-RuleUpdate = Callable[["Optimizer", Array, Array, list[Array], Any, Any, Any, bool, bool],
-                      tuple[Array, list[Array]]]
+class RuleUpdate(Protocol):
+    """One parameter's new value and moving averages (see :class:`UpdateRule`)."""
+
+    def __call__(self, opt: Optimizer, W: Array, dW: Array, moments: list[Array], lr: Any,
+                 eps: Any, params_in_place: bool, state_in_place: bool, /, *, xp: Any
+                 ) -> tuple[Array, list[Array]]: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class UpdateRule:
     moments : tuple of str
         State-key prefixes of its moving averages (``vd`` -> ``vdW1``, ``vdb1``, ...).
     update : callable or None
-        ``update(opt, W, dW, moments, lr, eps, xp, params_in_place, state_in_place) ->
+        ``update(opt, W, dW, moments, lr, eps, params_in_place, state_in_place, *, xp) ->
         (W', moments')``; None for plain gradient descent, which is linear in the gradient
         (its learning rate rides on the gradients; see :meth:`Optimizer.step`).
     bias_corrected : bool
@@ -57,7 +58,7 @@ class UpdateRule:
 
 
 def _momentum(opt: Optimizer, W: Array, dW: Array, moments: list[Array], lr: Any, eps: Any,
-              xp: Any, params_in_place: bool, state_in_place: bool
+              params_in_place: bool, state_in_place: bool, *, xp: Any
               ) -> tuple[Array, list[Array]]:
     """Momentum: ``v = beta1 v + (1 - beta1) dW``, ``W -= lr v``."""
     v = _average(moments[0], dW, opt.beta1, state_in_place)
@@ -65,20 +66,20 @@ def _momentum(opt: Optimizer, W: Array, dW: Array, moments: list[Array], lr: Any
 
 
 def _rmsprop(opt: Optimizer, W: Array, dW: Array, moments: list[Array], lr: Any, eps: Any,
-             xp: Any, params_in_place: bool, state_in_place: bool
+             params_in_place: bool, state_in_place: bool, *, xp: Any
              ) -> tuple[Array, list[Array]]:
     """RMSprop: ``s = beta2 s + (1 - beta2) dW**2``, ``W -= lr dW / (sqrt(s) + eps)``."""
     s = _average(moments[0], dW * dW, opt.beta2, state_in_place)
-    return _descend(W, dW, lr, params_in_place, s, eps, xp), [s]
+    return _descend(W, dW, lr, params_in_place, s, eps, xp=xp), [s]
 
 
 def _adam(opt: Optimizer, W: Array, dW: Array, moments: list[Array], lr: Any, eps: Any,
-          xp: Any, params_in_place: bool, state_in_place: bool
+          params_in_place: bool, state_in_place: bool, *, xp: Any
           ) -> tuple[Array, list[Array]]:
     """Adam: both averages, ``W -= lr_t v / (sqrt(s) + eps_t)`` (corrections in the factors)."""
     v = _average(moments[0], dW, opt.beta1, state_in_place)
     s = _average(moments[1], dW * dW, opt.beta2, state_in_place)
-    return _descend(W, v, lr, params_in_place, s, eps, xp), [v, s]
+    return _descend(W, v, lr, params_in_place, s, eps, xp=xp), [v, s]
 
 
 #: Every update rule, by name: adding one is one entry here (and its test).
@@ -127,7 +128,7 @@ class Optimizer:
         """Prefixes of the moving averages kept per parameter: ``vd`` (first), ``sd``."""
         return self.rule.moments
 
-    def init(self, params: dict[str, Array], xp: Any) -> State:
+    def init(self, params: dict[str, Array], *, xp: Any) -> State:
         """Zero moving averages shaped like the parameters (none for ``gd``)."""
         state: State = {"t": 0}
         for name, value in params.items():
@@ -161,10 +162,10 @@ class Optimizer:
         return lr * root_c2 / c1, self.epsilon * root_c2
 
     def step(
-        self, params: dict[str, Array], grads: dict[str, Array], state: State, lr: float,
-        xp: Any, *, donate_params: bool = False, donate_state: bool = False,
+        self, params: dict[str, Array], grads: dict[str, Array], state: State, lr: float, *,
+        donate_params: bool = False, donate_state: bool = False,
         block_bytes: int | None = None, in_place: bool = False,
-        factors: tuple[Any, Any] | None = None,
+        factors: tuple[Any, Any] | None = None, xp: Any,
     ) -> tuple[dict[str, Array], State]:
         """Apply one update and return the new parameters and state.
 
@@ -236,27 +237,27 @@ class Optimizer:
         # Row blocks need both donated (they are written through views); all parameters
         # share one dtype, so its size is looked up once per step.
         block_bytes = block_bytes if donate_params and donate_state else None
-        itemsize = _itemsize(next(iter(params.values())), xp) if block_bytes else 0
+        itemsize = _itemsize(next(iter(params.values())), xp=xp) if block_bytes else 0
         for name, W in params.items():
             dW = grads["d" + name]
             moments = [state[prefix + name] for prefix in prefixes]
             rows = W.shape[0]
             block = max(1, block_bytes // (W.shape[-1] * itemsize)) if block_bytes else rows
             if block >= rows:
-                W, moments = self._update(W, dW, moments, step_lr, eps, xp,
-                                          donate_params, donate_state)
+                W, moments = self._update(W, dW, moments, step_lr, eps, donate_params,
+                                          donate_state, xp=xp)
             else:
                 for start in range(0, rows, block):
                     part = (slice(start, min(start + block, rows)), ...)
                     self._update(W[part], dW[part], [m[part] for m in moments], step_lr, eps,
-                                 xp, True, True)
+                                 True, True, xp=xp)
             new_params[name] = W
             for prefix, moment in zip(prefixes, moments, strict=True):
                 new_state[prefix + name] = moment
         return new_params, new_state
 
     def _update(self, W: Array, dW: Array, moments: list[Array], lr: Any, eps: Any,
-                xp: Any, params_in_place: bool, state_in_place: bool
+                params_in_place: bool, state_in_place: bool, *, xp: Any
                 ) -> tuple[Array, list[Array]]:
         """One parameter's update with moving averages: ``(W, moments) -> (W', moments')``.
 
@@ -265,10 +266,10 @@ class Optimizer:
         """
         update = self.rule.update
         assert update is not None
-        return update(self, W, dW, moments, lr, eps, xp, params_in_place, state_in_place)
+        return update(self, W, dW, moments, lr, eps, params_in_place, state_in_place, xp=xp)
 
 
-def _itemsize(x: Array, xp: Any) -> int:
+def _itemsize(x: Array, *, xp: Any) -> int:
     """Bytes per element of a floating-point array."""
     return int(xp.finfo(x.dtype).bits) // 8
 
@@ -294,7 +295,7 @@ def _average(old: Array, new: Array, beta: float, in_place: bool) -> Array:
 
 
 def _descend(W: Array, direction: Array, lr: Any, in_place: bool, s: Array | None = None,
-             eps: Any = 0.0, xp: Any = None) -> Array:
+             eps: Any = 0.0, *, xp: Any = None) -> Array:
     """``W - lr * direction``, or ``W - lr * direction / (sqrt(s) + eps)`` given ``s``.
 
     Written into ``W`` when ``in_place``; otherwise a new array. ``lr`` and ``eps`` are

@@ -18,7 +18,7 @@ from .backend import Backend
 Array = Any
 
 
-def l2_cost(xp: Any, params: dict[str, Array], l2: float, m: int) -> Array:
+def l2_cost(params: dict[str, Array], l2: float, m: int, *, xp: Any) -> Array:
     """``lambda / (2m) * sum of W[l]**2`` over all layers, a 0-d device array.
 
     Parameters

@@ -53,8 +53,8 @@ def evaluate_sharded(comm: Communicator, network: Network, params: dict[str, Arr
         X_part, Y_part = X[start:end, :], Y[:, start:end]
         if host:
             X_part, Y_part = backend.asarray(X_part), backend.asarray(Y_part)
-        cache = forward_propagation(params, X_part.T, network.hidden, network.output, xp)
-        local.add_stats(batch_stats(network.output, cache, Y_part, xp), end - start)
+        cache = forward_propagation(params, X_part.T, network.hidden, network.output, xp=xp)
+        local.add_stats(batch_stats(network.output, cache, Y_part, xp=xp), end - start)
     classifier = network.output.task != "regression"
     if local.cost is None:  # fewer rows than ranks: this one adds zeros
         zero = xp.sum(next(iter(params.values()))[:0, 0])

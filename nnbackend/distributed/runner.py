@@ -126,7 +126,7 @@ class ShardedSteps:
         update = self._updates[params is self._owned[0] and params is not st.best_params,
                                opt_state is self._owned[1]]
         self.params, self.opt_state, stats = sharded_train_step(
-            params, opt_state, Batch(X, Y, masks, self._ones[owned]), lr, self.spec, self.xp,
-            self.reduce, batch_size=size, with_stats=with_stats, update=update)
+            params, opt_state, Batch(X, Y, masks, self._ones[owned]), lr, self.spec,
+            self.reduce, batch_size=size, with_stats=with_stats, update=update, xp=self.xp)
         self._owned = (self.params, self.opt_state)
         return stats

@@ -45,8 +45,8 @@ def _without_l2(spec: StepSpec) -> StepSpec:
     return replace(spec, l2=0.0)
 
 
-def shard_gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, xp: ModuleType,
-                    scale: float, batch_size: int, with_stats: bool
+def shard_gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scale: float,
+                    batch_size: int, with_stats: bool, *, xp: ModuleType
                     ) -> tuple[dict[str, Array], StepStats | None]:
     """This rank's rows' gradient sums over ``batch_size``, and their loss/accuracy sums.
 
@@ -77,9 +77,9 @@ def shard_gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, xp: 
     if owned:
         # backward_propagation divides by the rows it sees (owned): scale it back to the
         # batch's mean share. owned / batch_size is exactly 1.0 on a single rank.
-        grads, cache = gradients(params, batch, _without_l2(spec), xp,
-                                 scale * (owned / batch_size))
-        return grads, batch_stats(spec.output, cache, batch.Y, xp) if with_stats else None
+        grads, cache = gradients(params, batch, _without_l2(spec),
+                                 scale * (owned / batch_size), xp=xp)
+        return grads, batch_stats(spec.output, cache, batch.Y, xp=xp) if with_stats else None
     # A batch smaller than the number of ranks: this rank adds nothing, but still takes
     # part in the sum with a buffer of the same layout.
     grads = {"d" + name: xp.zeros_like(value) for name, value in params.items()}
@@ -90,8 +90,8 @@ def shard_gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, xp: 
 
 
 def sharded_train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: float,
-                       spec: StepSpec, xp: ModuleType, reduce: Reduce, *, batch_size: int,
-                       with_stats: bool = False, update: Update = FUNCTIONAL
+                       spec: StepSpec, reduce: Reduce, *, batch_size: int,
+                       with_stats: bool = False, update: Update = FUNCTIONAL, xp: ModuleType
                        ) -> tuple[dict[str, Array], State, StepStats | None]:
     """:func:`nnbackend.training.step.train_step` with the batch split over the ranks.
 
@@ -115,7 +115,7 @@ def sharded_train_step(params: dict[str, Array], opt_state: State, batch: Batch,
     # As in train_step: plain gradient descent's learning rate rides on the gradients.
     linear = spec.optimizer.is_linear
     scale, step_lr = (lr, 1.0) if linear else (1.0, lr)
-    grads, stats = shard_gradients(params, batch, spec, xp, scale, batch_size, with_stats)
+    grads, stats = shard_gradients(params, batch, spec, scale, batch_size, with_stats, xp=xp)
     names = ["d" + name for name in params]
     local = [grads[name] for name in names]
     if stats is not None:
@@ -132,7 +132,7 @@ def sharded_train_step(params: dict[str, Array], opt_state: State, batch: Batch,
             if name.startswith("W"):
                 grads["d" + name] = grads["d" + name] + factor * params[name]
     new_params, new_state = spec.optimizer.step(
-        params, grads, opt_state, step_lr, xp, donate_params=update.donate_params,
+        params, grads, opt_state, step_lr, donate_params=update.donate_params,
         donate_state=update.donate_state, block_bytes=update.block_bytes,
-        in_place=update.in_place, factors=update.factors)
+        in_place=update.in_place, factors=update.factors, xp=xp)
     return new_params, new_state, stats

@@ -403,8 +403,8 @@ class Model:
         if self.task == "regression":
             targets = self.targets(y, source)
             cache = network.forward(rows.T)
-            cost = backend.to_float(network.output.cost(backend.xp, cache.Z[-1],
-                                                        backend.asarray(targets.T)))
+            cost = backend.to_float(network.output.cost(cache.Z[-1],
+                                                        backend.asarray(targets.T), xp=backend.xp))
             predicted = backend.to_host(cache.A[-1]).T.astype(np.float64)
             return {"mse": float(np.mean((predicted - targets) ** 2)),
                     "r2": r2_score(targets, predicted), "cost": cost}
@@ -416,7 +416,7 @@ class Model:
             Y = np.zeros((K, m))
             Y[true, np.arange(m)] = 1.0
         logits = network.forward(rows.T).Z[-1]
-        cost = backend.to_float(network.output.cost(backend.xp, logits, backend.asarray(Y)))
+        cost = backend.to_float(network.output.cost(logits, backend.asarray(Y), xp=backend.xp))
         predicted = backend.to_host(network.predict(rows)).astype(np.int64)
         confusion = confusion_matrix(true, predicted, K)
         correct = int(np.trace(confusion))

@@ -10,7 +10,7 @@ The graph takes raw feature rows and does everything :meth:`Model.predict` does:
                       label (batch,)             ArgMax, then Gather from the class labels
          regression:  predictions (batch,)       or (batch, k) for k targets
 
-Hidden activations are not translated by hand: their ``forward(xp, Z)`` (written once on
+Hidden activations are not translated by hand: their ``forward(Z, xp=xp)`` (written once on
 the Array API, :mod:`nnbackend.core.activations`) is called with a namespace whose
 functions and operators add ONNX nodes instead of computing (:class:`_Namespace`), so
 every activation exports exactly as training computes it, and a new one exports without
@@ -206,7 +206,7 @@ class _Namespace:
 def _trace(activation: Activation, Z: _Tensor) -> _Tensor:
     """``activation.forward`` applied to a graph value: the nodes that compute it."""
     try:
-        out = activation.forward(_Namespace(Z.graph), Z)  # type: ignore[arg-type]
+        out = activation.forward(Z, xp=_Namespace(Z.graph))  # type: ignore[arg-type]
     except (AttributeError, TypeError) as exc:
         raise NNBackendError(
             f"the {activation.name} activation uses an operation the ONNX export does not "

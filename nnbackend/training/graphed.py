@@ -43,7 +43,7 @@ class _StaticInputs:
     streamed from the host), dropout masks, a column of ones."""
 
     def __init__(self, rows: Array | None, batch: tuple[Array, Array] | None,
-                 masks: list[Any] | None, ones: Array, xp: Any) -> None:
+                 masks: list[Any] | None, ones: Array, *, xp: Any) -> None:
         self.rows = None if rows is None else xp.asarray(rows, copy=True)
         self.batch = None if batch is None else tuple(xp.asarray(a, copy=True) for a in batch)
         self.masks = None if masks is None else [
@@ -130,7 +130,7 @@ class GraphedSteps:
         if inputs is None:
             template = batch[0] if batch is not None else self.X[:size, :]
             inputs = self.inputs[size] = _StaticInputs(rows, batch, masks,
-                                                       xp.ones_like(template[:, :1]), xp)
+                                                       xp.ones_like(template[:, :1]), xp=xp)
         inputs.load(rows, batch, masks)
         if self.factors is not None:
             lr_t, eps_t = spec.optimizer.factors(self.t + 1, lr)
@@ -171,8 +171,8 @@ class GraphedSteps:
             Y = xp.take(self.Y, inputs.rows, axis=1)
         params, state, stats = train_step(
             self.params, self.opt_state, Batch(X, Y, inputs.masks, inputs.ones), lr,
-            self.spec, xp, with_stats=with_stats,
-            update=Update(in_place=True, factors=self.factors))
+            self.spec, with_stats=with_stats,
+            update=Update(in_place=True, factors=self.factors), xp=xp)
         if any(params[name] is not value for name, value in self.params.items()) or any(
                 state[name] is not value for name, value in self.moments.items()):
             raise NNBackendError("internal error: a captured step must update its arrays "

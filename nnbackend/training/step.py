@@ -110,31 +110,31 @@ class Update:
 FUNCTIONAL = Update()
 
 
-def gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, xp: ModuleType,
-              scale: float = 1.0) -> tuple[dict[str, Array], Cache]:
+def gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scale: float = 1.0, *,
+              xp: ModuleType) -> tuple[dict[str, Array], Cache]:
     """Forward and backward propagation of one batch: ``dW[l], db[l]`` and the cache.
 
     ``scale`` multiplies every gradient (see :func:`backward_propagation`): plain gradient
     descent passes its learning rate here. The gradients are the notes' means over the
     batch's ``b`` examples, with the L2 term ``lambda / b * W[l]``.
     """
-    cache = forward_propagation(params, batch.X.T, spec.hidden, spec.output, xp, batch.masks)
-    grads = backward_propagation(params, cache, batch.Y, spec.hidden, xp, spec.l2,
-                                 batch.ones, scale)
+    cache = forward_propagation(params, batch.X.T, spec.hidden, spec.output, batch.masks, xp=xp)
+    grads = backward_propagation(params, cache, batch.Y, spec.hidden, spec.l2,
+                                 batch.ones, scale, xp=xp)
     return grads, cache
 
 
-def batch_stats(output: OutputLayer, cache: Cache, Y: Array, xp: ModuleType) -> StepStats:
+def batch_stats(output: OutputLayer, cache: Cache, Y: Array, *, xp: ModuleType) -> StepStats:
     """The batch's loss and accuracy, each times the batch size, from its forward pass."""
     size = float(Y.shape[1])
-    cost = output.cost(xp, cache.Z[-1], Y) * size
-    accuracy = output_accuracy(output.task, cache.A[-1], Y, xp)
+    cost = output.cost(cache.Z[-1], Y, xp=xp) * size
+    accuracy = output_accuracy(output.task, cache.A[-1], Y, xp=xp)
     return StepStats(cost, None if accuracy is None else accuracy * size)
 
 
 def train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: float,
-               spec: StepSpec, xp: ModuleType, *, with_stats: bool = False,
-               update: Update = FUNCTIONAL) -> tuple[dict[str, Array], State, StepStats | None]:
+               spec: StepSpec, *, with_stats: bool = False, update: Update = FUNCTIONAL,
+               xp: ModuleType) -> tuple[dict[str, Array], State, StepStats | None]:
     """One update of the parameters from one batch.
 
     Parameters
@@ -166,10 +166,10 @@ def train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: flo
     # multiply) and the update is W - dW (see Optimizer.step).
     linear = spec.optimizer.is_linear
     scale, step_lr = (lr, 1.0) if linear else (1.0, lr)
-    grads, cache = gradients(params, batch, spec, xp, scale)
-    stats = batch_stats(spec.output, cache, batch.Y, xp) if with_stats else None
+    grads, cache = gradients(params, batch, spec, scale, xp=xp)
+    stats = batch_stats(spec.output, cache, batch.Y, xp=xp) if with_stats else None
     new_params, new_state = spec.optimizer.step(
-        params, grads, opt_state, step_lr, xp, donate_params=update.donate_params,
+        params, grads, opt_state, step_lr, donate_params=update.donate_params,
         donate_state=update.donate_state, block_bytes=update.block_bytes,
-        in_place=update.in_place, factors=update.factors)
+        in_place=update.in_place, factors=update.factors, xp=xp)
     return new_params, new_state, stats

@@ -255,9 +255,9 @@ def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2:
     xp = backend.xp
     m = X.shape[0]
     if m <= EVAL_CHUNK and not host:
-        cache = forward_propagation(params, X.T, hidden, output, xp)
-        J = compute_cost(params, cache, Y, output, xp, l2)
-        acc = output_accuracy(output.task, cache.A[-1], Y, xp)
+        cache = forward_propagation(params, X.T, hidden, output, xp=xp)
+        J = compute_cost(params, cache, Y, output, l2, xp=xp)
+        acc = output_accuracy(output.task, cache.A[-1], Y, xp=xp)
         return _read(network, J, acc)
     if host and m <= EVAL_CHUNK:
         return evaluate(network, params, backend.asarray(X), backend.asarray(Y), l2)
@@ -267,8 +267,8 @@ def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2:
         X_part, Y_part = X[start:end, :], Y[:, start:end]
         if host:
             X_part, Y_part = backend.asarray(X_part), backend.asarray(Y_part)
-        part = forward_propagation(params, X_part.T, hidden, output, xp)
-        totals.add_stats(batch_stats(output, part, Y_part, xp), end - start)
+        part = forward_propagation(params, X_part.T, hidden, output, xp=xp)
+        totals.add_stats(batch_stats(output, part, Y_part, xp=xp), end - start)
     return _averaged(network, params, totals, l2, m)
 
 
@@ -277,7 +277,7 @@ def _averaged(network: Network, params: dict[str, Array], totals: BatchTotals, l
     """The totals' mean cost plus the L2 term of ``params`` over ``m``, and accuracy."""
     J, acc = totals.means()
     if l2:  # once, over all parameters: the batches summed the loss alone
-        J = J + l2_cost(network.backend.xp, params, l2, m)
+        J = J + l2_cost(params, l2, m, xp=network.backend.xp)
     return _read(network, J, acc)
 
 
@@ -377,7 +377,7 @@ class Trainer:
         assert total is not None
         self.total_steps = total
         self.state = state or TrainingState(
-            network.params, self.optimizer.init(network.params, network.backend.xp))
+            network.params, self.optimizer.init(network.params, xp=network.backend.xp))
         if comm is not None and cuda_graph == "on":
             raise SettingError("CUDA graphs do not run data-parallel yet; use {cuda_graph} "
                                "auto or off with a communicator")
@@ -563,7 +563,7 @@ class Trainer:
                                      st.optimizer_state is owned_state]
                     st.params, st.optimizer_state, stats = train_step(
                         st.params, st.optimizer_state, Batch(Xb, Yb, masks, ones[size]), lr,
-                        spec, xp, with_stats=totals is not None, update=update)
+                        spec, with_stats=totals is not None, update=update, xp=xp)
                     owned_params, owned_state = st.params, st.optimizer_state
                 if stream is not None:
                     stream.done()
