@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnbackend.core.optimizers import OPTIMIZERS, decayed_learning_rate, make_optimizer
+from nnbackend.core.optimizers import OPTIMIZERS, Update, decayed_learning_rate, make_optimizer
 from nnbackend.errors import NNBackendError
 
 from .helpers import assert_on_backend, tolerance
@@ -51,7 +51,7 @@ def test_three_steps_match_the_course(backend, name, donate):
     state = opt.init(ours, xp=xp)
     for grads in grads_seq:
         ours, state = opt.step(ours, {k: backend.asarray(g) for k, g in grads.items()},
-                               state, 0.05, donate_params=donate, donate_state=donate, xp=xp)
+                               state, 0.05, update=Update(donate, donate), xp=xp)
     assert state["t"] == 3
     for k, v in ours.items():
         assert_on_backend(v, backend)
@@ -85,7 +85,7 @@ def test_a_step_writes_only_into_what_was_donated(backend, name, lr):
             np.testing.assert_array_equal(backend.to_host(v), before[k])
 
     params, grads, state = fresh()
-    donated = opt.step(params, grads, state, lr, donate_params=True, donate_state=True, xp=xp)
+    donated = opt.step(params, grads, state, lr, update=Update(True, True), xp=xp)
     for k in params:  # the results are the donated arrays (gd: new), with the same values
         assert (donated[0][k] is params[k]) == (name != "gd")
         np.testing.assert_array_equal(backend.to_host(donated[0][k]),
@@ -111,8 +111,8 @@ def test_an_update_in_row_blocks_equals_the_whole_array_update(backend, name):
         state = opt.init(params, xp=xp)
         for grads in host_grads:
             params, state = opt.step(params, {k: backend.asarray(g) for k, g in grads.items()},
-                                     state, 0.05, donate_params=True, donate_state=True,
-                                     block_bytes=block_bytes, xp=xp)
+                                     state, 0.05, xp=xp,
+                                     update=Update(True, True, block_bytes))
         results.append({k: backend.to_host(v) for k, v in {**params, **state}.items()
                         if k != "t"})
     whole, blocked = results

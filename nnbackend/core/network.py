@@ -175,7 +175,8 @@ def backward_propagation(
     if dA_L is None:
         if Y is None:
             raise NNBackendError("backward_propagation needs Y, or dA_L and the output layer")
-        dZ = (As[L] - Y) * (scale / m)
+        dZ = As[L] - Y
+        dZ *= scale / m  # into the difference just made: one allocation fewer
     else:
         derivative = None if output is None else output.activation.derivative
         if derivative is None:

@@ -93,6 +93,46 @@ OPTIMIZERS = tuple(UPDATE_RULES)
 
 
 @dataclass(frozen=True)
+class Update:
+    """How an update may write: which arrays it may reuse, and how (see :meth:`Optimizer.step`).
+
+    The default, :data:`FUNCTIONAL`, writes into nothing: new arrays come back and the
+    inputs are untouched. The training loop passes one of four prepared instances per step.
+
+    Attributes
+    ----------
+    donate_params, donate_state : bool
+        The caller will not read the old parameters / moving averages again: the update
+        may be written into them (as with JAX's ``donate_argnums``). A permission, not a
+        promise: plain gradient descent returns new arrays.
+    block_bytes : int or None
+        With both donated, update momentum, RMSprop and Adam in row blocks of about this
+        many bytes per array, so that all their passes over a block run in the CPU cache.
+        The blocks are written through basic-slice views, which the standard leaves to the
+        library: give it only for one whose slices are views (``Backend.update_block_bytes``
+        says which).
+    in_place : bool
+        The update MUST be written into the given parameter and state arrays (which implies
+        both donations). A captured CUDA graph needs this: its replays read and write the
+        same memory every time.
+    factors : (lr_t, eps_t) or None
+        0-d device arrays replacing :meth:`Optimizer.factors`'s two floats (a captured step
+        refills them before each replay instead of baking one value in). Not used by plain
+        gradient descent, whose learning rate rides on the gradients.
+    """
+
+    donate_params: bool = False
+    donate_state: bool = False
+    block_bytes: int | None = None
+    in_place: bool = False
+    factors: tuple[Array, Array] | None = None
+
+
+#: Write into nothing: the default of :meth:`Optimizer.step`.
+FUNCTIONAL = Update()
+
+
+@dataclass(frozen=True)
 class Optimizer:
     """One of ``gd``, ``momentum``, ``rmsprop``, ``adam`` with its hyper-parameters.
 
@@ -163,9 +203,7 @@ class Optimizer:
 
     def step(
         self, params: dict[str, Array], grads: dict[str, Array], state: State, lr: float, *,
-        donate_params: bool = False, donate_state: bool = False,
-        block_bytes: int | None = None, in_place: bool = False,
-        factors: tuple[Any, Any] | None = None, xp: Any,
+        update: Update = FUNCTIONAL, xp: Any,
     ) -> tuple[dict[str, Array], State]:
         """Apply one update and return the new parameters and state.
 
@@ -185,25 +223,10 @@ class Optimizer:
             From :meth:`init` or the previous step; ``t`` counts the steps taken.
         lr : float
             This step's learning rate (after decay).
+        update : Update
+            Which arrays the update may (or must) write into, and how; by default none.
         xp : module
             The arrays' namespace (for ``sqrt``).
-        donate_params, donate_state : bool
-            Allow the update to write into the parameter arrays, or the moving averages.
-            A permission, not a promise: plain gradient descent returns new arrays.
-        block_bytes : int, optional
-            With both donated, update momentum, RMSprop and Adam in row blocks of about
-            this many bytes per array, so that all their passes over a block run in the
-            CPU cache. The blocks are written through basic-slice views, which the
-            standard leaves to the library: pass it only for one whose slices are views
-            (``Backend.update_block_bytes`` says which).
-        in_place : bool
-            The update MUST be written into the given parameter and state arrays (which
-            implies both donations). A captured CUDA graph needs this: its replays read and
-            write the same memory every time.
-        factors : (lr_t, eps_t), optional
-            Replace :meth:`factors`'s two floats with 0-d device arrays holding them (a
-            captured step refills them before each replay instead of baking one value in).
-            Not used by plain gradient descent, whose learning rate rides on the gradients.
 
         Returns
         -------
@@ -213,14 +236,14 @@ class Optimizer:
         t = state["t"] + 1
         new_state: State = {"t": t}
         new_params: dict[str, Array] = {}
-        if in_place:
-            donate_params = donate_state = True
+        in_place = update.in_place
         rule = self.rule
         if rule.update is None:
             # Plain gradient descent, the notes' update: one pass, so writing in place
             # gains nothing (0.61 vs 0.63 ms on the wide benchmark's parameters), and on
             # tiny arrays NumPy's overlap check makes ``-=`` slower than ``-``; only a
-            # captured graph needs it.
+            # captured graph needs it. (Only the fields it reads are read: this branch runs
+            # every step of the notes' tiny network, where each lookup shows.)
             plain = isinstance(lr, float) and lr == 1.0  # lr already rides on dW (the loop)
             for name, W in params.items():
                 dW = grads["d" + name]
@@ -232,6 +255,9 @@ class Optimizer:
                 else:
                     new_params[name] = W - dW
             return new_params, new_state
+        factors, block_bytes = update.factors, update.block_bytes
+        donate_params = in_place or update.donate_params
+        donate_state = in_place or update.donate_state
         step_lr, eps = self.factors(t, lr) if factors is None else factors
         prefixes = rule.moments
         # Row blocks need both donated (they are written through views); all parameters

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..core.optimizers import State
+from ..core.optimizers import State, Update
 from ..errors import NNBackendError
-from ..training.step import Batch, StepSpec, StepStats, Update
+from ..training.step import Batch, StepSpec, StepStats
 from .reduce import FlatSum
 from .shards import shard_bounds
 from .step import sharded_train_step

@@ -23,16 +23,8 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
-from ..core.optimizers import State
-from ..training.step import (
-    FUNCTIONAL,
-    Batch,
-    StepSpec,
-    StepStats,
-    Update,
-    batch_stats,
-    gradients,
-)
+from ..core.optimizers import FUNCTIONAL, State, Update
+from ..training.step import Batch, StepSpec, StepStats, batch_stats, gradients
 
 Array = Any
 #: Sums a list of arrays over the ranks (:class:`nnbackend.distributed.reduce.FlatSum`).
@@ -113,8 +105,7 @@ def sharded_train_step(params: dict[str, Array], opt_state: State, batch: Batch,
         The same on every rank; ``stats`` are the whole batch's sums.
     """
     # As in train_step: plain gradient descent's learning rate rides on the gradients.
-    linear = spec.optimizer.is_linear
-    scale, step_lr = (lr, 1.0) if linear else (1.0, lr)
+    scale, step_lr = (lr, 1.0) if spec.linear else (1.0, lr)
     grads, stats = shard_gradients(params, batch, spec, scale, batch_size, with_stats, xp=xp)
     names = ["d" + name for name in params]
     local = [grads[name] for name in names]
@@ -131,8 +122,6 @@ def sharded_train_step(params: dict[str, Array], opt_state: State, batch: Batch,
         for name in params:
             if name.startswith("W"):
                 grads["d" + name] = grads["d" + name] + factor * params[name]
-    new_params, new_state = spec.optimizer.step(
-        params, grads, opt_state, step_lr, donate_params=update.donate_params,
-        donate_state=update.donate_state, block_bytes=update.block_bytes,
-        in_place=update.in_place, factors=update.factors, xp=xp)
+    new_params, new_state = spec.optimizer.step(params, grads, opt_state, step_lr,
+                                                update=update, xp=xp)
     return new_params, new_state, stats

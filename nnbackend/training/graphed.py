@@ -29,9 +29,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.backend import Backend
-from ..core.optimizers import State
+from ..core.optimizers import State, Update
 from ..errors import NNBackendError, SettingError, literal
-from .step import Batch, StepSpec, StepStats, Update, train_step
+from .step import Batch, StepSpec, StepStats, train_step
 
 Array = Any
 #: Graph key: (batch size, with statistics, dropout, learning rate for plain gd or None).
@@ -98,7 +98,7 @@ class GraphedSteps:
         self.t: int = opt_state["t"]
         first = next(iter(self.params.values()))
         self.factors: tuple[Array, Array] | None = (
-            None if spec.optimizer.is_linear else
+            None if spec.linear else
             (xp.zeros_like(first[0, 0]), xp.zeros_like(first[0, 0])))
         # Where a graph leaves the batch statistics (a replay cannot hand out new arrays).
         self.stats = StepStats(xp.zeros_like(first[0, 0]), xp.zeros_like(first[0, 0]))
@@ -136,7 +136,7 @@ class GraphedSteps:
             lr_t, eps_t = spec.optimizer.factors(self.t + 1, lr)
             self.backend.fill(self.factors[0], lr_t)
             self.backend.fill(self.factors[1], eps_t)
-        linear_lr = lr if spec.optimizer.is_linear else None
+        linear_lr = lr if spec.linear else None
         key: Key = (size, with_stats, masks is not None, linear_lr)
         if linear_lr != self.graphed_lr:
             # A decayed learning rate: graphs of the old rate are never replayed again.

@@ -17,7 +17,7 @@ its only side effects are the donations the caller allows (:class:`Update`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -25,7 +25,7 @@ from ..core.activations import Activation
 from ..core.losses import OutputLayer
 from ..core.metrics import output_accuracy
 from ..core.network import Cache, backward_propagation, forward_propagation
-from ..core.optimizers import Optimizer, State
+from ..core.optimizers import FUNCTIONAL, Optimizer, State, Update
 
 Array = Any
 
@@ -44,12 +44,19 @@ class StepSpec:
         The update rule and its hyper-parameters.
     l2 : float
         L2 strength ``lambda`` (0 = none).
+    linear : bool
+        The update is plain gradient descent, ``W - lr * dW`` (derived from ``optimizer``;
+        read once here rather than on every step).
     """
 
     hidden: Activation
     output: OutputLayer
     optimizer: Optimizer
     l2: float = 0.0
+    linear: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "linear", self.optimizer.is_linear)
 
 
 class Batch(NamedTuple):
@@ -84,30 +91,6 @@ class StepStats(NamedTuple):
     hits_sum: Array | None
 
 
-@dataclass(frozen=True)
-class Update:
-    """Which arrays a step may write into (see :meth:`Optimizer.step`).
-
-    Attributes
-    ----------
-    donate_params, donate_state : bool
-        The caller will not read the old parameters / optimizer state again.
-    block_bytes : int or None
-        Cache-sized row blocks for multi-pass updates (NumPy only).
-    in_place : bool
-        The update must land in the given arrays (a captured CUDA graph).
-    factors : (lr_t, eps_t) or None
-        0-d device arrays replacing the optimizer's per-step floats (captured steps).
-    """
-
-    donate_params: bool = False
-    donate_state: bool = False
-    block_bytes: int | None = None
-    in_place: bool = False
-    factors: tuple[Array, Array] | None = None
-
-
-FUNCTIONAL = Update()
 
 
 def gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scale: float = 1.0, *,
@@ -164,12 +147,9 @@ def train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: flo
     """
     # Plain gradient descent is linear in the gradient, so lr rides on dZ[L] (one small
     # multiply) and the update is W - dW (see Optimizer.step).
-    linear = spec.optimizer.is_linear
-    scale, step_lr = (lr, 1.0) if linear else (1.0, lr)
+    scale, step_lr = (lr, 1.0) if spec.linear else (1.0, lr)
     grads, cache = gradients(params, batch, spec, scale, xp=xp)
     stats = batch_stats(spec.output, cache, batch.Y, xp=xp) if with_stats else None
-    new_params, new_state = spec.optimizer.step(
-        params, grads, opt_state, step_lr, donate_params=update.donate_params,
-        donate_state=update.donate_state, block_bytes=update.block_bytes,
-        in_place=update.in_place, factors=update.factors, xp=xp)
+    new_params, new_state = spec.optimizer.step(params, grads, opt_state, step_lr,
+                                                update=update, xp=xp)
     return new_params, new_state, stats

@@ -42,13 +42,13 @@ from .._text import count
 from ..core.backend import host_rng
 from ..core.metrics import output_accuracy
 from ..core.network import Network, compute_cost, forward_propagation
-from ..core.optimizers import decayed_learning_rate, make_optimizer
+from ..core.optimizers import Update, decayed_learning_rate, make_optimizer
 from ..core.regularization import dropout_masks, l2_cost
 from ..errors import NNBackendError, SettingError, literal
 from .callbacks import Callback, EarlyStopping
 from .graphed import GraphedSteps
 from .settings import SETTINGS, TRAINING_SETTINGS, check, default
-from .step import Batch, StepSpec, StepStats, Update, batch_stats, train_step
+from .step import Batch, StepSpec, StepStats, batch_stats, train_step
 from .streaming import BatchStream
 
 Array = Any
@@ -510,6 +510,7 @@ class Trainer:
         # Columns of ones for db = dZ @ ones (see backward_propagation), one per batch size
         # (the last batch of an epoch may be smaller), made once and reused.
         ones: dict[int, Array] = {}
+        whole: Batch | None = None  # full batch without dropout: one Batch for the run
         owned_params = owned_state = None  # what this loop's last step returned
         # The four donation cases, made once (a frozen dataclass per step costs ~1.5 us
         # of the flower's ~35 us iteration).
@@ -545,16 +546,25 @@ class Trainer:
                                          totals is not None, batch=streamed)
                     st.params, st.optimizer_state = graphed.params, graphed.opt_state
                 else:
-                    if streamed is not None:
-                        Xb, Yb = streamed
-                    elif rows is None:
-                        Xb, Yb = self.X, self.Y
+                    if rows is None and streamed is None and masks is None:
+                        # Full-batch gradient descent: the same Batch every step.
+                        if whole is None:
+                            whole = Batch(self.X, self.Y, None, xp.ones_like(self.X[:, :1]))
+                        step_batch = whole
                     else:
-                        # Gather this batch's rows: a (batch, n[0]) copy, never a permuted
-                        # copy of the whole data set (which would double the memory).
-                        Xb, Yb = xp.take(self.X, rows, axis=0), xp.take(self.Y, rows, axis=1)
-                    if size not in ones:
-                        ones[size] = xp.ones_like(Xb[:, :1])
+                        if streamed is not None:
+                            Xb, Yb = streamed
+                        elif rows is None:
+                            Xb, Yb = self.X, self.Y
+                        else:
+                            # Gather this batch's rows: a (batch, n[0]) copy, never a
+                            # permuted copy of the whole data set (which would double the
+                            # memory).
+                            Xb = xp.take(self.X, rows, axis=0)
+                            Yb = xp.take(self.Y, rows, axis=1)
+                        if size not in ones:
+                            ones[size] = xp.ones_like(Xb[:, :1])
+                        step_batch = Batch(Xb, Yb, masks, ones[size])
                     # Donate (update in place) only arrays this loop's own previous step
                     # made and nothing else refers to: never the caller's initial or
                     # resumed arrays, never the parameters early stopping keeps as the best.
@@ -562,8 +572,8 @@ class Trainer:
                                      and st.params is not st.best_params,
                                      st.optimizer_state is owned_state]
                     st.params, st.optimizer_state, stats = train_step(
-                        st.params, st.optimizer_state, Batch(Xb, Yb, masks, ones[size]), lr,
-                        spec, with_stats=totals is not None, update=update, xp=xp)
+                        st.params, st.optimizer_state, step_batch, lr, spec,
+                        with_stats=totals is not None, update=update, xp=xp)
                     owned_params, owned_state = st.params, st.optimizer_state
                 if stream is not None:
                     stream.done()
