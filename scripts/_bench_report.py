@@ -17,7 +17,8 @@ from _bench_common import MEMORY_LABELS, Measurement
 from _bench_targets import Target
 
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUPY_TF32")
+            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUPY_TF32", "NNBACKEND_MALLOC",
+            "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 Emit = Callable[[str], None]
 
 
@@ -90,6 +91,9 @@ def print_header(env: dict[str, Any], emit: Emit) -> None:
         emit(f"torch.set_num_threads({env['torch_threads']}) ({why})")
     settings = ", ".join(f"{k}={v}" for k, v in env["env"].items()) or "none set"
     emit(f"environment: {settings}")
+    if env.get("malloc_thresholds_kept"):
+        emit("glibc malloc: mmap threshold 32 MiB, trim threshold 64 MiB for every "
+             "implementation (as nnbackend's training sets them)")
     for lib in env["blas"]:
         arch = f", coretype {lib['architecture']}" if lib.get("architecture") else ""
         where = _package_of(lib.get("filepath") or "")

@@ -75,6 +75,7 @@ from _bench_workloads import build_workloads
 
 import nnbackend
 from nnbackend import cuda_status, resolve_backend
+from nnbackend.core.host_memory import keep_step_memory
 
 WORKLOADS = ("planar", "wide", "deep", "gemm")
 #: Every peer --peers accepts; PEERS are the ones run by default.
@@ -406,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
                       torch_threads=(args.threads or os.cpu_count())
                       if mods["torch"] is not None else None, threads=args.threads)
     env["device"] = args.device
+    # nnbackend's training loop sets glibc's malloc thresholds once per process (see
+    # nnbackend/core/host_memory.py); set them before anything is timed, so that every
+    # implementation, the peers included, runs with the same allocator.
+    env["malloc_thresholds_kept"] = keep_step_memory()
     print_header(env, emit)
     doc: dict[str, Any] = {"environment": env, "workloads": {}, "gemm": None,
                            "settings": {"device": args.device, "scale": args.scale,

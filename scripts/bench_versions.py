@@ -16,6 +16,13 @@ swings out of the ratio. The workloads are ``scripts/bench.py``'s, on NumPy on t
   lr 0.1, batch 256, 1 epoch;
 - ``deep``: the same data, 784-512-256-128-10 relu, Adam lr 1e-3, batch 256, 1 epoch.
 
+Each run also counts its minor page faults (``ru_minflt`` around the loop): a step frees
+and allocates the same arrays, and whether glibc's malloc returns that memory to the system
+and faults it in again changes a run by 10-20% on ``wide`` (see
+``nnbackend/core/host_memory.py``). To compare the code alone, give both versions the same
+thresholds: ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=67108864`` in the
+environment reaches every run (and this version then leaves the thresholds alone).
+
 Only the public API both versions share is used (``resolve_backend``, ``Network.create``,
 ``encode_targets``, ``TrainingOptions``, ``train``), so any revision since the first
 release can be the base.
@@ -35,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: What each child process runs: build the workload, time the loop, print the seconds.
 CHILD = r"""
-import sys, time
+import resource, sys, time
 import numpy as np
 import nnbackend as n
 
@@ -60,21 +67,25 @@ else:
 targets = n.encode_targets(y)
 net = n.Network.create(sizes, backend, act, targets.task, init, rng=n.host_rng(3))
 Xd, Yd = backend.asarray(X), backend.asarray(targets.Y)
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 start = time.perf_counter()
 n.train(net, Xd, Yd, options, rng=n.host_rng(3))
-print(time.perf_counter() - start)
+seconds = time.perf_counter() - start
+print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults)
 """
 
 
-def time_once(source: Path, workload: str) -> float:
-    """Seconds of one training loop with the ``nnbackend`` found in ``source``."""
+def time_once(source: Path, workload: str) -> tuple[float, int]:
+    """Seconds and minor page faults of one training loop with the ``nnbackend`` found in
+    ``source``."""
     env = {**os.environ, "PYTHONPATH": str(source), "NNBACKEND_DEVICE": "cpu"}
     done = subprocess.run([sys.executable, "-c", CHILD, workload], env=env,
                           cwd=tempfile.gettempdir(),
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"the {workload} run failed with {source}:\n{done.stderr[-2000:]}")
-    return float(done.stdout.strip().splitlines()[-1])
+    seconds, faults = done.stdout.strip().splitlines()[-1].split()
+    return float(seconds), int(faults)
 
 
 def main() -> None:
@@ -96,14 +107,17 @@ def main() -> None:
         try:
             print(f"this checkout vs {args.base}; NumPy on the CPU; medians of {args.repeats} "
                   "alternating runs, each timing its training loop in-process")
-            print(f"{'workload':10} {'base s':>9} {'this s':>9} {'this/base':>10}")
+            print(f"{'workload':10} {'base s':>9} {'this s':>9} {'this/base':>10} "
+                  f"{'base faults':>12} {'this faults':>12}")
             for workload in workloads:
-                times: dict[str, list[float]] = {"base": [], "this": []}
+                runs: dict[str, list[tuple[float, int]]] = {"base": [], "this": []}
                 for _ in range(args.repeats):
-                    times["base"].append(time_once(base, workload))
-                    times["this"].append(time_once(ROOT, workload))
-                b, t = statistics.median(times["base"]), statistics.median(times["this"])
-                print(f"{workload:10} {b:9.3f} {t:9.3f} {t / b:9.2f}x", flush=True)
+                    runs["base"].append(time_once(base, workload))
+                    runs["this"].append(time_once(ROOT, workload))
+                b, t = (statistics.median(s for s, _ in runs[v]) for v in ("base", "this"))
+                fb, ft = (statistics.median(f for _, f in runs[v]) for v in ("base", "this"))
+                print(f"{workload:10} {b:9.3f} {t:9.3f} {t / b:9.2f}x {fb:12.0f} {ft:12.0f}",
+                      flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
                            check=False)

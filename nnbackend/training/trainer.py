@@ -40,6 +40,7 @@ import numpy as np
 
 from .._text import count
 from ..core.backend import host_rng
+from ..core.host_memory import keep_step_memory
 from ..core.metrics import output_accuracy
 from ..core.network import Network, compute_cost, forward_propagation
 from ..core.optimizers import Update, decayed_learning_rate, make_optimizer
@@ -465,6 +466,9 @@ class Trainer:
         replayed as a CUDA graph), and records at the print interval.
         """
         net, st = self.network, self.state
+        # Every step frees and re-allocates the same arrays: let glibc keep that memory
+        # rather than hand it back and fault it in again (see core/host_memory.py).
+        keep_step_memory()
         self._clock = time.perf_counter()
         spec = StepSpec(net.hidden, net.output, self.optimizer, self.options.l2)
         result: TrainingResult | None = None
