@@ -116,9 +116,8 @@ def forward_propagation(
 
 def backward_propagation(
     params: dict[str, Array], cache: Cache, Y: Array | None, hidden: Activation,
-    l2: float = 0.0, ones: Array | None = None, scale: float = 1.0, *,
-    dA_L: Array | None = None, output: OutputLayer | None = None, keep_dA: bool = False,
-    xp: ModuleType,
+    l2: float = 0.0, *, dA_L: Array | None = None, output: OutputLayer | None = None,
+    keep_dA: bool = False, ones: Array | None = None, scale: float = 1.0, xp: ModuleType,
 ) -> dict[str, Array]:
     """The notes' backward pass, from ``dZ[L] = A[L] - Y`` down to ``dW1, db1``.
 
@@ -132,16 +131,8 @@ def backward_propagation(
         Targets in the output layer's encoding (0/1, one-hot, or real values).
     hidden : Activation
         The hidden layers' ``g`` (its derivative is used).
-    xp : module
-        The standard namespace of the arrays.
     l2 : float
         L2 strength ``lambda``: adds ``lambda / m * W[l]`` to ``dW[l]``.
-    ones : array, shape (m, 1), optional
-        A column of ones in the arrays' dtype and device, reused across iterations by the
-        training loop; made here when not given.
-    scale : float
-        Multiplies every gradient (default 1). Plain gradient descent passes its learning
-        rate, which then costs one multiply of ``dZ[L]`` instead of one per parameter.
     dA_L : array, shape (n[L], m), optional
         Start from this ``dA[L] = dJ/dA[L]`` instead of the fused ``dZ[L] = A[L] - Y``
         (``Y`` is then unused): ``dZ[L] = dA[L] * g'[L](Z[L])``, the course's separate
@@ -152,6 +143,14 @@ def backward_propagation(
     keep_dA : bool
         Also return ``dA{l}`` for ``l = 0 .. L-1`` (and ``dA{L}`` when given), as the
         course's ``L_model_backward`` does: one more array per layer, for inspection.
+    ones, scale
+        Hooks for the training step (:func:`nnbackend.training.step.gradients`), which
+        leave the result as it is. ``ones``: a column of ones of shape ``(m, 1)`` in the
+        arrays' dtype and device, reused from step to step (made here when not given).
+        ``scale`` multiplies every gradient (default 1): plain gradient descent passes its
+        learning rate, one multiply of ``dZ[L]`` instead of one per parameter.
+    xp : module
+        The standard namespace of the arrays.
 
     Returns
     -------

@@ -103,7 +103,7 @@ def gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scale: flo
     """
     cache = forward_propagation(params, batch.X.T, spec.hidden, spec.output, batch.masks, xp=xp)
     grads = backward_propagation(params, cache, batch.Y, spec.hidden, spec.l2,
-                                 batch.ones, scale, xp=xp)
+                                 ones=batch.ones, scale=scale, xp=xp)
     return grads, cache
 
 
