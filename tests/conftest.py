@@ -17,6 +17,7 @@ import importlib.util
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -106,6 +107,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 BACKEND_PARAMS = _backend_params()
+#: The repository root: the nnbackend every test, and every subprocess, runs.
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -120,6 +123,10 @@ def cpu_is_the_default_device() -> Iterator[None]:
     """
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NNBACKEND_DEVICE", "cpu")
+        # Subprocesses (``python -m nnbackend ...``) import this checkout, not whatever
+        # copy of nnbackend happens to be installed.
+        patch.setenv("PYTHONPATH", os.pathsep.join(
+            filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])))
         yield
 
 
