@@ -1,6 +1,6 @@
 """nox sessions: the same pytest suite on each backend, plus lint, typing and packaging.
 
-    nox                              # every CPU backend (numpy, strict, torch) and lint
+    nox                              # every CPU backend (numpy, strict, torch), mpi, lint, typing
     nox -s "tests(backend='cupy')"   # on a machine with an NVIDIA GPU
     nox -s lint typing               # ruff, import-linter's layers, the CI workflow; mypy
     nox -s package                   # build sdist + wheel, twine check, train from the wheel
@@ -29,6 +29,7 @@ nox.options.sessions = [
     "tests(backend='torch')",
     "mpi",
     "lint",
+    "typing",
 ]
 nox.options.error_on_missing_interpreters = True
 

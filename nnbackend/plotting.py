@@ -108,7 +108,8 @@ def decision_boundary_figure(
                              f"{labels.shape[0]}; give one label per (non-empty) row")
     found_names: Sequence[Any] | None = None
     if labels.dtype.kind not in "biu" or labels.min() < 0:
-        found_names, labels = np.unique(labels, return_inverse=True)
+        unique, labels = np.unique(labels, return_inverse=True)
+        found_names = unique.tolist()
     mpl = _matplotlib()
 
     low, high = points.min(axis=0), points.max(axis=0)

@@ -48,7 +48,9 @@ def setting_option(name: str, *, help_suffix: str = "", **overrides: Any) -> Dec
     elif setting.choices is not None:
         kwargs["type"] = click.Choice(setting.choices)
     elif setting.kind is int:
-        kwargs["type"] = click.IntRange(setting.low, setting.high, min_open=setting.low_open,
+        low, high = (None if bound is None else int(bound)
+                     for bound in (setting.low, setting.high))
+        kwargs["type"] = click.IntRange(low, high, min_open=setting.low_open,
                                         max_open=setting.high_open)
     elif setting.kind is float:
         kwargs["type"] = click.FloatRange(setting.low, setting.high,

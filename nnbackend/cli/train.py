@@ -27,7 +27,7 @@ from ..persistence.models import load_state
 from ..threads import limit_threads
 from ..training.callbacks import Callback, Checkpoints, RecordLog, StopOnInterrupt, json_safe
 from ..training.settings import TRAINING_SETTINGS, flag
-from ..training.trainer import Trainer, TrainingOptions, TrainingResult, evaluate
+from ..training.trainer import Trainer, TrainingOptions, TrainingResult, TrainingState, evaluate
 from . import EXIT_USAGE, cli
 from .modelrun import data_files, refuse_overwriting_inputs
 from .options import (
@@ -204,11 +204,13 @@ def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, say: A
 
 def _train(params: dict[str, Any], run: dict[str, Any], say: Any, comm: Any) -> None:
     """Build (or resume) the model, train it, report it."""
+    state: TrainingState | None = None
+    rng: Any = None
     if params["resume_path"]:
-        network, header, state, rng = load_checkpoint(
+        resumed, header, state, rng = load_checkpoint(
             params["resume_path"],
             resolve_backend(params["device"], params["backend"], _checkpoint_dtype(params)))
-        model = Model.from_network(network, classes=header["classes"],
+        model = Model.from_network(resumed, classes=header["classes"],
                                    standardization=header["standardization"],
                                    extra={**header["extra"], "run": run})
     else:
@@ -217,7 +219,6 @@ def _train(params: dict[str, Any], run: dict[str, Any], say: Any, comm: Any) -> 
                       device=params["device"], backend=params["backend"],
                       dtype=params["dtype"])
         model.run = run
-        state = rng = None
     chosen = model.backend
     data = prepare(DataSpec(**run["data"]))
     print_ = fingerprint(data)

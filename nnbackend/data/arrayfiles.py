@@ -31,7 +31,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -52,6 +52,8 @@ READ_ERRORS: tuple[type[BaseException], ...] = (
     RuntimeError, KeyError, TypeError, IndexError, struct.error, OverflowError, SyntaxError,
     tokenize.TokenError,
 )
+#: The same, and MemoryError: reading a member whose header asks for more than there is.
+READ_OR_MEMORY_ERRORS: tuple[type[BaseException], ...] = (*READ_ERRORS, MemoryError)
 
 
 class ArrayFileError(Exception):
@@ -145,7 +147,7 @@ def _cgroup_headroom() -> int | None:
     return None
 
 
-def read_npy_header(fh: BinaryIO, key: str | None = None) -> NpyHeader:
+def read_npy_header(fh: IO[bytes], key: str | None = None) -> NpyHeader:
     """Read a ``.npy`` header from ``fh`` (left just after it), refusing object arrays.
 
     Raises
@@ -166,7 +168,7 @@ def read_npy_header(fh: BinaryIO, key: str | None = None) -> NpyHeader:
         offset = fh.tell()
     except ArrayFileError:
         raise
-    except (*READ_ERRORS, MemoryError) as exc:
+    except READ_OR_MEMORY_ERRORS as exc:
         raise ArrayFileError("corrupted", _reason(exc), key) from None
     if dtype.hasobject:
         raise ArrayFileError("objects", "it holds Python objects", key)
@@ -237,7 +239,7 @@ class NpzArchive:
                 self._zip = zipfile.ZipFile(source)
             self._names = {(name[:-4] if name.endswith(".npy") else name): name
                            for name in self._zip.namelist()}
-        except (*READ_ERRORS, MemoryError) as exc:
+        except READ_OR_MEMORY_ERRORS as exc:
             raise ArrayFileError("corrupted", _reason(exc)) from None
         self.files = list(self._names)
 
@@ -258,7 +260,7 @@ class NpzArchive:
                 return read_npy_header(fh, key)
         except ArrayFileError:
             raise
-        except (*READ_ERRORS, MemoryError) as exc:
+        except READ_OR_MEMORY_ERRORS as exc:
             raise ArrayFileError("corrupted", _reason(exc), key) from None
 
     def read(self, key: str) -> np.ndarray:
@@ -316,7 +318,7 @@ def _declared(header: NpyHeader) -> str:
     return f"{header.dtype.name} {header.shape} ({human_bytes(header.nbytes)})"
 
 
-def _read_data(fh: BinaryIO, header: NpyHeader, key: str | None) -> np.ndarray:
+def _read_data(fh: IO[bytes], header: NpyHeader, key: str | None) -> np.ndarray:
     """The header's array from the bytes that follow it, in bounded chunks."""
     buffer = bytearray(header.nbytes)
     view = memoryview(buffer)

@@ -83,6 +83,15 @@ class Communicator(ABC):
     def barrier(self) -> None:
         """Return once every rank has called it."""
 
+    def abort(self, code: int = 1) -> None:
+        """End the job with exit status ``code``, after an error on this rank that the
+        others would otherwise wait on in their next collective.
+
+        This base version ends this process only; engines whose ranks are separate
+        processes override it to end them all (MPI's ``Abort``).
+        """
+        raise SystemExit(code)
+
     @property
     def is_root(self) -> bool:
         """True on rank 0, the one that prints, saves and checkpoints."""

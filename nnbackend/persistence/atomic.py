@@ -126,7 +126,7 @@ def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
     """
     target = Path(target)
     pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:(\d+)\.)?[0-9a-f]{{12}}\.tmp")
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(target.parent))
     except OSError:

@@ -77,7 +77,7 @@ def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer, run: dict[st
     st, backend = trainer.state, trainer.network.backend
     counters, arrays = _split(st, _host_of(backend))
     kind, keys, position, has_gauss, cached_gaussian = trainer.rng.get_state()
-    arrays["rng_keys"] = keys
+    arrays["rng_keys"] = np.asarray(keys)  # already an array; typed as such
     counters["rng"] = {"kind": kind, "pos": int(position), "has_gauss": int(has_gauss),
                        "cached_gaussian": float(cached_gaussian)}
     current = dataclasses.replace(trainer.network, params=st.params)  # not the old ones

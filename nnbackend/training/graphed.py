@@ -128,7 +128,11 @@ class GraphedSteps:
             size = self.X.shape[0] if rows is None else rows.shape[0]
         inputs = self.inputs.get(size)
         if inputs is None:
-            template = batch[0] if batch is not None else self.X[:size, :]
+            if batch is not None:
+                template = batch[0]
+            else:
+                assert self.X is not None
+                template = self.X[:size, :]
             inputs = self.inputs[size] = _StaticInputs(rows, batch, masks,
                                                        xp.ones_like(template[:, :1]), xp=xp)
         inputs.load(rows, batch, masks)
@@ -179,5 +183,6 @@ class GraphedSteps:
                                  "in place")
         if stats is not None:
             self.stats.cost_sum[...] = stats.cost_sum
-            if stats.hits_sum is not None:
-                self.stats.hits_sum[...] = stats.hits_sum
+            static_hits = self.stats.hits_sum  # always an array here (made in __init__)
+            if stats.hits_sum is not None and static_hits is not None:
+                static_hits[...] = stats.hits_sum

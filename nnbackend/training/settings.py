@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..core.activations import HIDDEN_ACTIVATIONS
 from ..core.backend import BACKENDS, DTYPES
@@ -101,10 +101,11 @@ class Setting:
                 noun = "an integer" if self.kind is int else "a finite number"
                 raise SettingError(f"{field} must be {noun}{' or None' * self.optional}, "
                                    f"got {_shown(value)}")
-            value = self.kind(value)
-            if not self._in_range(value):
-                raise SettingError(f"{field} must be {self.range_text()}, got {_shown(value)}")
-            return value
+            # (value passed the isinstance check above: Integral for int settings)
+            number = int(cast(numbers.Integral, value)) if self.kind is int else float(value)
+            if not self._in_range(number):
+                raise SettingError(f"{field} must be {self.range_text()}, got {_shown(number)}")
+            return number
         if self.kind is bool:
             if not isinstance(value, (bool, numbers.Integral)) or value not in (0, 1):
                 raise SettingError(f"{field} must be True or False, got {_shown(value)}")
@@ -131,7 +132,7 @@ def _layer_sizes(field: str, value: Any) -> tuple[int, ...]:
         if isinstance(value, (str, bytes)):
             raise TypeError
         sizes = tuple(value)
-        if all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
+        if all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and int(n) >= 1
                for n in sizes):
             return tuple(int(n) for n in sizes)
     except TypeError:

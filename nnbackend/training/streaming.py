@@ -71,12 +71,13 @@ class BatchStream:
         if X.shape[0] != Y.shape[1]:
             raise NNBackendError(f"X has {X.shape[0]} examples but Y has {Y.shape[1]}")
         self.X, self.Y, self.backend, self.batch = X, Y, backend, batch
-        self.staging = backend.staging
+        self.staging = staging = backend.staging
         dtype, outputs = backend.dtype_name, Y.shape[0]
         self.slots: list[_Slot] = []
-        for _ in range(SLOTS if self.staging is not None else 0):
-            slot = _Slot(self.staging.pinned((batch, X.shape[1]), dtype),
-                         self.staging.pinned((outputs * batch,), dtype))
+        for _ in range(SLOTS if staging is not None else 0):
+            assert staging is not None
+            slot = _Slot(staging.pinned((batch, X.shape[1]), dtype),
+                         staging.pinned((outputs * batch,), dtype))
             slot.device_X = backend.asarray(np.zeros((batch, X.shape[1])))
             slot.device_Y = backend.asarray(np.zeros(outputs * batch))
             self.slots.append(slot)

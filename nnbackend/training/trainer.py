@@ -606,9 +606,8 @@ class Trainer:
     def _graphed_steps(self, spec: StepSpec) -> GraphedSteps:
         """Move the state onto a :class:`GraphedSteps` runner's static arrays."""
         st = self.state
-        on_device = (None, None) if self.host_data else (self.X, self.Y)
-        graphed = GraphedSteps(self.network.backend, spec, *on_device, st.params,
-                               st.optimizer_state)
+        X, Y = (None, None) if self.host_data else (self.X, self.Y)
+        graphed = GraphedSteps(self.network.backend, spec, X, Y, st.params, st.optimizer_state)
         st.params, st.optimizer_state = graphed.params, graphed.opt_state
         return graphed
 
