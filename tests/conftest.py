@@ -112,8 +112,9 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True, scope="session")
-def cpu_is_the_default_device() -> Iterator[None]:
-    """The command line's ``--device`` defaults to ``cpu`` in every test.
+def cpu_default_device_and_this_checkout() -> Iterator[None]:
+    """The command line's ``--device`` defaults to ``cpu`` in every test, and subprocesses
+    import this checkout's nnbackend.
 
     Its real default, ``auto``, means CUDA on a GPU machine, and the suite's expected
     figures (the notes' float64 costs, "Backend: numpy on cpu") are the CPU's: the suite

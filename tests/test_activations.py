@@ -98,3 +98,33 @@ def test_unknown_activation_names_the_choices():
     with pytest.raises(NNBackendError, match="unknown activation 'mish'.*tanh.*silu"):
         get_hidden_activation("mish")
     assert get_hidden_activation("leaky-relu").name == "leaky_relu"
+
+
+@pytest.mark.parametrize("name", [*HIDDEN_ACTIVATIONS, "softmax"])
+def test_activations_never_write_into_their_inputs(backend, name):
+    """``g`` and ``g'`` leave ``Z`` (and ``A``) as they were: the network's cache keeps them."""
+    xp = backend.xp
+    Z = backend.asarray(Z_HOST)
+    if name == "softmax":
+        A = softmax(Z, xp=xp)
+    else:
+        act = HIDDEN_ACTIVATIONS[name]
+        A = act.forward(Z, xp=xp)
+        A_before = backend.to_host(A)
+        assert act.derivative is not None
+        act.derivative(Z, A, xp=xp)
+        np.testing.assert_array_equal(backend.to_host(A), A_before)
+    np.testing.assert_array_equal(backend.to_host(Z), Z_HOST.astype(backend.dtype_name))
+
+
+@pytest.mark.parametrize("name", [*HIDDEN_ACTIVATIONS, "softmax"])
+def test_activations_work_under_pytorch_autograd(name):
+    """No in-place write into a result autograd keeps for its backward pass, so the same
+    functions serve a user who differentiates them with PyTorch."""
+    torch = pytest.importorskip("torch")
+    from array_api_compat import array_namespace
+
+    forward = softmax if name == "softmax" else HIDDEN_ACTIVATIONS[name].forward
+    Z = torch.tensor(Z_HOST, requires_grad=True)
+    forward(Z, xp=array_namespace(Z)).sum().backward()
+    assert Z.grad is not None and bool(torch.isfinite(Z.grad).all())

@@ -30,11 +30,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def run_bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``python scripts/bench.py ARGS`` with this checkout's nnbackend importable."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    """``python scripts/bench.py ARGS`` (this checkout's nnbackend: tests/conftest.py)."""
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True,
-                          text=True, env=env, timeout=timeout, check=False, cwd=ROOT)
+                          text=True, timeout=timeout, check=False, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -138,10 +138,7 @@ def test_ctrl_c_then_resume_with_no_flags_saves_where_the_first_run_said(
     import sys
     import time
 
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "NNBACKEND_DEVICE": "cpu",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(root),
-                                                       os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "NNBACKEND_DEVICE": "cpu"}
     train = [sys.executable, "-m", "nnbackend", "train"]
     checkpoint, model = tmp_path / "ck.npz", tmp_path / "m.npz"
     first = subprocess.Popen([*train, "--iterations", "60000", "--checkpoint", checkpoint,

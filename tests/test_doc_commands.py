@@ -47,8 +47,6 @@ def test_shell_example_runs_as_pasted(block: str, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
-                                                       os.environ.get("PYTHONPATH")])),
            "NNBACKEND_DEVICE": "cpu", "MPLBACKEND": "Agg"}
     done = subprocess.run(["bash", "-e", "-c", block], cwd=work, env=env, capture_output=True,
                           text=True, timeout=600, check=False)

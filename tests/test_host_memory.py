@@ -3,6 +3,7 @@ user's own settings, and they stop a step's freed memory from being faulted in a
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from nnbackend.core.host_memory import (
     TRIM_THRESHOLD,
     keep_step_memory,
 )
+from nnbackend.errors import NNBackendError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,10 +62,27 @@ def test_the_users_own_settings_win(fresh, environ):
     assert calls == []
 
 
-def test_other_tunables_do_not_opt_out(fresh):
+@pytest.mark.parametrize("environ", [{"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"},
+                                     {"NNBACKEND_MALLOC": "keep"}, {"NNBACKEND_MALLOC": ""}])
+def test_other_settings_do_not_opt_out(fresh, environ):
     calls, mallopt = fresh
-    assert keep_step_memory({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, mallopt) is True
+    assert keep_step_memory(environ, mallopt) is True
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("value", ["off", "0", "tuned"])
+def test_an_unknown_choice_is_refused_every_time(fresh, value):
+    calls, mallopt = fresh
+    for _ in range(2):  # not remembered as "done"
+        with pytest.raises(NNBackendError, match=f"NNBACKEND_MALLOC='{value}' is not "
+                                                 "understood; set NNBACKEND_MALLOC=default"):
+            keep_step_memory({"NNBACKEND_MALLOC": value}, mallopt)
+    assert calls == []
+
+
+def test_a_preloaded_allocator_is_left_alone(monkeypatch):
+    monkeypatch.setenv("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+    assert host_memory._glibc_mallopt() is None
 
 
 @pytest.mark.usefixtures("fresh")
@@ -77,7 +96,7 @@ def test_no_glibc_means_nothing_is_set(monkeypatch):
     assert keep_step_memory({}) is False
 
 
-def test_training_sets_them(monkeypatch):
+def test_training_on_host_arrays_sets_them(monkeypatch):
     seen = []
     monkeypatch.setattr("nnbackend.training.trainer.keep_step_memory",
                         lambda: seen.append(True) or True)
@@ -129,3 +148,8 @@ def test_freed_step_memory_is_no_longer_faulted_in_again():
     # them in again (one fault per page); kept, they are reused.
     assert default > pages // 2, default
     assert kept < pages // 20, kept
+
+
+def test_only_host_arrays_count_as_host_memory(reference):
+    assert reference.on_host
+    assert not dataclasses.replace(reference, device_label="cuda:0").on_host

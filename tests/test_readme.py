@@ -52,9 +52,8 @@ def test_the_pages_have_python_examples():
 @pytest.mark.parametrize(("page", "line", "code"), BLOCKS,
                          ids=[f"{page.name}:{line}" for page, line, _ in BLOCKS])
 def test_python_block_runs_as_pasted(page, line, code, tmp_path):
-    # The checkout first on the path: the block must see this tree, whatever is installed.
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path, "MPLBACKEND": "Agg"}
+    # PYTHONPATH (tests/conftest.py) puts this checkout first, whatever is installed.
+    env = {**os.environ, "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     where = f"{page.relative_to(ROOT)}:{line}"

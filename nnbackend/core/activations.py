@@ -39,13 +39,10 @@ GELU_CLIP = 10.0
 def sigmoid(Z: Array, *, xp: ModuleType) -> Array:
     """``1 / (1 + exp(-Z))`` as ``0.5 * tanh(0.5 * Z) + 0.5``: no overflow for any Z.
 
-    The last two operations write into the array ``tanh`` just made: two allocations
-    fewer (2.04 against 2.13 us on the flower's (1, 400) output layer).
+    (Not written in place into ``tanh``'s result, which saved 0.09 us on the flower's
+    output layer: PyTorch's autograd keeps that result for its own backward pass.)
     """
-    A = xp.tanh(0.5 * Z)
-    A *= 0.5
-    A += 0.5
-    return A
+    return 0.5 * xp.tanh(0.5 * Z) + 0.5
 
 
 def sigmoid_derivative(Z: Array, A: Array, *, xp: ModuleType) -> Array:

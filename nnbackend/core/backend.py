@@ -168,6 +168,11 @@ class Backend:
     _fill: Callable[[Any, float], None] = field(default=_setitem_fill, repr=False,
                                                 compare=False)
 
+    @property
+    def on_host(self) -> bool:
+        """True when the arrays live in host memory (every backend but CUDA devices)."""
+        return not self.device_label.startswith("cuda")
+
     def describe(self) -> str:
         """One line naming backend, device and dtype, e.g. ``numpy on cpu, float64``."""
         return f"{self.name} on {self.device_label}, {self.dtype_name}"

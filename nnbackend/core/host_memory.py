@@ -13,22 +13,26 @@ about 54,000 after, with the same arithmetic; with the thresholds below it takes
 1,200, and 0.36 s instead of 0.40 to 0.46 s (this project's 2-core machine, medians of 9).
 
 :func:`keep_step_memory` sets both thresholds to the ceilings glibc's own rule would reach
-(mmap 32 MiB, trim 64 MiB), once per process, when a training loop starts. Afterwards up to
-64 MiB of freed memory may stay with the process instead of returning to the system, and
-arrays below 32 MiB are served from the heap; larger ones (whole data sets) are still
-mapped and returned on their own. It does nothing where malloc is not glibc's (macOS,
-Windows, musl), where the user has set the thresholds (``MALLOC_MMAP_THRESHOLD_``,
+(mmap 32 MiB, trim 64 MiB), once per process, when a training loop on host arrays starts.
+The setting is process-wide and stays: memory freed in blocks under 32 MiB is kept for the
+process to reuse (as glibc itself does once its rule has raised the thresholds), and up to
+64 MiB free at the top of a heap is kept rather than returned to the system; blocks of 32
+MiB and more (whole data sets) are still mapped and returned on their own. It does nothing
+where malloc is not glibc's (macOS, Windows, musl, or another allocator in
+``LD_PRELOAD``), where the user has set the thresholds (``MALLOC_MMAP_THRESHOLD_``,
 ``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNABLES``), or with ``NNBACKEND_MALLOC=default``.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 import sys
+import threading
 from collections.abc import Callable, Mapping
+
+from ..errors import NNBackendError
 
 #: glibc's ``DEFAULT_MMAP_THRESHOLD_MAX`` on 64-bit systems: where its dynamic mmap
 #: threshold stops growing.
@@ -40,21 +44,28 @@ TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
-#: Set to ``default`` to leave glibc's malloc as it is.
+#: ``NNBACKEND_MALLOC=default`` leaves glibc's malloc as it is; ``keep`` (or unset) sets
+#: the thresholds.
 OPT_OUT = "NNBACKEND_MALLOC"
+OPT_OUT_VALUES = ("default", "keep")
 
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 _applied: bool | None = None  # None: not tried yet in this process
+_lock = threading.Lock()
 
 
 def _glibc_mallopt() -> Callable[[int, int], int] | None:
-    """glibc's ``mallopt``, or None where the C library is not glibc."""
+    """glibc's ``mallopt``, or None where the C library is not glibc (or the process's
+    malloc is another allocator, preloaded)."""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
+    if "malloc" in os.environ.get("LD_PRELOAD", ""):  # jemalloc, tcmalloc, mimalloc, ...
+        return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # The symbols already loaded in this process (glibc among them): no search on disk,
+        # no subprocess (ctypes.util.find_library runs ldconfig).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return None
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -63,8 +74,20 @@ def _glibc_mallopt() -> Callable[[int, int], int] | None:
 
 
 def user_tuned(environ: Mapping[str, str]) -> bool:
-    """Whether the environment already decides glibc's thresholds, or opts out."""
-    if environ.get(OPT_OUT, "").strip().lower() == "default":
+    """Whether the environment already decides glibc's thresholds, or opts out.
+
+    Raises
+    ------
+    NNBackendError
+        For a value of ``NNBACKEND_MALLOC`` other than ``default`` and ``keep``.
+    """
+    choice = environ.get(OPT_OUT, "keep").strip().lower() or "keep"
+    if choice not in OPT_OUT_VALUES:
+        raise NNBackendError(
+            f"{OPT_OUT}={environ[OPT_OUT]!r} is not understood; set {OPT_OUT}=default to "
+            f"leave glibc's malloc as it is, {OPT_OUT}=keep (or unset it) for nnbackend's "
+            "thresholds")
+    if choice == "default":
         return True
     if any(name in environ for name in _USER_SETTINGS):
         return True
@@ -89,17 +112,19 @@ def keep_step_memory(environ: Mapping[str, str] | None = None,
         True when this process's thresholds are (or were already) set by this function.
     """
     global _applied
-    if _applied is not None:
+    with _lock:  # two threads starting to train at once set them once
+        if _applied is not None:
+            return _applied
+        tuned = user_tuned(os.environ if environ is None else environ)  # may refuse a value
+        _applied = False
+        if tuned:
+            return False
+        setter = _glibc_mallopt() if mallopt is None else mallopt
+        if setter is None:
+            return False
+        # The mmap threshold first: setting either one turns glibc's dynamic rule off, and
+        # with a 128 KiB mmap threshold every step's larger arrays would be mapped afresh.
+        _applied = bool(setter(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+            setter(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
         return _applied
-    _applied = False
-    if user_tuned(os.environ if environ is None else environ):
-        return False
-    setter = _glibc_mallopt() if mallopt is None else mallopt
-    if setter is None:
-        return False
-    # The mmap threshold first: setting either one turns glibc's dynamic rule off, and with
-    # a 128 KiB mmap threshold every step's larger arrays would be mapped afresh.
-    _applied = bool(setter(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-        setter(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    return _applied
 

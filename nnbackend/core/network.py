@@ -84,11 +84,11 @@ def forward_propagation(
         The input layer ``A[0]``, examples as columns.
     hidden, output
         ``g[1..L-1]`` and the output layer ``g[L]``.
-    xp : module
-        The standard namespace of the arrays.
     masks : list, optional
         Inverted-dropout masks ``D[l] / keep_prob`` of shape ``(n[l], m)`` for the hidden
         layers (see :func:`nnbackend.core.regularization.dropout_masks`); training only.
+    xp : module
+        The standard namespace of the arrays.
 
     Returns
     -------
@@ -144,11 +144,11 @@ def backward_propagation(
         Also return ``dA{l}`` for ``l = 0 .. L-1`` (and ``dA{L}`` when given), as the
         course's ``L_model_backward`` does: one more array per layer, for inspection.
     ones, scale
-        Hooks for the training step (:func:`nnbackend.training.step.gradients`), which
-        leave the result as it is. ``ones``: a column of ones of shape ``(m, 1)`` in the
-        arrays' dtype and device, reused from step to step (made here when not given).
-        ``scale`` multiplies every gradient (default 1): plain gradient descent passes its
-        learning rate, one multiply of ``dZ[L]`` instead of one per parameter.
+        Hooks for the training step (:func:`nnbackend.training.step.gradients`); their
+        defaults give the notes' gradients. ``ones``: a column of ones of shape ``(m, 1)``
+        in the arrays' dtype and device, reused from step to step (made here when not
+        given). ``scale`` multiplies every gradient (default 1): plain gradient descent
+        passes its learning rate, one multiply of ``dZ[L]`` instead of one per parameter.
     xp : module
         The standard namespace of the arrays.
 

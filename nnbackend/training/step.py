@@ -1,5 +1,5 @@
-"""One training step as a function: ``(params, opt_state, batch, lr) -> (params, opt_state,
-stats)``.
+"""One training step as a function: ``train_step(params, opt_state, batch, lr, spec, xp=xp)
+-> (params, opt_state, stats)``.
 
 This is the seam the training loop is built around, and what other ways of running a
 step hang on: a CUDA graph captures exactly this function once per batch shape and replays
@@ -12,7 +12,8 @@ sum of per-shard gradients. The step is the notes' equations and nothing else::
 
 It reads nothing back to the host (so it can be captured, and a GPU never waits for it),
 draws no random numbers (dropout masks come in with the batch, drawn on the host), and
-its only side effects are the donations the caller allows (:class:`Update`).
+its only side effects are the donations the caller allows
+(:class:`~nnbackend.core.optimizers.Update`).
 """
 
 from __future__ import annotations
@@ -91,8 +92,6 @@ class StepStats(NamedTuple):
     hits_sum: Array | None
 
 
-
-
 def gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scale: float = 1.0, *,
               xp: ModuleType) -> tuple[dict[str, Array], Cache]:
     """Forward and backward propagation of one batch: ``dW[l], db[l]`` and the cache.
@@ -132,13 +131,13 @@ def train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: flo
         The step's learning rate (after decay), a Python float.
     spec : StepSpec
         Activations, loss, update rule, L2.
-    xp : module
-        The arrays' namespace.
     with_stats : bool
         Also return the batch's loss and accuracy (computed from this step's forward
         pass, before the update).
     update : Update
         Which arrays the update may (or must) write into; by default none.
+    xp : module
+        The arrays' namespace.
 
     Returns
     -------

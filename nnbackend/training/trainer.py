@@ -466,9 +466,10 @@ class Trainer:
         replayed as a CUDA graph), and records at the print interval.
         """
         net, st = self.network, self.state
-        # Every step frees and re-allocates the same arrays: let glibc keep that memory
-        # rather than hand it back and fault it in again (see core/host_memory.py).
-        keep_step_memory()
+        if net.backend.on_host:
+            # Every step frees and re-allocates the same host arrays: let glibc keep that
+            # memory rather than hand it back and fault it in again (core/host_memory.py).
+            keep_step_memory()
         self._clock = time.perf_counter()
         spec = StepSpec(net.hidden, net.output, self.optimizer, self.options.l2)
         result: TrainingResult | None = None
