@@ -46,8 +46,8 @@ M_MMAP_THRESHOLD = -3
 
 #: ``NNBACKEND_MALLOC=default`` leaves glibc's malloc as it is; ``keep`` (or unset) sets
 #: the thresholds.
-OPT_OUT = "NNBACKEND_MALLOC"
-OPT_OUT_VALUES = ("default", "keep")
+VARIABLE = "NNBACKEND_MALLOC"
+CHOICES = ("default", "keep")
 
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
@@ -81,11 +81,11 @@ def user_tuned(environ: Mapping[str, str]) -> bool:
     NNBackendError
         For a value of ``NNBACKEND_MALLOC`` other than ``default`` and ``keep``.
     """
-    choice = environ.get(OPT_OUT, "keep").strip().lower() or "keep"
-    if choice not in OPT_OUT_VALUES:
+    choice = environ.get(VARIABLE, "keep").strip().lower() or "keep"
+    if choice not in CHOICES:
         raise NNBackendError(
-            f"{OPT_OUT}={environ[OPT_OUT]!r} is not understood; set {OPT_OUT}=default to "
-            f"leave glibc's malloc as it is, {OPT_OUT}=keep (or unset it) for nnbackend's "
+            f"{VARIABLE}={environ[VARIABLE]!r} is not understood; set {VARIABLE}=default to "
+            f"leave glibc's malloc as it is, {VARIABLE}=keep (or unset it) for nnbackend's "
             "thresholds")
     if choice == "default":
         return True
