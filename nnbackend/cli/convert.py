@@ -10,7 +10,7 @@ import click
 from ..data.convert import convert_to_npy
 from ..data.files import npy_labels_path
 from . import cli
-from .modelrun import refuse_overwriting_inputs
+from .modelrun import check_output_path, refuse_overwriting_inputs
 
 
 @cli.command()
@@ -34,6 +34,7 @@ def convert(source: str, output: str, target: str | None, dtype: str) -> None:
       nnbackend convert big.csv big.npy --target label
       nnbackend convert big.csv X.npy --dtype float32     # then: --data X.npy
     """
+    check_output_path(output, "OUTPUT", by_name=True)
     out = Path(output)
     refuse_overwriting_inputs({"SOURCE": [Path(source)]},
                               {"OUTPUT": output, "the labels file": str(npy_labels_path(out))})

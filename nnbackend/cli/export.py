@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..model import Model
-from ..model.onnx_export import DTYPES, describe_onnx
+from ..model.onnx_export import DTYPES, build_onnx, describe_onnx
+from ..persistence.atomic import atomic_write
 from . import cli
 from .modelrun import check_output_path, model_option
 
@@ -39,6 +40,7 @@ def export(model: str, output: str, dtype: str) -> None:
     # On the host in float64, whatever the default device: the export rounds the
     # parameters to --dtype once, itself.
     loaded = Model.load(model, device="cpu", backend="numpy", dtype="float64")
-    path = loaded.to_onnx(output, dtype)
+    graph = build_onnx(loaded, dtype)
+    path = atomic_write(output, lambda fh: fh.write(graph.SerializeToString()))
     click.echo(f"Model: {model}: {loaded.describe()}")
-    click.echo(f"Wrote {path}: {describe_onnx(path)}")
+    click.echo(f"Wrote {path}: {describe_onnx(graph)}")  # not read back: -o may be a pipe

@@ -206,7 +206,21 @@ def _resolved(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def check_output_path(path: str | None) -> None:
-    """Refuse an output path in a missing directory, or a directory, before any work."""
-    if path is not None:
-        check_writable(path)
+def check_output_path(path: str | None, name: str = "--output", *,
+                      by_name: bool = False) -> None:
+    """Refuse, before any work, an output that could not be written: given empty, a
+    directory, in a missing or unwritable directory, a name too long (see
+    :func:`nnbackend.outputs.check_writable`; ``by_name``: no device or pipe either).
+
+    Parameters
+    ----------
+    path : str or None
+        The value given (None: not given, nothing to check).
+    name : str
+        The option's flag, for the message.
+    """
+    if path is None:
+        return
+    if not path.strip():
+        raise NNBackendError(f"{name} is empty; give a file name")
+    check_writable(path, by_name=by_name)

@@ -21,7 +21,7 @@ from ..distributed.launch import DISTRIBUTED_KINDS, connect, rank_device
 from ..errors import NNBackendError, SettingError
 from ..model import Model
 from ..model.scores import r2_score
-from ..persistence.atomic import check_writable, exclusive
+from ..persistence.atomic import exclusive
 from ..persistence.checkpoints import load_checkpoint, save_checkpoint
 from ..persistence.models import load_state
 from ..threads import limit_threads
@@ -29,7 +29,7 @@ from ..training.callbacks import Callback, Checkpoints, RecordLog, StopOnInterru
 from ..training.settings import TRAINING_SETTINGS, flag
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult, TrainingState, evaluate
 from . import EXIT_USAGE, cli
-from .modelrun import data_files, refuse_overwriting_inputs
+from .modelrun import check_output_path, data_files, refuse_overwriting_inputs
 from .options import (
     architecture_options,
     data_options,
@@ -290,14 +290,13 @@ def _restore_outputs(params: dict[str, Any], run: dict[str, Any]) -> None:
 
 def _check_paths(params: dict[str, Any], run: dict[str, Any]) -> None:
     """Outputs must be writable and must not be an input or each other; record them."""
-    for output in (params["save_path"], params["checkpoint_path"], params["log_file"]):
-        if output:
-            check_writable(output)  # fail now, not after the training
+    outputs = {"--save": params["save_path"], "--checkpoint": params["checkpoint_path"],
+               "--log-file": params["log_file"]}
+    for name, output in outputs.items():
+        check_output_path(output, name)  # fail now, not after the training
     inputs = {"--data": data_files(run["data"]["data"])}
     if params["resume_path"]:
         inputs["--resume"] = [Path(params["resume_path"])]
-    outputs = {"--save": params["save_path"], "--checkpoint": params["checkpoint_path"],
-               "--log-file": params["log_file"]}
     if params["resume_path"] and params["checkpoint_path"]:
         # Checkpointing onto the checkpoint being resumed is how a run continues.
         same = os.path.realpath(params["checkpoint_path"]) == os.path.realpath(
@@ -381,7 +380,8 @@ def _run_with_progress(trainer: Trainer, params: dict[str, Any], model: Model,
     if not quiet:
         callbacks.append(PrintRecords(say, bar, _print_interval(trainer, model)))
     if params["log_file"]:
-        callbacks.append(RecordLog(params["log_file"]))
+        callbacks.append(RecordLog(params["log_file"],
+                                   warn=lambda text: click.echo(f"Warning: {text}", err=True)))
     if checkpoint:
         def save(t: Trainer) -> None:
             save_checkpoint(checkpoint, t, model.run, model.classes, model.standardization)

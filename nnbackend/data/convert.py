@@ -12,10 +12,8 @@ names and renamed into place at the end: a failed conversion leaves no half-writ
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NNBackendError
+from ..outputs import check_writable, replacing_by_name
 from .files import (
     MAX_FIELD,
     csv_delimiter,
@@ -87,14 +86,16 @@ def convert_to_npy(source: str | os.PathLike[str], output: str | os.PathLike[str
     if not src.is_file():
         raise NNBackendError(f"data file {src} not found; check the path")
     labels_path = npy_labels_path(out)
+    for path in (out, labels_path):  # before reading: fail now, not after the first pass
+        check_writable(path, by_name=True)
     suffix = src.suffix.lower()
     if suffix == ".npz":
         if target is not None:
             raise NNBackendError("target applies to CSV files only; drop it for an .npz")
         X, y = read_npz(src)
-        with _replaced(out) as tmp_x, _replaced(labels_path) as tmp_y:
-            np.save(tmp_x, np.asarray(X, dtype=dtype))
-            np.save(tmp_y, y)
+        with replacing_by_name(out) as tmp_x, replacing_by_name(labels_path) as tmp_y:
+            _save(tmp_x, np.asarray(X, dtype=dtype))
+            _save(tmp_y, y)
         return Converted(out, labels_path, X.shape[0], X.shape[1])
     if suffix != ".csv":
         raise NNBackendError(f"cannot convert {src}: give a .csv or .npz file")
@@ -102,7 +103,7 @@ def convert_to_npy(source: str | os.PathLike[str], output: str | os.PathLike[str
     columns = [j for j in range(len(header)) if j != target_index]
     labels: list[str] = []
     lines: list[int] = []
-    with _replaced(out) as tmp_x, _replaced(labels_path) as tmp_y:
+    with replacing_by_name(out) as tmp_x, replacing_by_name(labels_path) as tmp_y:
         X = np.lib.format.open_memmap(tmp_x, mode="w+", dtype=dtype,
                                       shape=(rows, len(columns)))
         filled = 0
@@ -123,7 +124,7 @@ def convert_to_npy(source: str | os.PathLike[str], output: str | os.PathLike[str
             lines.extend(numbers)
         X.flush()
         del X  # close the map before the rename
-        np.save(tmp_y, target_column(src, header[target_index], labels, lines))
+        _save(tmp_y, target_column(src, header[target_index], labels, lines))
     return Converted(out, labels_path, rows, len(columns))
 
 
@@ -186,23 +187,8 @@ def _csv_blocks(path: Path, with_header: bool = False
         yield block, numbers
 
 
-@contextlib.contextmanager
-def _replaced(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target``, renamed onto it when the block succeeds and
-    removed when it fails."""
-    if not target.parent.is_dir():
-        raise NNBackendError(f"cannot write {target}: the directory {target.parent} does not "
-                             "exist; create it first")
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp.npy",
-                                    dir=target.parent)
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise NNBackendError(f"cannot write {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def _save(path: Path, array: np.ndarray) -> None:
+    """``np.save`` into the temporary file ``path``, by handle (by name it would append
+    ``.npy`` to the temporary name)."""
+    with open(path, "wb") as fh:
+        np.save(fh, array)

@@ -340,11 +340,13 @@ def export_onnx(model: Model, path: str | os.PathLike[str], dtype: str = "float3
     return atomic_write(path, lambda fh: fh.write(data))
 
 
-def describe_onnx(path: str | os.PathLike[str]) -> str:
-    """``input X (batch, 4) float32; outputs label (batch,) int64, ...``: an ONNX file's
-    signature, read back from the file."""
+def describe_onnx(source: str | os.PathLike[str] | Any) -> str:
+    """``input X (batch, 4) float32; outputs label (batch,) int64, ...``: an ONNX graph's
+    signature, read back from a file, or from the ``ModelProto`` itself (what was written
+    to a device or pipe cannot be read back)."""
     onnx = _onnx()
-    graph = onnx.load(os.fspath(path)).graph
+    proto = source if isinstance(source, onnx.ModelProto) else onnx.load(os.fspath(source))
+    graph = proto.graph
 
     def value(info: Any) -> str:
         tensor = info.type.tensor_type

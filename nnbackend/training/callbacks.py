@@ -16,14 +16,18 @@ Later steps update the state's arrays in place, so a callback copies what it kee
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
 import signal
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+from ..errors import NNBackendError
 
 if TYPE_CHECKING:
     from .trainer import Trainer, TrainingResult
@@ -176,22 +180,41 @@ class RecordLog(Callback):
 
     Each line is flushed when written. The file starts with the records the run already
     has (a resumed run's history), so it always holds the whole history. Non-finite
-    numbers are written as JSON ``null`` (CSV: empty), never as invalid JSON.
+    numbers are written as JSON ``null`` (CSV: empty), never as invalid JSON. The file is
+    opened as ``open()`` does (a link's target, a device or pipe written through), since
+    it grows while the run goes on.
+
+    A log is not worth a run: when a write fails (a full disk), ``warn`` is called once
+    with one line and the run goes on without the log.
 
     Parameters
     ----------
     path : str or path-like
         The log file (replaced at the start of the run).
+    warn : callable, optional
+        ``warn(message)`` for a failed write; default :func:`warnings.warn`
+        (``RuntimeWarning``).
+
+    Raises
+    ------
+    NNBackendError
+        From ``on_begin``, when the file cannot be opened (one line).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str],
+                 warn: Callable[[str], object] | None = None) -> None:
         self.path = Path(path)
         self.csv = self.path.suffix.lower() == ".csv"
         self.file: TextIO | None = None
         self.columns: list[str] | None = None
+        self.warn = warn or (lambda text: warnings.warn(text, RuntimeWarning, stacklevel=2))
 
     def on_begin(self, trainer: Trainer) -> None:
-        self.file = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        try:
+            self.file = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise NNBackendError(f"cannot write the log file {self.path}: "
+                                 f"{exc.strerror or exc}; give a path you may write") from None
         for record in trainer.state.history:
             self.write(record)
 
@@ -199,23 +222,35 @@ class RecordLog(Callback):
         self.write(record)
 
     def write(self, record: Record) -> None:
-        """Append one record and flush it."""
-        assert self.file is not None, "on_begin opens the file"
+        """Append one record and flush it (nothing, once a write has failed)."""
+        if self.file is None:
+            return
         clean = {key: json_safe(value) for key, value in record.items()}
-        if not self.csv:
-            self.file.write(json.dumps(clean, allow_nan=False) + "\n")
-        else:
-            writer = csv.writer(self.file, lineterminator="\n")
-            if self.columns is None:
-                self.columns = list(clean)
-                writer.writerow(self.columns)
-            writer.writerow(["" if clean.get(c) is None else clean[c] for c in self.columns])
-        self.file.flush()
+        try:
+            if not self.csv:
+                self.file.write(json.dumps(clean, allow_nan=False) + "\n")
+            else:
+                writer = csv.writer(self.file, lineterminator="\n")
+                if self.columns is None:
+                    self.columns = list(clean)
+                    writer.writerow(self.columns)
+                writer.writerow(["" if clean.get(c) is None else clean[c]
+                                 for c in self.columns])
+            self.file.flush()
+        except OSError as exc:
+            self.close()
+            self.warn(f"cannot write the log file {self.path} ({exc.strerror or exc}); "
+                      "training goes on without it")
+
+    def close(self) -> None:
+        """Close the file; a failure to flush its last bytes is not worth a run either."""
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
 
     def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        self.close()
 
 
 def json_safe(value: Any) -> Any:
