@@ -396,9 +396,10 @@ def _path_error(given: Path, exc: OSError) -> NNBackendError:
 
 def _long_name(given: Path, name: str, limit: int) -> NNBackendError:
     size = len(os.fsencode(name))
-    if size <= limit:  # the whole path, not its last name, is too long
-        return NNBackendError(f"cannot write {_shown(given)}: the path is too long for the "
-                              "file system; give a shorter one")
+    if size <= limit:  # a directory's name, or the whole path, is too long
+        return NNBackendError(f"cannot write {_shown(given)}: a name in the path passes the "
+                              f"file system's limit of {limit} bytes, or the whole path is "
+                              "too long; give a shorter path")
     return NNBackendError(f"cannot write {_shown(given)}: its file name is {size} bytes "
                           f"long, and this file system allows {limit}; give a shorter name")
 

@@ -76,6 +76,7 @@ from _bench_workloads import build_workloads
 import nnbackend
 from nnbackend import cuda_status, resolve_backend
 from nnbackend.core.host_memory import keep_step_memory
+from nnbackend.persistence.atomic import atomic_write_text
 
 WORKLOADS = ("planar", "wide", "deep", "gemm")
 #: Every peer --peers accepts; PEERS are the ones run by default.
@@ -436,8 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json == "-":
             print(text)
         else:
-            with open(args.json, "w") as handle:
-                handle.write(text + "\n")
+            atomic_write_text(args.json, text + "\n")
     return 0
 
 

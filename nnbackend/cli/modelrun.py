@@ -138,7 +138,7 @@ class LoadedModel:
             raise NNBackendError(f"{flags} only apply to built-in data sets, not to the "
                                  f"file {spec}; drop them")
         first = Path(spec.split(",")[0].strip())
-        if first.suffix.lower() not in DATA_SUFFIXES and not first.exists():
+        if first.suffix.lower() not in DATA_SUFFIXES and not os.path.exists(first):
             raise NNBackendError(
                 f"unknown data set or file {spec!r}; built-in ones are: {', '.join(DATASETS)}; "
                 f"files must end in {', '.join(DATA_SUFFIXES)}"
@@ -166,14 +166,16 @@ def open_model(path: str, device: str, backend: str, dtype: str | None) -> Loade
 def data_files(spec: str) -> list[Path]:
     """The existing files a ``--data`` value reads (none for a built-in set): the file,
     the two files of an ``X.npy,y.npy`` pair, and the labels file beside a ``.npy``."""
-    if Path(spec).exists():
+    # os.path's tests, not Path's: they answer False for a name too long to exist, which
+    # the reader then reports in one line.
+    if os.path.exists(spec):
         parts = [Path(spec)]
     else:
         parts = [Path(part.strip()) for part in spec.split(",")]
-    files = [p for p in parts if p.is_file()]
+    files = [p for p in parts if os.path.isfile(p)]
     if len(parts) == 1 and parts[0].suffix.lower() == ".npy":
         files.append(npy_labels_path(parts[0]))
-    return [p for p in files if p.exists()]
+    return [p for p in files if os.path.exists(p)]
 
 
 def refuse_overwriting_inputs(inputs: dict[str, list[Path]], outputs: dict[str, str | None]
@@ -194,7 +196,7 @@ def refuse_overwriting_inputs(inputs: dict[str, list[Path]], outputs: dict[str, 
             continue
         target = _resolved(Path(path))
         for other, known in seen:
-            if target == known or (known.exists() and target.exists()
+            if target == known or (os.path.exists(known) and os.path.exists(target)
                                    and os.path.samefile(known, target)):
                 role = "reads" if other in inputs else "writes"
                 raise NNBackendError(f"{name} {path} is the file {other} {role}; writing it "

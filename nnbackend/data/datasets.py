@@ -15,6 +15,7 @@ and :func:`load_data` also accepts a file (CSV, NPZ or a NPY pair, see
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,7 +265,7 @@ def load_data(spec: str, target: str | None = None, **options: Any) -> Dataset:
             "drop them"
         )
     first = spec.split(",")[0].strip()
-    if Path(first).suffix.lower() not in DATA_SUFFIXES and not Path(first).exists():
+    if Path(first).suffix.lower() not in DATA_SUFFIXES and not os.path.exists(first):
         raise NNBackendError(
             f"unknown data set or file {spec!r}; built-in ones are: {', '.join(DATASETS)}; "
             f"files must end in {', '.join(DATA_SUFFIXES)}"

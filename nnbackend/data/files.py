@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,7 +111,7 @@ def npy_pair(spec: str) -> tuple[str, str] | None:
 
     A string that names an existing file is that file, even with a comma in its name.
     """
-    if "," not in spec or Path(spec).exists():
+    if "," not in spec or os.path.exists(spec):
         return None
     features, _, labels = (part.strip() for part in spec.partition(","))
     if not (features.lower().endswith(".npy") and labels.lower().endswith(".npy")):
@@ -300,7 +301,7 @@ def _check_count(X: np.ndarray, n_features: int, source: str) -> np.ndarray:
 
 def _require_file(spec: str | Path) -> Path:
     path = Path(spec)
-    if not path.exists():
+    if not os.path.exists(path):  # False for a name too long to exist, unlike Path's
         raise NNBackendError(f"data file {path} not found; check the path")
     if not path.is_file():
         raise NNBackendError(f"data path {path} is not a file; give a .csv, .npz or .npy file")
