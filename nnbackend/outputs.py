@@ -247,18 +247,22 @@ def _temporary(out: Output) -> Iterator[tuple[Path, int]]:
         # Mode 0o666 lets the umask decide, as a plain open() does.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                      0o666)
+    open_fd: int | None = fd
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)  # "a live process writes this": see the notes
         with _os_errors(out.path):
             yield tmp, fd
             os.fsync(fd)  # the file's data, whichever descriptor wrote it
+            os.close(fd)  # before the rename: Windows renames no open file
+            open_fd = None
             os.replace(tmp, target)
     except BaseException:
         _remove(tmp)
         raise
     finally:
-        os.close(fd)
+        if open_fd is not None:
+            os.close(open_fd)
     _fsync_directory(target.parent)
 
 

@@ -179,6 +179,14 @@ def test_a_link_chain_replaces_its_final_target_atomically(tmp_path: Path) -> No
     dangling.symlink_to(elsewhere / "new-model.npz")
     atomic_write_bytes(dangling, b"new")
     assert dangling.is_symlink() and (elsewhere / "new-model.npz").read_bytes() == b"new"
+    # convert's memory-mapped features, through a link: the link's target is filled.
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    features = tmp_path / "X.npy"
+    features.symlink_to(elsewhere / "features.npy")
+    assert run("convert", csv, features).exit_code == 0
+    assert features.is_symlink()
+    np.testing.assert_array_equal(np.load(elsewhere / "features.npy"), [[1, 2], [3, 4]])
 
 
 @posix_only
