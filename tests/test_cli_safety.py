@@ -65,7 +65,7 @@ def test_a_diverged_run_exits_3_and_keeps_only_finite_files(tmp_path: Path) -> N
                  model, "--checkpoint", checkpoint, "--checkpoint-every", "1", "--json")
     assert result.exit_code == 3
     assert result.stderr.splitlines()[-1].startswith(
-        "Error: training diverged (the cost became nan at iteration 50); lower --lr")
+        "Error: training diverged (the training cost became nan at iteration 50); lower --lr")
     assert "RuntimeWarning" not in result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["stopped_by"] == "diverged"
     assert not model.exists()

@@ -451,11 +451,28 @@ def _diverged(result: TrainingResult, options: TrainingOptions, params: dict[str
     unsaved = f"; nothing was saved to {params['save_path']}" if params["save_path"] else ""
     if params["as_json"]:
         click.echo(json.dumps(json_safe(summary), allow_nan=False))
-    cost = result.stop_reason.split("became ", 1)[-1].split(";", 1)[0]
-    click.echo(f"Error: training diverged (the cost became {cost}); lower --lr (e.g. "
+    # "the training cost became nan at iteration 50", or "the parameters became ...".
+    cause = result.stop_reason.removeprefix("diverged: ").split(";", 1)[0]
+    click.echo(f"Error: training diverged ({cause}); lower --lr (e.g. "
                f"--lr {options.learning_rate / 10:g}) or add --standardize{kept}{unsaved}",
                err=True)
     click.get_current_context().exit(EXIT_DIVERGED)
+
+
+def _report_checkpoint(trainer: Trainer, path: str, interrupted: bool,
+                       summary: dict[str, Any], say: Any) -> None:
+    """Name the checkpoint only when this run wrote one, or an earlier one is kept."""
+    written = next((c.written for c in trainer.callbacks if isinstance(c, Checkpoints)), None)
+    if written is None:
+        if not Path(path).exists():
+            say(f"No checkpoint written to {path}: the parameters were never finite at a "
+                "checkpoint")
+            return
+        say(f"Checkpoint: {path} (unchanged: this run wrote none with finite parameters)")
+    else:
+        say(f"Checkpoint: {path}" + (f" (resume with: nnbackend train --resume {path})"
+                                     if interrupted else ""))
+    summary["checkpoint"] = path
 
 
 def _record_interval_in_steps(trainer: Trainer) -> int:
@@ -485,10 +502,7 @@ def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict
         summary.update({f"{key}_{name}": value for name, value in scores.items()})
         say(f"{label} {_scores_text(scores)}")
     if params["checkpoint_path"]:
-        summary["checkpoint"] = params["checkpoint_path"]
-        say(f"Checkpoint: {params['checkpoint_path']}"
-            + (f" (resume with: nnbackend train --resume {params['checkpoint_path']})"
-               if interrupted else ""))
+        _report_checkpoint(trainer, params["checkpoint_path"], interrupted, summary, say)
     if diverged:
         _diverged(result, options, params, summary)
         return
