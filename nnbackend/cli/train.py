@@ -90,6 +90,9 @@ output_options = stack(
 RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_path",
                   "checkpoint_every", "as_json", "quiet", "cuda_graph", "data_on",
                   "threads", "log_file", "iterations", "epochs", "distributed"}
+#: The flags of the files a run writes, by parameter name.
+OUTPUT_FLAGS = {"save_path": "--save", "checkpoint_path": "--checkpoint",
+                "log_file": "--log-file"}
 #: Exit code of a run whose cost became NaN or infinite (2 is bad usage, 130 Ctrl-C).
 EXIT_DIVERGED = 3
 #: Printed records per run when --print-every is not given (epoch runs record every
@@ -179,7 +182,7 @@ def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, say: A
     if params["resume_path"]:
         header, _ = _resume_header(ctx, params)
         run = header["extra"]["run"]
-        _restore_outputs(params, run)
+        _restore_outputs(params, run, header["extra"].get("written_to"))
         ranks = run.get("ranks", 1)
         if ranks != (1 if comm is None else comm.size):
             raise NNBackendError(
@@ -280,12 +283,35 @@ def _resume_header(ctx: click.Context, params: dict[str, Any]
     return header, arrays
 
 
-def _restore_outputs(params: dict[str, Any], run: dict[str, Any]) -> None:
-    """A resumed run writes where the first run said it would, unless told otherwise."""
+def _restore_outputs(params: dict[str, Any], run: dict[str, Any],
+                     written_to: str | None) -> None:
+    """A resumed run writes where the first run said it would, unless told otherwise.
+
+    A checkpoint that has moved (or been copied) since it was written writes beside
+    itself: the first run's outputs are taken relative to the folder the checkpoint was
+    written in and resolved against the folder it is in now. An output outside that
+    folder belongs to the first run alone: it is refused, named, until given anew.
+    """
     outputs = run.get("outputs") or {}
+    written_to = written_to or outputs.get("checkpoint_path")  # older checkpoints
+    resume = os.path.abspath(params["resume_path"])
+    moved = (isinstance(written_to, str)
+             and os.path.realpath(written_to) != os.path.realpath(resume))
     for name in ("save_path", "checkpoint_path", "checkpoint_every", "log_file"):
-        if params[name] is None and outputs.get(name) is not None:
-            params[name] = outputs[name]
+        if params[name] is not None or outputs.get(name) is None:
+            continue
+        value = outputs[name]
+        if moved and isinstance(value, str):
+            assert isinstance(written_to, str)
+            inside = os.path.relpath(value, os.path.dirname(written_to))
+            if inside == os.pardir or inside.startswith(os.pardir + os.sep):
+                raise NNBackendError(
+                    f"{params['resume_path']} was written as {written_to} and has moved; "
+                    f"its run writes {OUTPUT_FLAGS[name]} {value}, outside that folder, "
+                    f"where resuming this copy would overwrite the first run's file: give "
+                    f"{OUTPUT_FLAGS[name]} PATH for this copy")
+            value = os.path.join(os.path.dirname(resume), inside)
+        params[name] = value
 
 
 def _check_paths(params: dict[str, Any], run: dict[str, Any]) -> None:

@@ -81,7 +81,9 @@ def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer, run: dict[st
     counters["rng"] = {"kind": kind, "pos": int(position), "has_gauss": int(has_gauss),
                        "cached_gaussian": float(cached_gaussian)}
     current = dataclasses.replace(trainer.network, params=st.params)  # not the old ones
-    extra = {"run": run, "history": st.history, "checkpoint": counters}
+    # Where it was written: a resumed copy that has moved since writes beside itself.
+    extra = {"run": run, "history": st.history, "checkpoint": counters,
+             "written_to": os.path.abspath(path)}
     return save_model(path, current, extra, classes=classes, standardization=standardization,
                       state=arrays)
 
