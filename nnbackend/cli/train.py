@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from ..persistence.atomic import check_writable, exclusive
 from ..persistence.checkpoints import load_checkpoint, save_checkpoint
 from ..persistence.models import load_state
 from ..threads import limit_threads
+from ..training.cadence import print_interval, record_interval
 from ..training.callbacks import Callback, Checkpoints, RecordLog, StopOnInterrupt, json_safe
 from ..training.settings import TRAINING_SETTINGS, flag
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult, TrainingState, evaluate
@@ -95,9 +95,6 @@ OUTPUT_FLAGS = {"save_path": "--save", "checkpoint_path": "--checkpoint",
                 "log_file": "--log-file"}
 #: Exit code of a run whose cost became NaN or infinite (2 is bad usage, 130 Ctrl-C).
 EXIT_DIVERGED = 3
-#: Printed records per run when --print-every is not given (epoch runs record every
-#: epoch, for the history and the loss curve, but print about this many).
-PRINTED_RECORDS = 10
 
 
 def format_record(entry: dict[str, Any]) -> str:
@@ -119,6 +116,13 @@ def describe_run(params: dict[str, Any]) -> dict[str, Any]:
                     params["standardize"], params["validation_fraction"], params["seed"])
     options = TrainingOptions(**{name: params[name] for name in TRAINING_SETTINGS}).checked(
         has_validation=spec.validation_fraction is not None)
+    # Record at a fine cadence whatever is printed (training/cadence.py): the history,
+    # the loss curve and the log file are not thinned by --print-every.
+    by_epoch = options.epochs is not None
+    units = options.epochs if by_epoch else options.iterations
+    assert units is not None  # checked() fills the run length in
+    printed = print_interval(units, by_epoch, params["print_every"])
+    options = replace(options, print_every=record_interval(units, by_epoch, printed))
     return {"data": asdict(spec), "layers": list(params["layers"]),
             "hidden_activation": params["hidden_activation"], "init": params["init"],
             "init_scale": params["init_scale"],
@@ -412,7 +416,7 @@ def _run_with_progress(trainer: Trainer, params: dict[str, Any], model: Model,
         def save(t: Trainer) -> None:
             save_checkpoint(checkpoint, t, model.run, model.classes, model.standardization)
 
-        every = params["checkpoint_every"] or _record_interval_in_steps(trainer)
+        every = params["checkpoint_every"] or _print_interval_in_steps(trainer, model)
         callbacks.append(Checkpoints(every, save))
     trainer.callbacks.extend(callbacks)
     return trainer.run()
@@ -436,13 +440,12 @@ class PrintRecords(Callback):
 
 
 def _print_interval(trainer: Trainer, model: Model) -> int:
-    """Print every record, except in epoch runs without --print-every: about
-    :data:`PRINTED_RECORDS` of them (every ``ceil(epochs / 10)`` epochs, and the last)."""
-    given = model.run.get("print_every") is not None
-    epochs = trainer.options.epochs
-    if given or not trainer.by_epoch or epochs is None:
-        return 1
-    return max(1, math.ceil(epochs / PRINTED_RECORDS))
+    """Iterations or epochs between printed records: --print-every, or the default of
+    :func:`nnbackend.training.cadence.print_interval` (records are finer)."""
+    options = trainer.options
+    units = options.epochs if trainer.by_epoch else options.iterations
+    assert units is not None
+    return print_interval(units, trainer.by_epoch, model.run.get("print_every"))
 
 
 def final_scores(network: Network, X: Any, Y: Any, l2: float, host: bool) -> dict[str, float]:
@@ -501,8 +504,9 @@ def _report_checkpoint(trainer: Trainer, path: str, interrupted: bool,
     summary["checkpoint"] = path
 
 
-def _record_interval_in_steps(trainer: Trainer) -> int:
-    every = trainer.options.print_every or 1
+def _print_interval_in_steps(trainer: Trainer, model: Model) -> int:
+    """The print interval in steps: the default interval of checkpoints."""
+    every = _print_interval(trainer, model)
     return every * -(-trainer.m // trainer.batch) if trainer.by_epoch else every
 
 
