@@ -139,3 +139,19 @@ def test_cli_sine_run_diverging_between_records_exits_3(tmp_path: Path) -> None:
     assert result.exit_code == 3, result.output
     assert not model.exists()
     assert json.loads(result.stdout.splitlines()[-1])["stopped_by"] == "diverged"
+
+
+def test_save_checkpoint_refuses_nan_parameters_and_keeps_the_file(reference,
+                                                                    tmp_path: Path) -> None:
+    from nnbackend.persistence.checkpoints import save_checkpoint
+
+    path = tmp_path / "ck.npz"
+    good = flower_trainer(reference, TrainingOptions(iterations=5))
+    good.run()
+    save_checkpoint(path, good, {})
+    before = path.read_bytes()
+    bad = flower_trainer(reference, BETWEEN_RECORDS)
+    bad.run()
+    with pytest.raises(DivergedError, match=f"nothing was written to {path}"):
+        save_checkpoint(path, bad, {})
+    assert path.read_bytes() == before

@@ -49,6 +49,7 @@ import numpy as np
 from ..core.backend import Backend, host_rng
 from ..core.network import Network
 from ..errors import NNBackendError
+from ..training.divergence import refuse_non_finite
 from ..training.trainer import Trainer, TrainingState
 from .models import is_int, is_number, is_record, network_from, read_model, save_model
 
@@ -82,8 +83,14 @@ def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer, run: dict[st
         the data and the trainer on resume.
     classes, standardization
         As for :func:`nnbackend.persistence.models.save_model`.
+
+    Raises
+    ------
+    DivergedError
+        A parameter is NaN or infinite: nothing is written, ``path`` keeps what it had.
     """
     st, backend = trainer.state, trainer.network.backend
+    refuse_non_finite(backend, st.params, path)  # a checkpoint never holds a diverged run
     counters, arrays = _split(st, _host_of(backend))
     kind, keys, position, has_gauss, cached_gaussian = trainer.rng.get_state()
     arrays["rng_keys"] = np.asarray(keys)  # already an array; typed as such
