@@ -234,3 +234,61 @@ def test_resume_refuses_options_that_would_change_the_run(tmp_path):
                                     "checkpoint fixes the data, model and training options "
                                     "(drop them)")
     os.remove(checkpoint)
+
+
+def test_the_history_is_stored_as_compact_columns_and_read_back_exactly(reference,
+                                                                          tmp_path):
+    trainer = make_trainer(reference, CONFIGS["momentum-decay-iterations"])
+    trainer.run()
+    records = 20000
+    trainer.state.history = [{"iteration": i, "cost": 0.6931471805599453 - i / 3e5,
+                              "accuracy": i / records, "val_cost": float("nan") if i == 7
+                              else 0.7 - i / 7e5, "time": i * 0.001234567}
+                             for i in range(records)]
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, trainer, {})
+    header = load_model(path, reference)[1]
+    assert header["extra"]["history"] == []
+    assert header["extra"]["history_columns"] == [
+        ["iteration", "int"], ["cost", "float"], ["accuracy", "float"], ["val_cost", "float"],
+        ["time", "float"]]
+    # 8 bytes a number (JSON records took 93 bytes a record for four numbers).
+    assert path.stat().st_size < 5 * 8 * records + 20000
+    history = load_checkpoint(path, reference)[2].history
+    assert history[:7] == trainer.state.history[:7] and np.isnan(history[7]["val_cost"])
+    assert history[8:] == trainer.state.history[8:]
+    assert [type(v) for v in history[-1].values()] == [int, float, float, float, float]
+
+
+def test_the_columns_grow_with_the_history_and_odd_records_stay_json(reference, tmp_path):
+    from nnbackend.persistence.checkpoints import history_columns
+
+    history = [{"epoch": e, "cost": 1.0 / e} for e in range(1, 6)]
+    done: dict = {}
+    history_columns(history, done)
+    history.append({"epoch": 6, "cost": 1 / 6})
+    grown, again = history_columns(history, done), history_columns(history)
+    assert grown is not None and again is not None and grown[0] == again[0]
+    for name, column in again[1].items():
+        np.testing.assert_array_equal(grown[1][name], column)
+    assert history_columns(history + [{"epoch": 7, "cost": 1}]) is None  # mixed numbers
+    assert history_columns(history + [{"epoch": 7}]) is None  # other keys
+    trainer = make_trainer(reference, CONFIGS["notes-gd"])
+    trainer.run()
+    odd = [{"iteration": 0, "cost": 1.0}, {"iteration": 1, "cost": 0.5, "note": 2}]
+    trainer.state.history = odd
+    save_checkpoint(tmp_path / "c.npz", trainer, {})
+    assert load_checkpoint(tmp_path / "c.npz", reference)[2].history == odd
+
+
+def test_malformed_history_columns_are_refused(reference, tmp_path, monkeypatch):
+    import nnbackend.persistence.checkpoints as checkpoints
+
+    trainer = make_trainer(reference, CONFIGS["notes-gd"])
+    trainer.run()
+    monkeypatch.setattr(checkpoints, "history_columns", lambda history, done=None: (
+        [["cost", "float"]], {"history.0": np.zeros((2, 2))}))
+    save_checkpoint(tmp_path / "c.npz", trainer, {})
+    with pytest.raises(NNBackendError, match=r"malformed \(history column cost is missing "
+                                             r"or not 1-D floats\)"):
+        load_checkpoint(tmp_path / "c.npz", reference)

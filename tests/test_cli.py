@@ -38,7 +38,10 @@ def test_json_is_the_last_line_and_complete():
     payload = json.loads(result.stdout.strip().splitlines()[-1])
     assert payload["backend"] == "array-api-strict"
     assert payload["device"] == "cpu" and payload["dtype"] == "float64"
-    assert [h["iteration"] for h in payload["history"]] == [0, 100, 200]
+    assert [h["iteration"] for h in payload["history"]] == list(range(0, 300, 10))
+    assert [line for line in result.stderr.splitlines() if line.startswith("Cost after")] == [
+        f"Cost after iteration {i}: {h['cost']:.6f}"
+        for i, h in zip((0, 100, 200), payload["history"][::10], strict=True)]  # every 100th
     assert all(isinstance(h["cost"], float) for h in payload["history"])
     assert 0.0 <= payload["train_accuracy"] <= 1.0
     assert "Cost after iteration 0" in result.stderr  # human lines moved off stdout

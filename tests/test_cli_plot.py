@@ -167,3 +167,21 @@ def test_missing_matplotlib_names_the_plot_extra(models, previous, monkeypatch, 
     result = invoke("plot", "--model", models["flower"].path, *args, "--output", previous)
     assert_one_line_error(result, "plotting needs matplotlib", "pip install 'nnbackend[plot]'")
     assert previous.read_bytes() == PREVIOUS
+
+
+@pytest.mark.parametrize("length", [["--epochs", "40", "--batch-size", "32"],
+                                    ["--iterations", "300"]])
+def test_print_every_does_not_thin_the_loss_curve(tmp_path, length):
+    """Printing every 10 epochs (or 100 iterations) still records 40 (30) points."""
+    from click.testing import CliRunner
+
+    from nnbackend.cli import cli
+
+    model = tmp_path / "m.npz"
+    every = "10" if "--epochs" in length else "100"
+    result = CliRunner().invoke(cli, ["train", "--data", "moons", *length, "--print-every",
+                                      every, "--save", str(model)])
+    assert result.exit_code == 0, result.output
+    assert sum(line.startswith("Cost after") for line in result.output.splitlines()) < 5
+    history = load_model(model, NUMPY64)[1]["extra"]["history"]
+    assert len(history) == (40 if "--epochs" in length else 30)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +65,9 @@ def test_a_diverged_run_exits_3_and_keeps_only_finite_files(tmp_path: Path) -> N
                  "--lr", "1e6", "--iterations", "300", "--print-every", "50", "--save",
                  model, "--checkpoint", checkpoint, "--checkpoint-every", "1", "--json")
     assert result.exit_code == 3
-    assert result.stderr.splitlines()[-1].startswith(
-        "Error: training diverged (the cost became nan at iteration 50); lower --lr")
+    # Recorded every 10 iterations (printed every 50): caught at the first non-finite one.
+    assert re.match(r"Error: training diverged \(the training cost became (nan|inf) at "
+                    r"iteration [1-5]0\); lower --lr", result.stderr.splitlines()[-1])
     assert "RuntimeWarning" not in result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["stopped_by"] == "diverged"
     assert not model.exists()
@@ -87,7 +89,8 @@ def test_resume_writes_where_the_first_run_said_and_extends_exactly(tmp_path: Pa
         for key in ("W1", "b1", "W2", "b2"):
             np.testing.assert_array_equal(a[key], b[key])
     history = json.loads(resumed.stdout.splitlines()[-1])["history"]
-    assert [r["iteration"] for r in history] == [0, 1000, 2000]
+    # The first run's cadence continues: recorded every 10 iterations, printed every 1000.
+    assert [r["iteration"] for r in history] == list(range(0, 2500, 10))
     shorter = run("train", "--resume", checkpoint, "--iterations", "100")
     assert shorter.exit_code == 2 and "shorter than the checkpoint's plan" in shorter.stderr
     wrong_unit = run("train", "--resume", checkpoint, "--epochs", "100")
@@ -164,3 +167,49 @@ def test_ctrl_c_then_resume_with_no_flags_saves_where_the_first_run_said(
     with np.load(model) as a, np.load(straight) as b:
         for key in ("W1", "b1", "W2", "b2"):
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_a_copied_checkpoint_writes_beside_itself_never_into_the_first_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, copy = tmp_path / "A", tmp_path / "B"
+    first.mkdir()
+    copy.mkdir()
+    monkeypatch.chdir(first)
+    assert run("train", "--iterations", "200", "--checkpoint", "ck.npz", "--save", "m.npz",
+               "--log-file", "log.jsonl", "--quiet").exit_code == 0
+    (copy / "ck.npz").write_bytes((first / "ck.npz").read_bytes())
+    originals = {p: p.read_bytes() for p in first.iterdir()}
+    monkeypatch.chdir(tmp_path)
+    resumed = run("train", "--resume", "B/ck.npz", "--iterations", "400", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    assert {p: p.read_bytes() for p in first.iterdir()} == originals  # A untouched
+    written = sorted(p.name for p in copy.iterdir() if not p.name.startswith("."))
+    assert written == ["ck.npz", "log.jsonl", "m.npz"]  # (and the run's lock)
+    assert f"Model saved to {copy / 'm.npz'}" in resumed.output
+    _, _, state, _ = load_checkpoint(copy / "ck.npz", resolve_backend("cpu"))
+    assert state.step == 400
+    # Resuming the original in place still writes the first run's files.
+    monkeypatch.chdir(first)
+    again = run("train", "--resume", "ck.npz", "--iterations", "300", "--quiet")
+    assert again.exit_code == 0 and f"Model saved to {first / 'm.npz'}" in again.output
+
+
+def test_a_moved_checkpoint_whose_outputs_lay_elsewhere_is_refused_by_name(
+        tmp_path: Path) -> None:
+    models, first, copy = tmp_path / "models", tmp_path / "A", tmp_path / "B"
+    for folder in (models, first, copy):
+        folder.mkdir()
+    assert run("train", "--iterations", "100", "--checkpoint", first / "ck.npz", "--save",
+               models / "m.npz", "--quiet").exit_code == 0
+    (copy / "ck.npz").write_bytes((first / "ck.npz").read_bytes())
+    before = (models / "m.npz").read_bytes()
+    refused = run("train", "--resume", copy / "ck.npz", "--iterations", "200", "--quiet")
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+    assert (f"was written as {first / 'ck.npz'} and has moved; its run writes --save "
+            f"{models / 'm.npz'}, outside that folder") in refused.stderr
+    assert "give --save PATH for this copy" in refused.stderr
+    assert (models / "m.npz").read_bytes() == before
+    given = run("train", "--resume", copy / "ck.npz", "--iterations", "200", "--save",
+                copy / "m.npz", "--quiet")
+    assert given.exit_code == 0 and (copy / "m.npz").exists()
+    assert (models / "m.npz").read_bytes() == before

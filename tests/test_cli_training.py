@@ -19,7 +19,11 @@ def test_adam_minibatch_epochs_json():
                  "--epochs", "20", "--print-every", "5", "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout.splitlines()[-1])
-    assert [h["epoch"] for h in payload["history"]] == [5, 10, 15, 20]
+    # Every epoch recorded (the history, the loss curve), every fifth printed.
+    assert [h["epoch"] for h in payload["history"]] == list(range(1, 21))
+    printed = [line.split(":")[0] for line in result.stderr.splitlines()
+               if line.startswith("Cost after")]
+    assert printed == [f"Cost after epoch {e}" for e in (5, 10, 15, 20)]
     assert payload["options"]["optimizer"] == "adam" and payload["epochs"] == 20
     assert payload["steps"] == 20 * 13  # ceil(400 / 32) steps per epoch
     assert payload["train_accuracy"] >= 0.88

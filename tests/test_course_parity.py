@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nnbackend.core.activations import HIDDEN_ACTIVATIONS
 from nnbackend.core.backend import host_rng
 from nnbackend.core.gradcheck import check_gradient
 from nnbackend.core.losses import OUTPUT_LAYERS
-from nnbackend.core.network import Network, backward_propagation, forward_propagation
+from nnbackend.core.network import Cache, Network, backward_propagation, forward_propagation
 from nnbackend.errors import NNBackendError
 
 from .helpers import tolerance
@@ -104,3 +105,64 @@ def test_a_buggy_gradient_is_caught_and_named():
     np.testing.assert_array_equal(theta, [0.3, 0.1, -0.4])  # not modified
     with pytest.raises(NNBackendError, match="gradient has shape"):
         check_gradient(cost, np.zeros(2), theta)
+
+
+# The course's backward_propagation_with_dropout_test_case (Improving Deep Neural Networks,
+# week 1, "Regularization"): its cache (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3,
+# b3) as published, A[l] after dropout, keep_prob 0.8, and its published expected output.
+DROPOUT_CASE = {
+    "Z1": [[-1.52855314, 3.32524635, 2.13994541, 2.60700654, -0.75942115],
+           [-1.98043538, 4.1600994, 0.79051021, 1.46493512, -0.45506242]],
+    "D1": [[1, 0, 1, 1, 1], [1, 1, 1, 1, 0]],
+    "A1": [[0.0, 0.0, 4.27989081, 5.21401307, 0.0], [0.0, 8.32019881, 1.58102041, 2.92987024, 0.0]],
+    "W1": [[-1.09989127, -0.17242821, -0.87785842], [0.04221375, 0.58281521, -1.10061918]],
+    "b1": [[1.14472371], [0.90159072]],
+    "Z2": [[0.53035547, 8.02565606, 4.10524802, 5.78975856, 0.53035547],
+           [-0.69166075, -1.71413186, -3.81223329, -4.61667916, -0.69166075],
+           [-0.39675353, -2.62563561, -4.82528105, -6.0607449, -0.39675353]],
+    "D2": [[1, 0, 1, 0, 1], [0, 1, 0, 1, 1], [0, 0, 1, 0, 0]],
+    "A2": [[1.06071093, 0.0, 8.21049603, 0.0, 1.06071093], [0.0] * 5, [0.0] * 5],
+    "W2": [[0.50249434, 0.90085595], [-0.68372786, -0.12289023], [-0.93576943, -0.26788808]],
+    "b2": [[0.53035547], [-0.69166075], [-0.39675353]],
+    "Z3": [[-0.7415562, -0.0126646, -5.65469333, -0.0126646, -0.7415562]],
+    "A3": [[0.32266394, 0.49683389, 0.00348883, 0.49683389, 0.32266394]],
+    "W3": [[-0.6871727, -0.84520564, -0.67124613]],
+    "b3": [[-0.0126646]],
+}
+DROPOUT_EXPECTED = {
+    "dW3": [[-0.06951191, 0.0, 0.0]],
+    "db3": [[-0.2715031]],
+    "dA2": [[0.58180856, 0.0, -0.00299679, 0.0, -0.27715731],
+            [0.0, 0.53159854, -0.0, 0.53159854, -0.34089673],
+            [0.0, 0.0, -0.00292733, 0.0, -0.0]],
+    "dW2": [[-0.00256518, -0.0009476], [0.0, 0.0], [0.0, 0.0]],
+    "db2": [[0.06033089], [0.0], [0.0]],
+    "dA1": [[0.36544439, 0.0, -0.00188233, 0.0, -0.17408748],
+            [0.65515713, 0.0, -0.00337459, 0.0, -0.0]],
+    "dW1": [[0.00019884, 0.00028657, 0.00012138], [0.00035647, 0.00051375, 0.00021761]],
+    "db1": [[-0.00037647], [-0.00067492]],
+}
+
+
+def test_dropout_dA_is_the_courses_after_its_mask(backend):
+    """``keep_dA`` under dropout returns the course's ``dA[l] * D[l] / keep_prob``: every
+    gradient of its published test case, from its own cache."""
+    case = {k: np.asarray(v, dtype=float) for k, v in DROPOUT_CASE.items()}
+    X = np.random.RandomState(1).randn(3, 5)
+    Y = np.array([[1.0, 1.0, 0.0, 1.0, 0.0]])
+    keep_prob, put = 0.8, backend.asarray
+    params = {k: put(case[k]) for k in ("W1", "b1", "W2", "b2", "W3", "b3")}
+    # nnbackend's cache: A[l] = g(Z[l]) before dropout, A_in[l] what the next layer
+    # consumed (the course's A[l], after dropout), masks D[l] / keep_prob.
+    relu = lambda Z: np.maximum(Z, 0.0)  # noqa: E731
+    cache = Cache([None, put(case["Z1"]), put(case["Z2"]), put(case["Z3"])],
+                  [put(X), put(relu(case["Z1"])), put(relu(case["Z2"])), put(case["A3"])],
+                  [put(X), put(case["A1"]), put(case["A2"])],
+                  [None, put(case["D1"] / keep_prob), put(case["D2"] / keep_prob), None])
+    grads = backward_propagation(params, cache, put(Y), HIDDEN_ACTIVATIONS["relu"],
+                                 keep_dA=True, xp=backend.xp)
+    # Published to 8 decimals (float32: its own rounding).
+    atol = 1e-8 if backend.dtype_name == "float64" else 1e-6
+    for key, value in DROPOUT_EXPECTED.items():
+        np.testing.assert_allclose(backend.to_host(grads[key]), value, rtol=1e-6,
+                                   atol=atol, err_msg=key)

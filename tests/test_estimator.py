@@ -349,11 +349,11 @@ def test_same_seed_same_model_and_pickle_round_trip(flower_data: Any) -> None:
     assert again.backend_ == first.backend_
 
 
-def test_divergence_warns_with_the_fix() -> None:
+def test_divergence_raises_with_the_fix() -> None:
     X, y = regression_data()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own overflow warnings
-        with pytest.warns(RuntimeWarning, match="training diverged.*lower learning_rate"):
+        warnings.simplefilter("error", RuntimeWarning)  # and no overflow warnings
+        with pytest.raises(NNBackendError, match="training diverged.*lower learning_rate"):
             NNRegressor(learning_rate=50.0, iterations=100, device="cpu").fit(X, 100 * y)
 
 

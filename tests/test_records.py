@@ -83,3 +83,23 @@ def test_an_iteration_record_is_the_full_data_cost_before_that_update(reference)
         cost, acc = host_cost_and_accuracy(before[record["iteration"]], np.arange(M))
         assert record["cost"] == pytest.approx(cost, rel=1e-10)
         assert record["accuracy"] == pytest.approx(acc, rel=1e-10)
+
+
+@pytest.mark.parametrize(("units", "by_epoch", "given", "printed", "recorded"), [
+    (10000, False, None, 1000, 20),   # the notes' run: 501 records, 11 printed
+    (300, False, 100, 100, 10),       # short runs: at most every 10 iterations
+    (50, False, 25, 25, 25),          # ... or the print interval when it is finer
+    (500, False, 7, 7, 7),
+    (40, True, 10, 10, 1),            # epoch runs: every epoch, up to 500 of them
+    (40, True, None, 4, 1),
+    (3000, True, None, 300, 6),       # 501 records
+    (10**6, False, 1, 1, 1),          # printing every iteration records every one
+])
+def test_the_record_interval_divides_the_print_interval_and_bounds_the_records(
+        units, by_epoch, given, printed, recorded):
+    from nnbackend.training.cadence import RECORDS_PER_RUN, print_interval, record_interval
+
+    assert print_interval(units, by_epoch, given) == printed
+    assert record_interval(units, by_epoch, printed) == recorded
+    assert printed % recorded == 0
+    assert units // recorded <= RECORDS_PER_RUN or recorded == printed

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from ..persistence.atomic import exclusive
 from ..persistence.checkpoints import load_checkpoint, save_checkpoint
 from ..persistence.models import load_state
 from ..threads import limit_threads
+from ..training.cadence import print_interval, record_interval
 from ..training.callbacks import Callback, Checkpoints, RecordLog, StopOnInterrupt, json_safe
 from ..training.settings import TRAINING_SETTINGS, flag
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult, TrainingState, evaluate
@@ -90,11 +90,11 @@ output_options = stack(
 RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_path",
                   "checkpoint_every", "as_json", "quiet", "cuda_graph", "data_on",
                   "threads", "log_file", "iterations", "epochs", "distributed"}
+#: The flags of the files a run writes, by parameter name.
+OUTPUT_FLAGS = {"save_path": "--save", "checkpoint_path": "--checkpoint",
+                "log_file": "--log-file"}
 #: Exit code of a run whose cost became NaN or infinite (2 is bad usage, 130 Ctrl-C).
 EXIT_DIVERGED = 3
-#: Printed records per run when --print-every is not given (epoch runs record every
-#: epoch, for the history and the loss curve, but print about this many).
-PRINTED_RECORDS = 10
 
 
 def format_record(entry: dict[str, Any]) -> str:
@@ -116,6 +116,13 @@ def describe_run(params: dict[str, Any]) -> dict[str, Any]:
                     params["standardize"], params["validation_fraction"], params["seed"])
     options = TrainingOptions(**{name: params[name] for name in TRAINING_SETTINGS}).checked(
         has_validation=spec.validation_fraction is not None)
+    # Record at a fine cadence whatever is printed (training/cadence.py): the history,
+    # the loss curve and the log file are not thinned by --print-every.
+    by_epoch = options.epochs is not None
+    units = options.epochs if by_epoch else options.iterations
+    assert units is not None  # checked() fills the run length in
+    printed = print_interval(units, by_epoch, params["print_every"])
+    options = replace(options, print_every=record_interval(units, by_epoch, printed))
     return {"data": asdict(spec), "layers": list(params["layers"]),
             "hidden_activation": params["hidden_activation"], "init": params["init"],
             "init_scale": params["init_scale"],
@@ -179,7 +186,7 @@ def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, say: A
     if params["resume_path"]:
         header, _ = _resume_header(ctx, params)
         run = header["extra"]["run"]
-        _restore_outputs(params, run)
+        _restore_outputs(params, run, header["extra"].get("written_to"))
         ranks = run.get("ranks", 1)
         if ranks != (1 if comm is None else comm.size):
             raise NNBackendError(
@@ -280,12 +287,35 @@ def _resume_header(ctx: click.Context, params: dict[str, Any]
     return header, arrays
 
 
-def _restore_outputs(params: dict[str, Any], run: dict[str, Any]) -> None:
-    """A resumed run writes where the first run said it would, unless told otherwise."""
+def _restore_outputs(params: dict[str, Any], run: dict[str, Any],
+                     written_to: str | None) -> None:
+    """A resumed run writes where the first run said it would, unless told otherwise.
+
+    A checkpoint that has moved (or been copied) since it was written writes beside
+    itself: the first run's outputs are taken relative to the folder the checkpoint was
+    written in and resolved against the folder it is in now. An output outside that
+    folder belongs to the first run alone: it is refused, named, until given anew.
+    """
     outputs = run.get("outputs") or {}
+    written_to = written_to or outputs.get("checkpoint_path")  # older checkpoints
+    resume = os.path.abspath(params["resume_path"])
+    moved = (isinstance(written_to, str)
+             and os.path.realpath(written_to) != os.path.realpath(resume))
     for name in ("save_path", "checkpoint_path", "checkpoint_every", "log_file"):
-        if params[name] is None and outputs.get(name) is not None:
-            params[name] = outputs[name]
+        if params[name] is not None or outputs.get(name) is None:
+            continue
+        value = outputs[name]
+        if moved and isinstance(value, str):
+            assert isinstance(written_to, str)
+            inside = os.path.relpath(value, os.path.dirname(written_to))
+            if inside == os.pardir or inside.startswith(os.pardir + os.sep):
+                raise NNBackendError(
+                    f"{params['resume_path']} was written as {written_to} and has moved; "
+                    f"its run writes {OUTPUT_FLAGS[name]} {value}, outside that folder, "
+                    f"where resuming this copy would overwrite the first run's file: give "
+                    f"{OUTPUT_FLAGS[name]} PATH for this copy")
+            value = os.path.join(os.path.dirname(resume), inside)
+        params[name] = value
 
 
 def _check_paths(params: dict[str, Any], run: dict[str, Any]) -> None:
@@ -386,7 +416,7 @@ def _run_with_progress(trainer: Trainer, params: dict[str, Any], model: Model,
         def save(t: Trainer) -> None:
             save_checkpoint(checkpoint, t, model.run, model.classes, model.standardization)
 
-        every = params["checkpoint_every"] or _record_interval_in_steps(trainer)
+        every = params["checkpoint_every"] or _print_interval_in_steps(trainer, model)
         callbacks.append(Checkpoints(every, save))
     trainer.callbacks.extend(callbacks)
     return trainer.run()
@@ -410,13 +440,12 @@ class PrintRecords(Callback):
 
 
 def _print_interval(trainer: Trainer, model: Model) -> int:
-    """Print every record, except in epoch runs without --print-every: about
-    :data:`PRINTED_RECORDS` of them (every ``ceil(epochs / 10)`` epochs, and the last)."""
-    given = model.run.get("print_every") is not None
-    epochs = trainer.options.epochs
-    if given or not trainer.by_epoch or epochs is None:
-        return 1
-    return max(1, math.ceil(epochs / PRINTED_RECORDS))
+    """Iterations or epochs between printed records: --print-every, or the default of
+    :func:`nnbackend.training.cadence.print_interval` (records are finer)."""
+    options = trainer.options
+    units = options.epochs if trainer.by_epoch else options.iterations
+    assert units is not None
+    return print_interval(units, trainer.by_epoch, model.run.get("print_every"))
 
 
 def final_scores(network: Network, X: Any, Y: Any, l2: float, host: bool) -> dict[str, float]:
@@ -451,15 +480,33 @@ def _diverged(result: TrainingResult, options: TrainingOptions, params: dict[str
     unsaved = f"; nothing was saved to {params['save_path']}" if params["save_path"] else ""
     if params["as_json"]:
         click.echo(json.dumps(json_safe(summary), allow_nan=False))
-    cost = result.stop_reason.split("became ", 1)[-1].split(";", 1)[0]
-    click.echo(f"Error: training diverged (the cost became {cost}); lower --lr (e.g. "
+    # "the training cost became nan at iteration 50", or "the parameters became ...".
+    cause = result.stop_reason.removeprefix("diverged: ").split(";", 1)[0]
+    click.echo(f"Error: training diverged ({cause}); lower --lr (e.g. "
                f"--lr {options.learning_rate / 10:g}) or add --standardize{kept}{unsaved}",
                err=True)
     click.get_current_context().exit(EXIT_DIVERGED)
 
 
-def _record_interval_in_steps(trainer: Trainer) -> int:
-    every = trainer.options.print_every or 1
+def _report_checkpoint(trainer: Trainer, path: str, interrupted: bool,
+                       summary: dict[str, Any], say: Any) -> None:
+    """Name the checkpoint only when this run wrote one, or an earlier one is kept."""
+    written = next((c.written for c in trainer.callbacks if isinstance(c, Checkpoints)), None)
+    if written is None:
+        if not Path(path).exists():
+            say(f"No checkpoint written to {path}: the parameters were never finite at a "
+                "checkpoint")
+            return
+        say(f"Checkpoint: {path} (unchanged: this run wrote none with finite parameters)")
+    else:
+        say(f"Checkpoint: {path}" + (f" (resume with: nnbackend train --resume {path})"
+                                     if interrupted else ""))
+    summary["checkpoint"] = path
+
+
+def _print_interval_in_steps(trainer: Trainer, model: Model) -> int:
+    """The print interval in steps: the default interval of checkpoints."""
+    every = _print_interval(trainer, model)
     return every * -(-trainer.m // trainer.batch) if trainer.by_epoch else every
 
 
@@ -485,10 +532,7 @@ def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict
         summary.update({f"{key}_{name}": value for name, value in scores.items()})
         say(f"{label} {_scores_text(scores)}")
     if params["checkpoint_path"]:
-        summary["checkpoint"] = params["checkpoint_path"]
-        say(f"Checkpoint: {params['checkpoint_path']}"
-            + (f" (resume with: nnbackend train --resume {params['checkpoint_path']})"
-               if interrupted else ""))
+        _report_checkpoint(trainer, params["checkpoint_path"], interrupted, summary, say)
     if diverged:
         _diverged(result, options, params, summary)
         return

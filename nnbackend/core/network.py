@@ -143,6 +143,9 @@ def backward_propagation(
     keep_dA : bool
         Also return ``dA{l}`` for ``l = 0 .. L-1`` (and ``dA{L}`` when given), as the
         course's ``L_model_backward`` does: one more array per layer, for inspection.
+        Under dropout a hidden layer's ``dA{l}`` is the course's
+        ``backward_propagation_with_dropout`` one, after its mask: ``dA[l] * D[l] /
+        keep_prob``.
     ones, scale
         Hooks for the training step (:func:`nnbackend.training.step.gradients`); their
         defaults give the notes' gradients. ``ones``: a column of ones of shape ``(m, 1)``
@@ -197,8 +200,13 @@ def backward_propagation(
         # array-api-compat), and standard on every backend.
         grads[db_name] = dZ @ ones
         if keep_dA:
-            # The notes' dA[l-1] (the 1/m and the scale folded into dZ taken back out).
-            grads[f"dA{l - 1}"] = (params[W].T @ dZ) * (m / scale)
+            # The notes' dA[l-1] (the 1/m and the scale folded into dZ taken back out);
+            # under dropout the course's backward_propagation_with_dropout returns it
+            # masked, dA[l-1] * D[l-1] / keep_prob: the gradient that reaches Z[l-1].
+            dA_kept = (params[W].T @ dZ) * (m / scale)
+            if masks is not None and masks[l - 1] is not None:
+                dA_kept = dA_kept * masks[l - 1]
+            grads[f"dA{l - 1}"] = dA_kept
         if l > 1:
             # In place into the product just made (nothing else refers to it): fewer
             # allocations of (n[l-1], m) arrays, about 5% of forward plus backward on the

@@ -6,7 +6,6 @@ predictions; everything else, from the input's library to the trained network, i
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -17,6 +16,7 @@ from ..data.encoding import Targets
 from ..data.pipeline import split_and_scale
 from ..errors import NNBackendError
 from ..model import Model
+from ..training.divergence import DivergedError
 from ..training.settings import check
 from .arrays import (
     Origin,
@@ -107,14 +107,16 @@ class NNEstimator(EstimatorParameters):
                 features, targets, standardize=check("standardize", self.standardize),
                 validation_fraction=check("validation_fraction", self.validation_fraction),
                 split_seed=seed)
-            result = model.fit_prepared(data, options)
+            try:
+                result = model.fit_prepared(data, options)
+            except DivergedError as exc:
+                # No NaN model is kept: an earlier fit (if any) stays as it was.
+                cause = exc.result.stop_reason.removeprefix("diverged: ").split(";")[0]
+                raise DivergedError(
+                    f"{type(self).__name__} training diverged ({cause}); lower "
+                    "learning_rate, or scale X and y (e.g. with StandardScaler)",
+                    exc.result) from None
         network = model._fitted()
-        if not all(np.isfinite(backend.to_host(p)).all() for p in network.params.values()):
-            warnings.warn(
-                f"{type(self).__name__} training diverged (NaN or inf weights); lower "
-                "learning_rate, or scale X and y (e.g. with StandardScaler)",
-                RuntimeWarning, stacklevel=2,
-            )
         self.n_features_in_ = features.shape[1]
         self.n_outputs_ = targets.n_outputs
         self.model_ = model

@@ -35,6 +35,7 @@ from ..data.preprocessing import Standardizer
 from ..errors import NNBackendError, SettingError
 from ..persistence.models import load_model, model_from_bytes, model_to_bytes, save_model
 from ..training.callbacks import Callback
+from ..training.divergence import refuse_diverged, refuse_non_finite
 from ..training.settings import check, default
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
 from .scores import confusion_matrix, r2_score
@@ -159,9 +160,12 @@ class Model:
         """Write the model file atomically (weights, classes, standardisation, history).
 
         ``extra`` adds JSON-ready entries to the header's ``extra`` (e.g. a final
-        accuracy). A failed write leaves any existing file untouched.
+        accuracy). A failed write leaves any existing file untouched, and so do
+        parameters that are NaN or infinite (:class:`~nnbackend.training.divergence.
+        DivergedError`).
         """
         network, record, labels = self._file_contents(extra)
+        refuse_non_finite(network.backend, network.params, path)  # never a NaN model
         return save_model(path, network, record, **labels)
 
     def to_bytes(self, **extra: Any) -> bytes:
@@ -254,17 +258,32 @@ class Model:
         -------
         Model
             ``self``, trained in place: ``network``, ``history`` and ``result`` are set.
+
+        Raises
+        ------
+        DivergedError
+            The cost or the parameters became NaN or infinite: lower the learning rate,
+            or standardize the features (``history`` and ``result`` are still set).
         """
         data = self.prepare(X, y, task=task, standardize=standardize,
                             validation_fraction=validation_fraction, target=target)
-        self.trainer(data, options, callbacks=callbacks, cuda_graph=cuda_graph,
-                     **training).run()
+        refuse_diverged(self.trainer(data, options, callbacks=callbacks,
+                                     cuda_graph=cuda_graph, **training).run())
         return self
 
     def fit_prepared(self, data: PreparedData, options: TrainingOptions | None = None,
                      **kwargs: Any) -> TrainingResult:
-        """Train on prepared data; ``kwargs`` as for :meth:`trainer`."""
-        return self.trainer(data, options, **kwargs).run()
+        """Train on prepared data; ``kwargs`` as for :meth:`trainer`.
+
+        Raises
+        ------
+        DivergedError
+            The cost or the parameters became NaN or infinite (``history`` and
+            ``result`` are still set).
+        """
+        result = self.trainer(data, options, **kwargs).run()
+        refuse_diverged(result)
+        return result
 
     def trainer(self, data: PreparedData, options: TrainingOptions | None = None, *,
                 callbacks: Sequence[Callback] = (), cuda_graph: str = "auto",

@@ -81,19 +81,32 @@ class Checkpoints(Callback):
     save : callable
         ``save(trainer)`` writes one (e.g. :func:`nnbackend.persistence.checkpoints.
         save_checkpoint` with the run's description), atomically.
+
+    Attributes
+    ----------
+    written : int or None
+        The step of the last checkpoint this run wrote; None while it has written none
+        (so that nobody claims a checkpoint that does not exist).
     """
 
     def __init__(self, every: int, save: Callable[[Trainer], None]) -> None:
         self.every, self.save = every, save
+        self.written: int | None = None
 
     def on_step(self, trainer: Trainer) -> None:
-        if trainer.state.step % self.every == 0 and trainer.parameters_finite():
-            self.save(trainer)
+        if trainer.state.step % self.every == 0:
+            self._save_finite(trainer)
 
     def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
         # A diverged run keeps the last checkpoint whose parameters were finite.
-        if result is not None and trainer.parameters_finite():
+        if result is not None:
+            self._save_finite(trainer)
+
+    def _save_finite(self, trainer: Trainer) -> None:
+        """Save, unless a parameter is NaN or infinite (checked on the device first)."""
+        if trainer.parameters_finite():
             self.save(trainer)
+            self.written = trainer.state.step
 
 
 class EarlyStopping(Callback):

@@ -174,11 +174,13 @@ _TRAINING = (
     Setting("l2", float, 0.0, "L2 strength lambda: cost + lambda/(2m) sum W^2.", low=0),
     Setting("keep_prob", float, 1.0, "Inverted-dropout keep probability of hidden units "
             "(1 = no dropout).", low=0, high=1, low_open=True),
-    Setting("print_every", int, None, "Record (and print) every N iterations (default "
+    Setting("print_every", int, None, "Print a record every N iterations (default "
             "1000): the cost on all training data before that update, as the course "
-            "prints it. With epochs, every N epochs: the mean of that epoch's batch costs (plus "
-            "the L2 term of the epoch-end weights); by default every epoch is recorded "
-            "and about ten are printed.", low=1,
+            "prints it. With epochs, every N epochs (default: about ten lines): the mean of "
+            "that epoch's batch costs (plus the L2 term of the epoch-end weights). The "
+            "command line records more often than it prints (about 500 records per run, "
+            "every epoch or every 10+ iterations) for the history and the loss curve; "
+            "in Python this is the record interval.", low=1,
             estimator="record_every"),
     Setting("patience", int, None, "Stop when the validation cost has not improved for N "
             "records and restore the best parameters (needs a validation fraction).",

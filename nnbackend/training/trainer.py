@@ -30,7 +30,6 @@ times faster than slicing columns of an ``(n[0], m)`` array.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -47,6 +46,7 @@ from ..core.optimizers import Update, decayed_learning_rate, make_optimizer
 from ..core.regularization import dropout_masks, l2_cost
 from ..errors import NNBackendError, SettingError, literal
 from .callbacks import Callback, EarlyStopping
+from .divergence import check_final_parameters, cost_divergence, parameters_finite
 from .graphed import GraphedSteps
 from .settings import SETTINGS, TRAINING_SETTINGS, check, default
 from .step import Batch, StepSpec, StepStats, batch_stats, train_step
@@ -386,7 +386,8 @@ class Trainer:
         self._stop: tuple[str, str | None] | None = None  # (kind, reason) once requested
         self._clock = time.perf_counter()
 
-    def request_stop(self, kind: str = "interrupted", reason: str | None = None) -> None:
+    def request_stop(self, kind: str = "interrupted", reason: str | None = None,
+                     override: bool = False) -> None:
         """Stop cleanly after the current step, or before it when asked from a record.
 
         Parameters
@@ -396,17 +397,16 @@ class Trainer:
             callback's own word; :attr:`TrainingResult.stopped_by` reports it.
         reason : str, optional
             The sentence for :attr:`TrainingResult.stop_reason` (default: one naming the
-            kind and the steps done). The first request wins.
+            kind and the steps done). The first request wins, unless ``override``
+            (a divergence found at the end replaces an earlier stop of another kind).
         """
-        if self._stop is None:
+        if self._stop is None or (override and self._stop[0] != kind):
             self._stop = (kind, reason)
 
     def parameters_finite(self) -> bool:
-        """Whether every parameter is finite (one small device reduction and one read: a
-        GPU sync, so for checkpoints and records, not every step)."""
-        xp, backend = self.network.backend.xp, self.network.backend
-        flags = xp.stack([xp.all(xp.isfinite(value)) for value in self.state.params.values()])
-        return bool(backend.to_host(xp.all(flags)))
+        """Whether every parameter is finite (:func:`~nnbackend.training.divergence.
+        parameters_finite`: a GPU sync, so for checkpoints and the end, not every step)."""
+        return parameters_finite(self.network.backend, self.state.params)
 
     def restore(self, params: dict[str, Array]) -> None:
         """Make ``params`` the run's parameters (e.g. the best ones, after early stopping)."""
@@ -439,11 +439,9 @@ class Trainer:
                 entry["val_accuracy"] = val_acc
         entry["time"] = st.elapsed + time.perf_counter() - self._clock
         st.history.append(entry)
-        if not math.isfinite(cost):
-            # Checked here, where the cost is on the host anyway: no extra sync per step.
-            self.request_stop("diverged", f"diverged: the training cost became {cost} at "
-                                          f"{unit} {count}; lower the learning rate, or "
-                                          "standardize the features")
+        diverged = cost_divergence(cost, unit, count)  # on the host already: no extra sync
+        if diverged:
+            self.request_stop("diverged", diverged)
         if self.on_record is not None:
             self.on_record(entry)
         for callback in self.callbacks:
@@ -495,6 +493,7 @@ class Trainer:
                 if stream is not None:
                     stream.close()
             st.elapsed += time.perf_counter() - self._clock
+            check_final_parameters(self)  # a divergence after the last record, too
             result = self._finish()
         finally:
             for callback in begun:
