@@ -28,7 +28,8 @@ import numpy as np
 
 from ..core.backend import Backend, host_rng, resolve_backend
 from ..core.network import Network
-from ..data.datasets import load_data
+from ..data.columns import Columns, names_of, select_columns
+from ..data.datasets import load_labelled
 from ..data.encoding import check_features
 from ..data.pipeline import PreparedData, prepare_arrays
 from ..data.preprocessing import Standardizer
@@ -77,6 +78,10 @@ class Model:
         The original label of class index ``k`` is ``classes[k]`` (None for regression).
     standardizer : Standardizer or None
         The feature scaling fitted on the training split, applied before every use.
+    columns : Columns or None
+        The training data's feature and target column names (from a CSV header or a data
+        frame's columns), or None. Data frames given later are matched by these names
+        (reordered, the target column dropped); plain arrays by position.
     history : list of dict
         The training records (cost, accuracy, validation figures, time).
     result : TrainingResult or None
@@ -101,6 +106,7 @@ class Model:
         self.task: str | None = None
         self.classes: np.ndarray | None = None
         self.standardizer: Standardizer | None = None
+        self.columns: Columns | None = None
         self.history: list[dict[str, Any]] = []
         self.result: TrainingResult | None = None
         self.run: dict[str, Any] = {}
@@ -113,7 +119,8 @@ class Model:
     @classmethod
     def from_network(cls, network: Network, *, classes: Any = None,
                      standardization: dict[str, Any] | None = None,
-                     extra: dict[str, Any] | None = None) -> Model:
+                     extra: dict[str, Any] | None = None,
+                     columns: Columns | None = None) -> Model:
         """Wrap a trained network (e.g. read from a model file or a checkpoint)."""
         run = dict((extra or {}).get("run") or {})
         model = cls(run.get("layers", network.layer_sizes[1:-1]),
@@ -128,6 +135,7 @@ class Model:
         model.standardizer = (None if standardization is None
                               else Standardizer.from_dict(standardization))
         model.history = list((extra or {}).get("history") or [])
+        model.columns = columns
         return model
 
     @classmethod
@@ -151,7 +159,8 @@ class Model:
         network, header = loaded
         model = cls.from_network(network, classes=header.get("classes"),
                                  standardization=header.get("standardization"),
-                                 extra=header.get("extra"))
+                                 extra=header.get("extra"),
+                                 columns=Columns.from_header(header))
         model.header = header
         return model
 
@@ -186,7 +195,8 @@ class Model:
         if self.result is not None:
             record.setdefault("stop_reason", self.result.stop_reason)
         return network, record, {"classes": self.classes,
-                                 "standardization": self.standardization}
+                                 "standardization": self.standardization,
+                                 "columns": self.columns}
 
     # -- training ------------------------------------------------------------------------
 
@@ -215,21 +225,29 @@ class Model:
 
         ``X`` is a feature array ``(m, n_features)`` with labels ``y``, or the name of a
         built-in data set or a data file (``.csv``, ``.npz``, ``.npy``; ``target`` names
-        a CSV's label column) with ``y`` None.
+        a CSV's label column) with ``y`` None. The column names of a CSV, or of a data
+        frame ``X`` (anything with string ``columns``), are kept for matching later data.
         """
+        columns = None
         if isinstance(X, (str, os.PathLike)):
             if y is not None:
                 raise NNBackendError("give a data set name or file without y, or arrays X "
                                      "and y")
-            X, y = load_data(os.fspath(X), target)
+            loaded = load_labelled(os.fspath(X), target)
+            X, y, columns = loaded.X, loaded.y, loaded.columns
         elif y is None:
             raise NNBackendError("fit needs labels y with the features X (or the name of a "
                                  "data set or file instead of X)")
+        else:
+            names = names_of(X)
+            label = getattr(y, "name", None)  # a pandas Series' column name
+            if names is not None:
+                columns = Columns(tuple(names), label if isinstance(label, str) else None)
         return prepare_arrays(X, y, task=check("task", task),
                               standardize=check("standardize", standardize),
                               validation_fraction=check("validation_fraction",
                                                         validation_fraction),
-                              split_seed=self.split_seed)
+                              split_seed=self.split_seed, columns=columns)
 
     def fit(self, X: Any, y: Any = None, *, task: str | None = None,
             standardize: bool = False, validation_fraction: float | None = None,
@@ -311,6 +329,7 @@ class Model:
             )
         self.task, self.classes, self.standardizer = (targets.task, targets.classes,
                                                       data.standardizer)
+        self.columns = data.columns
         _check_range(data, self.backend)
         backend = self.backend
         validation = (None if data.X_val is None
@@ -346,14 +365,29 @@ class Model:
         return f"{sizes}, {network.hidden.name} hidden, {network.output.task}"
 
     def rows(self, X: Any) -> Array:
-        """Host features ``(m, n_features)`` -> standardised device rows, as in training."""
-        features = check_features(X)
+        """Host features ``(m, n_features)`` -> standardised device rows, as in training.
+
+        A data frame (string ``columns``) is matched to the training columns by name
+        when the model knows them (:attr:`columns`): reordered, the target column
+        dropped, a missing or unknown column refused. Arrays are taken by position.
+        """
+        features = check_features(self.features(X))
         if features.shape[1] != self.n_features:
             raise NNBackendError(f"X has {features.shape[1]} feature column(s), but the model "
                                  f"takes {self.n_features}; pass the training columns")
         if self.standardizer is not None:
             features = self.standardizer.transform(features)
         return self.backend.asarray(features)
+
+    def features(self, X: Any) -> Any:
+        """``X`` with its columns in the model's order: a data frame's picked by name (see
+        :meth:`rows`), anything else as given."""
+        names = names_of(X)
+        if names is None or self.columns is None:
+            return X
+        picked, _ = select_columns(names, self.n_features, self.columns, None,
+                                   "the data frame")
+        return np.asarray(X)[:, picked]
 
     def output(self, X: Any) -> Array:
         """The output layer ``A[L]`` for ``X`` as device rows, shape ``(m, n[L])``."""
