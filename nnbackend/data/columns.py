@@ -89,7 +89,7 @@ def select_columns(header: Sequence[str], n_features: int, columns: Columns | No
     target_index = None if target is None else _position(header, target, source)
     if columns is None:
         return _by_position(header, n_features, target, target_index, source)
-    if target is None and columns.target in header:
+    if target is None and columns.target is not None and columns.target in header:
         target, target_index = columns.target, list(header).index(columns.target)
     rest = [name for name in header if name != target]
     missing = [name for name in columns.features if name not in rest]
