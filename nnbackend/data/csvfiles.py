@@ -39,9 +39,11 @@ MAX_FIELD = 16 * 2**20
 BLOCK_BYTES = 2**20
 #: Peak memory of reading a CSV, per cell: the float64 blocks, then the joined array.
 CSV_BYTES_PER_CELL = 16
-#: Peak memory of one block of strings and its conversion (measured: about 60 MB for a
-#: block of one-character cells), on top of the numbers.
-BLOCK_PEAK = 64 * 2**20
+#: ... and per row: its label cell (a NumPy string), line number and converted label.
+CSV_BYTES_PER_ROW = 24
+#: Peak memory of one block of strings and its conversion, per byte of its text (one-digit
+#: cells, the densest, measured at about 35), on top of the numbers.
+BLOCK_PEAK_FACTOR = 64
 #: Bytes of the file sampled to estimate its cells per byte.
 SAMPLE_BYTES = 64 * 1024
 
@@ -303,8 +305,11 @@ def check_csv_fits(path: Path, n_columns: int) -> None:
     """Refuse, before reading, a CSV whose numbers would not fit the available memory.
 
     The cells are estimated from the file's size and the bytes per cell of its first
-    :data:`SAMPLE_BYTES`; the read needs :data:`CSV_BYTES_PER_CELL` per cell plus
-    :data:`BLOCK_PEAK`.
+    :data:`SAMPLE_BYTES`; the read needs :data:`CSV_BYTES_PER_CELL` per cell,
+    :data:`CSV_BYTES_PER_ROW` per row and :data:`BLOCK_PEAK_FACTOR` times a block's text
+    (measured: a 87 MB file of
+    30,000 rows of 1000 one- and two-digit cells peaked at 521 MB, estimated 548 MB; a
+    27 MB file of 2,000,000 rows of 3 cells at 175 MB, estimated 211 MB).
     """
     needed = csv_memory(path, n_columns)
     free = arrayfiles.available_memory()
@@ -333,7 +338,9 @@ def csv_memory(path: Path, n_columns: int) -> int | None:
         bytes_per_cell = 2.0  # one character and a delimiter: the densest a CSV gets
     else:
         bytes_per_cell = max(1.0, sum(len(r) + 1 for r in rows) / (len(rows) * n_columns))
-    return int(size / bytes_per_cell * CSV_BYTES_PER_CELL) + BLOCK_PEAK
+    cells = size / bytes_per_cell
+    return int(cells * CSV_BYTES_PER_CELL + cells / n_columns * CSV_BYTES_PER_ROW
+               + BLOCK_PEAK_FACTOR * min(size, BLOCK_BYTES))
 
 
 def csv_delimiter(fh: typing.TextIO) -> str:

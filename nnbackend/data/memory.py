@@ -16,6 +16,8 @@ from . import arrayfiles
 
 def gib(n: float) -> str:
     """``74.5 GiB``: a byte count for messages, in binary units as NumPy reports them."""
+    if n >= 2**60:
+        return f"{n / 2**40:.3g} TiB"  # beyond any machine: the order of magnitude
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
         if n >= scale or unit == "MiB":
             return f"{n / scale:,.1f} {unit}"

@@ -36,6 +36,7 @@ from ..data.preprocessing import Standardizer
 from ..errors import NNBackendError, SettingError
 from ..persistence.models import load_model, model_from_bytes, model_to_bytes, save_model
 from ..training.callbacks import Callback
+from ..training.memory import check_network_fits
 from ..training.settings import check, default
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
 from .scores import confusion_matrix, r2_score
@@ -290,7 +291,8 @@ class Model:
                 comm: Any = None, **training: Any) -> Trainer:
         """The :class:`Trainer` that fits this model on ``data``; call its ``run()``.
 
-        It builds the network on first use (sizes from the data), adopts the data's
+        It builds the network on first use (sizes from the data; one whose training would
+        not fit the free memory is refused first), adopts the data's
         target encoding and standardisation, and stores the history and result in the
         model when the run ends, however it ends.
 
@@ -316,6 +318,8 @@ class Model:
         targets, n_features = data.targets, data.X_train.shape[1]
         if self.network is None:
             sizes = (n_features, *self.layers, targets.n_outputs)
+            check_network_fits(sizes, self.layers, data.X_train.shape[0], options,
+                               self.backend)
             self.network = Network.create(sizes, self.backend, self.hidden_activation,
                                           targets.task, self.init, rng=rng or self.rng,
                                           init_scale=self.init_scale)
