@@ -4,7 +4,9 @@ Three formats, no pandas and never pickle:
 
 * ``.csv``: a header row, then one example per line. The label column is ``target``
   (default: the LAST column); every other column is a numeric feature. Labels may be
-  numbers or class names (strings). UTF-8 (a BOM is ignored); blank lines are skipped.
+  numbers or class names (strings), not both. UTF-8 (a BOM is ignored); blank lines are
+  skipped. Parsed in blocks (:mod:`nnbackend.data.csvfiles`): the numbers are held, not
+  the cells as strings; :func:`read_data` also gives the column names.
 * ``.npz``: an archive with arrays ``X`` and ``y``, as written by
   ``numpy.savez("data.npz", X=X, y=y)``.
 * ``.npy``: the features; the labels come from a sibling file in the same folder:
@@ -20,12 +22,14 @@ are detected (``csv.Sniffer``). Array files are read header first
 any memory is allocated.
 
 :func:`read_features` reads data for an existing model, where the labels are optional
-(prediction): a CSV with exactly the model's number of columns is all features, an
-``.npz`` may lack ``y`` and an ``.npy`` its labels file.
+(prediction): a CSV is matched to the model's column names when it stored them
+(:mod:`nnbackend.data.columns`), else one with exactly the model's number of columns is
+all features; an ``.npz`` may lack ``y`` and an ``.npy`` its labels file.
 
 Every problem (missing file, malformed CSV, a non-numeric feature column, NaN or inf,
-unknown target column, empty data, pickled objects, missing arrays, X/y length mismatch,
-unknown file type, a corrupted archive, a size beyond the file or the memory) raises
+unknown target column, labels mixing numbers and text, columns unknown to a model, empty
+data, pickled objects, missing arrays, X/y length mismatch, unknown file type, a corrupted
+archive, a size beyond the file or the memory) raises
 :class:`NNBackendError` in one line naming the file and the fix.
 """
 
