@@ -181,3 +181,14 @@ def test_bytes_without_names_are_the_format_older_versions_write(files):
     model = Model.load(files["a"], device="cpu")
     assert model.columns is None
     assert b"feature_names" not in model_to_bytes(model.network)
+
+
+def test_plot_reads_its_data_by_name(files, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "b.png"
+    result = invoke("plot", "--model", files["m"], "--data", files["permuted"], "--output",
+                    out)
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0
+    assert_one_line_error(invoke("plot", "--model", files["m"], "--data", files["renamed"],
+                                 "--output", tmp_path / "c.png"), "'x_2' unknown")
