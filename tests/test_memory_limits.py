@@ -97,7 +97,7 @@ def test_a_network_is_estimated_from_its_parameters_and_a_batch():
     assert parameter_count(sizes) == 2 * 100000 + 100000 + 100000**2 + 100000 + 100000 + 1
     gd = training_bytes(sizes, 200, 8, 0)
     adam = training_bytes(sizes, 200, 8, 2)
-    assert gd > 3 * 100000**2 * 8 and adam - gd == 2 * parameter_count(sizes) * 8
+    assert gd > 5 * 100000**2 * 8 and adam - gd == 4 * parameter_count(sizes) * 8
     assert gib(100000**2 * 8) == "74.5 GiB"
 
 
@@ -109,14 +109,14 @@ def test_networks_beyond_any_memory_are_one_line(layers):
 
 
 def test_a_network_beyond_the_available_memory_is_refused(monkeypatch):
-    """1000,1000 (about 1M parameters, 8 MB a copy) needs about 35 MiB; with 20 free it is refused
+    """1000,1000 (about 1M parameters, 8 MB a copy) needs about 50 MiB; with 20 free it is refused
     before its weights are drawn, and trains when the memory is there."""
     args = ["train", "--data", "moons", "--layers", "1000,1000", "--iterations", "1",
             "--quiet"]
     monkeypatch.setattr(arrayfiles, "available_memory", lambda: 20 * 2**20)
     assert_one_line_error(invoke(*args), "--layers 1000,1000 (1,005,001 parameters",
-                          "needs about 35.", "20.0 MiB is available")
-    monkeypatch.setattr(arrayfiles, "available_memory", lambda: 64 * 2**20)
+                          "needs about 50.", "20.0 MiB is available")
+    monkeypatch.setattr(arrayfiles, "available_memory", lambda: 96 * 2**20)
     assert invoke(*args).exit_code == 0
 
 

@@ -1,8 +1,9 @@
 """A network's memory, estimated before it is built, and refused when it cannot fit.
 
 ``--layers 100000,100000`` asks for ten billion weights: 74.5 GiB each for the
-parameters, their gradients and (Adam) two moving averages. Built blindly, that is a
-NumPy traceback after minutes of drawing random numbers, or a machine swapping.
+parameters, their gradients, the update's temporaries and (Adam) two moving averages.
+Built blindly, that is a NumPy traceback after minutes of drawing random numbers, or a
+machine swapping.
 :func:`check_network_fits` counts what training allocates and refuses, in one line with
 the figures, what the host (or the GPU) does not have free.
 """
@@ -30,14 +31,16 @@ def parameter_count(sizes: Sequence[int]) -> int:
 def training_bytes(sizes: Sequence[int], examples: int, itemsize: int, moments: int) -> int:
     """Bytes the arrays of training take where the network runs.
 
-    The parameters, their gradients and the optimizer's ``moments`` moving averages (one
-    copy each), one more copy of the largest layer's weights (an update's result before
-    the old array is freed), and for ``examples`` examples at a time the forward cache
-    (``Z`` and ``A`` of every layer) and the backward pass's ``dZ`` and ``dA`` (counted
-    as two more per unit), plus the input batch.
+    Per parameter: itself, its gradient, two temporaries of the update (``lr * dW`` and
+    the new ``W``), and two per moving average of the optimizer (the average and its
+    update); one more copy of the largest layer; and for ``examples`` examples at a time
+    the forward cache (``Z`` and ``A`` of every layer) and the backward pass's ``dZ`` and
+    ``dA`` (two more per unit), plus the input batch. Measured on NumPy (``--layers
+    3000,3000`` on moons, 9M parameters): 340 MB for gd (estimated 360 MB), 620 MB for
+    Adam (650 MB), above the interpreter's own.
     """
     largest = max(n * p for p, n in zip(sizes, sizes[1:], strict=False))
-    weights = (2 + moments) * parameter_count(sizes) + largest
+    weights = (4 + 2 * moments) * parameter_count(sizes) + largest
     activations = examples * (sizes[0] + 4 * sum(sizes[1:]))
     return (weights + activations) * itemsize
 
