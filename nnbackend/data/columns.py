@@ -52,11 +52,12 @@ class Columns:
 
 def names_of(table: Any) -> list[str] | None:
     """The column names of a data frame (anything with a ``columns`` attribute of
-    strings, as pandas, polars and pyarrow tables have), or None for plain arrays."""
+    strings, as pandas and polars data frames have), or None for plain arrays and for
+    frames with other column labels (pandas' default integers)."""
     names = getattr(table, "columns", None)
     if names is None or isinstance(table, (str, bytes)):
         return None
-    names = [getattr(name, "name", name) for name in list(names)]  # polars: Series
+    names = list(names)
     return names if all(isinstance(name, str) for name in names) else None
 
 
