@@ -140,6 +140,8 @@ def test_the_python_api_matches_data_frames_by_name_and_arrays_by_position(files
     assert not np.array_equal(model.predict_proba(X[:, ::-1]), model.predict_proba(X))
     with pytest.raises(NNBackendError, match=r"the data frame has no column 'x2'"):
         model.predict(Frame(["x1"], X[:, :1]))
+    unnamed = Frame([0, 1], X)  # integer labels (pandas' default): by position
+    np.testing.assert_array_equal(model.predict(unnamed), expected)
     again = Model.from_bytes(model.to_bytes(), device="cpu")
     assert again.columns == model.columns
     np.testing.assert_array_equal(again.predict(swapped), expected)
