@@ -11,8 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from nnbackend.cli import cli
-from nnbackend.data import convert as convert_module
-from nnbackend.data import files
+from nnbackend.data import arrayfiles, csvfiles, files
 from nnbackend.data.convert import convert_to_npy
 from nnbackend.errors import NNBackendError
 
@@ -30,10 +29,10 @@ def write_csv(path: Path, rows: int = 50, labels: bool = True) -> Path:
     return path
 
 
-@pytest.mark.parametrize("block", [7, 65536])
+@pytest.mark.parametrize("block", [7, 2**20])
 def test_csv_to_npy_holds_what_reading_the_csv_gives(tmp_path: Path, block: int,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(convert_module, "BLOCK_ROWS", block)  # several blocks, or one
+    monkeypatch.setattr(csvfiles, "BLOCK_BYTES", block)  # bytes: several blocks, or one
     source = write_csv(tmp_path / "d.csv")
     done = convert_to_npy(source, tmp_path / "X.npy")
     assert (done.rows, done.columns, done.labels.name) == (50, 3, "y.npy")
@@ -90,7 +89,7 @@ def test_the_command_and_training_on_its_output(tmp_path: Path) -> None:
 def test_a_csv_too_large_for_memory_names_the_conversion(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     source = write_csv(tmp_path / "d.csv")
-    monkeypatch.setattr(files, "available_memory", lambda: 1000)
+    monkeypatch.setattr(arrayfiles, "available_memory", lambda: 1000)
     with pytest.raises(NNBackendError, match=r"too large to read whole .* nnbackend convert "
                                              r".*d\.csv d\.npy"):
         files.read_csv(source)

@@ -235,9 +235,9 @@ def test_a_200000_character_field_is_read_not_blamed_on_quoting(tmp_path):
 
 
 def test_a_field_beyond_the_limit_says_so(tmp_path, monkeypatch):
-    from nnbackend.data import files
+    from nnbackend.data import csvfiles
 
-    monkeypatch.setattr(files, "MAX_FIELD", 1000)
+    monkeypatch.setattr(csvfiles, "MAX_FIELD", 1000)
     (tmp_path / "d.csv").write_text("a,y\n" + "7" * 200_000 + ",0\n1,1\n")
     with pytest.raises(NNBackendError, match=r"^malformed CSV .*d\.csv: line 2 has a field of "
                        r"more than 1,000 characters \(an unclosed quote, or not a table of "

@@ -23,9 +23,9 @@ from .modelrun import check_output_path, refuse_overwriting_inputs
 def convert(source: str, output: str, target: str | None, dtype: str) -> None:
     """Convert a .csv or .npz data file to .npy features and labels files.
 
-    A CSV is read whole into memory when training on it (several times the file's size);
+    Training on a CSV reads its numbers whole into memory (about 16 bytes a cell);
     .npy features are memory-mapped and read row by row, so they may be larger than
-    memory. The CSV is converted in blocks of rows, never held whole. The labels go
+    memory. The CSV is converted in blocks of about 1 MB of text, never held whole. The labels go
     beside OUTPUT under the name training looks for (X.npy -> y.npy, data.npy ->
     data_y.npy). Both files are written under temporary names and renamed at the end.
 

@@ -34,8 +34,9 @@ model_option = click.option(
     help="A model file written by nnbackend (train --save, or save_model).")
 target_option = click.option(
     "--target", default=None, metavar="COLUMN",
-    help="CSV only: the label column (default: the last column, when the file has one "
-         "more column than the model has features).")
+    help="CSV only: the label column (default: the model's training target column when "
+         "the file has it; for a model without stored column names, the last column when "
+         "the file has one more column than the model has features).")
 
 
 def data_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -115,7 +116,8 @@ class LoadedModel:
         Returns
         -------
         X : ndarray, shape (m, n_features)
-            Host float64 features, NOT yet standardized.
+            Host float64 features, NOT yet standardized; a CSV's columns matched to the
+            model's training columns by name when the model stored them.
         y : ndarray or None
             The labels, or None when the data has none.
         """
@@ -143,7 +145,7 @@ class LoadedModel:
                 f"unknown data set or file {spec!r}; built-in ones are: {', '.join(DATASETS)}; "
                 f"files must end in {', '.join(DATA_SUFFIXES)}"
             )
-        return read_features(spec, self.n_features, target)
+        return read_features(spec, self.n_features, target, self.model.columns)
 
     def device_rows(self, X: np.ndarray) -> Array:
         """Host features -> standardized (as in training) device rows ``(m, n[0])``."""

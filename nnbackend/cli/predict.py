@@ -81,7 +81,8 @@ def predict(model: str, data: str, target: str | None, proba: bool, output: str 
     """Predict with a saved model; write one CSV row per example.
 
     DATA is a built-in data set or a .csv/.npz/.npy file whose features are the model's
-    training columns; a label column is optional (ignored). The model's stored
+    training columns (a CSV's matched by name, in any order, for a model trained on a
+    CSV); a label column is optional (ignored). The model's stored
     standardization is applied first. Classifiers write the original class labels
     (column "prediction"), or with --proba one column "p_<class>" per class; regression
     writes "prediction" ("prediction_<k>" for several targets). Which backend ran is

@@ -1,10 +1,11 @@
 """Turn a CSV (or ``.npz``) data file into ``.npy`` files, which training memory-maps.
 
-A CSV is read whole into memory (its cells as Python strings, several times the file's
-size); a ``.npy`` features file is memory-mapped, so data larger than memory trains
-through the unchanged loop. :func:`convert_to_npy` streams a CSV into a ``.npy`` features
-file row block by row block (two passes: count the rows, then fill a memory-mapped
-array), so the conversion itself never holds the table, and writes the labels beside it
+Training on a CSV reads its numbers whole into memory (float64, in blocks: see
+:mod:`nnbackend.data.csvfiles`); a ``.npy`` features file is memory-mapped, so data larger
+than memory trains through the unchanged loop. :func:`convert_to_npy` streams a CSV into a
+``.npy`` features file block by block, each about ``BLOCK_BYTES`` of text whatever the
+width (two passes: count the rows, then fill a memory-mapped array), so the conversion
+itself never holds the table, and writes the labels beside it
 under the name ``nnbackend train --data FEATURES.npy`` looks for
 (:func:`~nnbackend.data.files.npy_labels_path`). Both files are written under temporary
 names and renamed into place at the end: a failed conversion leaves no half-written file.
@@ -12,9 +13,7 @@ names and renamed into place at the end: a failed conversion leaves no half-writ
 
 from __future__ import annotations
 
-import csv
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,19 +21,8 @@ import numpy as np
 
 from ..errors import NNBackendError
 from ..outputs import check_writable, replacing_by_name
-from .files import (
-    MAX_FIELD,
-    csv_delimiter,
-    csv_error,
-    field_limit,
-    npy_labels_path,
-    numeric_column,
-    read_npz,
-    target_column,
-)
-
-#: Rows converted to numbers at a time (a block of strings, then one float array).
-BLOCK_ROWS = 65536
+from .csvfiles import parsed_blocks, read_header, row_blocks, target_column
+from .files import npy_labels_path, read_npz
 
 
 @dataclass(frozen=True)
@@ -101,90 +89,37 @@ def convert_to_npy(source: str | os.PathLike[str], output: str | os.PathLike[str
         raise NNBackendError(f"cannot convert {src}: give a .csv or .npz file")
     header, target_index, rows = _scan_csv(src, target)
     columns = [j for j in range(len(header)) if j != target_index]
-    labels: list[str] = []
-    lines: list[int] = []
+    labels: list[np.ndarray] = []
+    lines: list[np.ndarray] = []
     with replacing_by_name(out) as tmp_x, replacing_by_name(labels_path) as tmp_y:
         X = np.lib.format.open_memmap(tmp_x, mode="w+", dtype=dtype,
                                       shape=(rows, len(columns)))
         filled = 0
-        for block, numbers in _csv_blocks(src):
-            values = np.empty((len(block), len(columns)))
-            for k, j in enumerate(columns):
-                values[:, k] = numeric_column(src, header[j], [row[j] for row in block],
-                                              numbers)
-            bad = np.argwhere(~np.isfinite(values))
-            if bad.size:
-                i, k = bad[0]
-                raise NNBackendError(f"feature column {header[columns[k]]!r} in {src} has "
-                                     f"{values[i, k]} on line {numbers[i]}; clean or impute "
-                                     "it first")
-            X[filled:filled + len(block)] = values
-            filled += len(block)
-            labels.extend(row[target_index] for row in block)
-            lines.extend(numbers)
+        for values, block_labels, numbers in parsed_blocks(src, header, columns,
+                                                           target_index):
+            X[filled:filled + len(values)] = values
+            filled += len(values)
+            assert block_labels is not None
+            labels.append(block_labels)
+            lines.append(numbers)
         X.flush()
         del X  # close the map before the rename
-        _save(tmp_y, target_column(src, header[target_index], labels, lines))
+        _save(tmp_y, target_column(src, header[target_index], np.concatenate(labels),
+                                   np.concatenate(lines)))
     return Converted(out, labels_path, rows, len(columns))
 
 
 def _scan_csv(path: Path, target: str | None) -> tuple[list[str], int, int]:
     """First pass: the header, the label column's index and the number of data rows."""
-    header: list[str] | None = None
-    rows = 0
-    for block, numbers in _csv_blocks(path, with_header=True):
-        for row, line in zip(block, numbers, strict=True):
-            if header is None:
-                header = [name.strip() for name in row]
-                if len(header) < 2:
-                    raise NNBackendError(f"{path} has only the column {header[0]!r}; it "
-                                         "needs a feature column and a label column")
-                continue
-            if len(row) != len(header):
-                raise NNBackendError(f"malformed CSV {path}: line {line} has {len(row)} "
-                                     f"fields but the header has {len(header)}; fix that "
-                                     "line")
-            rows += 1
-    if header is None or rows == 0:
-        raise NNBackendError(f"{path} has no data rows; it needs a header row and data rows")
-    if target is None:
-        return header, len(header) - 1, rows
-    if target not in header:
+    header = read_header(path)
+    if len(header) < 2:
+        raise NNBackendError(f"{path} has only the column {header[0]!r}; it needs a feature "
+                             "column and a label column")
+    if target is not None and target not in header:
         raise NNBackendError(f"no column {target!r} in {path}; its columns are: "
                              f"{', '.join(header)}")
-    return header, header.index(target), rows
-
-
-def _csv_blocks(path: Path, with_header: bool = False
-                ) -> Iterator[tuple[list[list[str]], list[int]]]:
-    """Non-blank rows (cells stripped) in blocks of :data:`BLOCK_ROWS`, with their line
-    numbers; the header row is skipped unless ``with_header``."""
-    block: list[list[str]] = []
-    numbers: list[int] = []
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh, field_limit(MAX_FIELD):
-            reader = csv.reader(fh, delimiter=csv_delimiter(fh), strict=True)
-            seen_header = with_header
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue
-                if not seen_header:
-                    seen_header = True
-                    continue
-                block.append([cell.strip() for cell in row])
-                numbers.append(reader.line_num)
-                if len(block) == BLOCK_ROWS:
-                    yield block, numbers
-                    block, numbers = [], []
-    except UnicodeDecodeError as exc:
-        raise NNBackendError(f"cannot read {path} as CSV: byte {exc.start} is not UTF-8 text; "
-                             "save it as UTF-8 CSV") from None
-    except csv.Error as exc:
-        raise csv_error(path, reader.line_num, exc) from None
-    except OSError as exc:
-        raise NNBackendError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if block:
-        yield block, numbers
+    rows = sum(len(block) for block, _ in row_blocks(path, header))
+    return header, len(header) - 1 if target is None else header.index(target), rows
 
 
 def _save(path: Path, array: np.ndarray) -> None:

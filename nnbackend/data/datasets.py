@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NNBackendError
-from .files import DATA_SUFFIXES, read_data_file
+from .files import DATA_SUFFIXES, DataFile, read_data
 from .generators import (
     DEFAULT_SEED,
     blobs,
@@ -39,7 +39,8 @@ from .generators import (
 Dataset = tuple[np.ndarray, np.ndarray]
 
 __all__ = ["DATASETS", "DEFAULT_SEED", "DatasetInfo", "blobs", "circles", "flower",
-           "gaussian_quantiles", "load_data", "load_dataset", "moons", "sine", "spiral"]
+           "gaussian_quantiles", "load_data", "load_dataset", "load_labelled", "moons",
+           "sine", "spiral"]
 
 
 def flower(n_samples: int = 400, petals: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
@@ -250,6 +251,12 @@ def load_data(spec: str, target: str | None = None, **options: Any) -> Dataset:
     NNBackendError
         Unknown names or file types, unreadable files, and options that do not apply.
     """
+    data = load_labelled(spec, target, **options)
+    return data.X, data.y
+
+
+def load_labelled(spec: str, target: str | None = None, **options: Any) -> DataFile:
+    """:func:`load_data` with the column names of a CSV file (None for other data)."""
     key = _dataset_key(spec)
     if key in DATASETS:
         if target is not None:
@@ -257,7 +264,7 @@ def load_data(spec: str, target: str | None = None, **options: Any) -> Dataset:
                 f"target applies to CSV files only, not to the built-in {key} data set; "
                 "drop it"
             )
-        return load_dataset(key, **options)
+        return DataFile(*load_dataset(key, **options))
     given = sorted(k for k, v in options.items() if v is not None)
     if given:
         raise NNBackendError(
@@ -270,4 +277,4 @@ def load_data(spec: str, target: str | None = None, **options: Any) -> Dataset:
             f"unknown data set or file {spec!r}; built-in ones are: {', '.join(DATASETS)}; "
             f"files must end in {', '.join(DATA_SUFFIXES)}"
         )
-    return read_data_file(spec, target)
+    return read_data(spec, target)

@@ -140,6 +140,7 @@ def encode_targets(y: object, task: str | None = None) -> Targets:
         labels = labels[:, 0]
     if labels.ndim not in (1, 2) or labels.shape[0] == 0:
         raise NNBackendError(f"labels must be a non-empty 1-D array, got shape {labels.shape}")
+    labels = one_kind(labels)
     if task is None:
         task = infer_task(labels)
     if task not in TASKS:
@@ -180,6 +181,54 @@ def encode_targets(y: object, task: str | None = None) -> Targets:
     one_hot = np.zeros((classes.size, labels.shape[0]))
     one_hot[index, np.arange(labels.shape[0])] = 1.0
     return Targets(task, one_hot, classes)
+
+
+def one_kind(labels: np.ndarray) -> np.ndarray:
+    """Labels that are all numbers or all text, refusing a mix (``1``, ``one``).
+
+    Mixed, they would silently become unrelated classes; and two spellings of one number
+    (``"1"``, ``"1.0"``) would be two classes. An object array of strings is read as a
+    string array.
+    """
+    if labels.dtype.kind == "O":
+        values = labels.reshape(-1).tolist()
+        text = [v for v in values if isinstance(v, str)]
+        if not text:
+            return labels
+        if len(text) < len(values):
+            other = next(v for v in values if not isinstance(v, str))
+            raise NNBackendError(f"labels mix text and other values ({text[0]!r}, {other!r}), "
+                                 "which would make them different classes; give every "
+                                 "label as a number or every label as a name")
+        labels = labels.astype(str)
+    if labels.dtype.kind != "U":
+        return labels
+    distinct = np.unique(labels).tolist()
+    numbers = {text: _number(text) for text in distinct}
+    named = [text for text, value in numbers.items() if value is None]
+    if named and len(named) < len(distinct):
+        number = next(text for text, value in numbers.items() if value is not None)
+        raise NNBackendError(f"labels mix numbers and text ({number!r}, {named[0]!r}), which "
+                             "would make them different classes; give every label as a "
+                             "number or every label as a name")
+    if not named:
+        seen: dict[float, str] = {}
+        for text, value in numbers.items():
+            assert value is not None
+            if value in seen:
+                raise NNBackendError(
+                    f"labels {seen[value]!r} and {text!r} are the same number written two "
+                    "ways, which would make them different classes; give the labels as "
+                    "numbers, or write each class one way")
+            seen[value] = text
+    return labels
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def split_validation(

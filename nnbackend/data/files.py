@@ -4,7 +4,9 @@ Three formats, no pandas and never pickle:
 
 * ``.csv``: a header row, then one example per line. The label column is ``target``
   (default: the LAST column); every other column is a numeric feature. Labels may be
-  numbers or class names (strings). UTF-8 (a BOM is ignored); blank lines are skipped.
+  numbers or class names (strings), not both. UTF-8 (a BOM is ignored); blank lines are
+  skipped. Parsed in blocks (:mod:`nnbackend.data.csvfiles`): the numbers are held, not
+  the cells as strings; :func:`read_data` also gives the column names.
 * ``.npz``: an archive with arrays ``X`` and ``y``, as written by
   ``numpy.savez("data.npz", X=X, y=y)``.
 * ``.npy``: the features; the labels come from a sibling file in the same folder:
@@ -20,36 +22,35 @@ are detected (``csv.Sniffer``). Array files are read header first
 any memory is allocated.
 
 :func:`read_features` reads data for an existing model, where the labels are optional
-(prediction): a CSV with exactly the model's number of columns is all features, an
-``.npz`` may lack ``y`` and an ``.npy`` its labels file.
+(prediction): a CSV is matched to the model's column names when it stored them
+(:mod:`nnbackend.data.columns`), else one with exactly the model's number of columns is
+all features; an ``.npz`` may lack ``y`` and an ``.npy`` its labels file.
 
 Every problem (missing file, malformed CSV, a non-numeric feature column, NaN or inf,
-unknown target column, empty data, pickled objects, missing arrays, X/y length mismatch,
-unknown file type, a corrupted archive, a size beyond the file or the memory) raises
+unknown target column, labels mixing numbers and text, columns unknown to a model, empty
+data, pickled objects, missing arrays, X/y length mismatch, unknown file type, a corrupted
+archive, a size beyond the file or the memory) raises
 :class:`NNBackendError` in one line naming the file and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
-import typing
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .._text import count
 from ..errors import NNBackendError
-from .arrayfiles import ArrayFileError, NpzArchive, available_memory, human_bytes, load_npy
+from .arrayfiles import ArrayFileError, NpzArchive, load_npy
+from .columns import Columns, select_columns
+from .csvfiles import read_header, read_table
 from .encoding import first_non_finite
 
 DATA_SUFFIXES = (".csv", ".npz", ".npy")
-#: Delimiters tried when a CSV header has no comma (European spreadsheets write ``;``).
-OTHER_DELIMITERS = ";\t|"
-#: Longest CSV field read (the csv module's default is 131,072 characters).
-MAX_FIELD = 16 * 2**20
 NPZ_HINT = "save it with numpy.savez(path, X=X, y=y)"
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -57,8 +58,29 @@ ZIP_MAGIC = b"PK\x03\x04"
 Dataset = tuple[np.ndarray, np.ndarray]
 
 
+@dataclass(frozen=True)
+class DataFile:
+    """What a data file holds: features, labels, and the column names of a CSV.
+
+    Attributes
+    ----------
+    X : ndarray, shape (m, n_features)
+        float64 (or a float32 memory map), finite.
+    y : ndarray, shape (m,) or (m, k)
+        Labels as stored (numbers or strings).
+    columns : Columns or None
+        A CSV's feature and label column names; None for array files, which have none.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    columns: Columns | None = None
+
+
 def read_data_file(spec: str, target: str | None = None) -> Dataset:
     """Read a ``.csv``, ``.npz``, ``.npy`` or ``FEATURES.npy,LABELS.npy`` data file.
+
+    :func:`read_data` is the same with the CSV's column names.
 
     Parameters
     ----------
@@ -74,6 +96,12 @@ def read_data_file(spec: str, target: str | None = None) -> Dataset:
     y : ndarray, shape (m,) or (m, k)
         Labels as stored (numbers or strings); ``(m, k)`` only for multi-target regression.
     """
+    data = read_data(spec, target)
+    return data.X, data.y
+
+
+def read_data(spec: str, target: str | None = None) -> DataFile:
+    """:func:`read_data_file` with the column names of a CSV (see :class:`DataFile`)."""
     pair = npy_pair(spec)
     if pair is not None:
         features, labels = pair
@@ -81,8 +109,8 @@ def read_data_file(spec: str, target: str | None = None) -> Dataset:
         _require_file(labels)
         if target is not None:
             raise NNBackendError(f"target applies to CSV files only, not to {spec}; drop it")
-        return _check_arrays(_load_npy(features, mmap=True), _load_npy(labels),
-                             f"{features} + {labels}")
+        return DataFile(*_check_arrays(_load_npy(features, mmap=True), _load_npy(labels),
+                                       f"{features} + {labels}"))
     path = _require_file(spec)
     suffix = path.suffix.lower()
     if suffix not in DATA_SUFFIXES:
@@ -91,19 +119,19 @@ def read_data_file(spec: str, target: str | None = None) -> Dataset:
             f"{', '.join(DATA_SUFFIXES)} or a built-in data set name"
         )
     if suffix == ".csv":
-        return read_csv(path, target)
+        return read_csv_file(path, target)
     if target is not None:
         raise NNBackendError(f"target applies to CSV files only, not to {path}; drop it")
     if suffix == ".npz":
-        return read_npz(path)
+        return DataFile(*read_npz(path))
     labels_path = npy_labels_path(path)
     if not labels_path.is_file():
         raise NNBackendError(
             f"labels file {labels_path} not found for {path}; put the labels there or pass "
             "FEATURES.npy,LABELS.npy"
         )
-    return _check_arrays(_load_npy(path, mmap=True), _load_npy(labels_path),
-                         f"{path} + {labels_path}")
+    return DataFile(*_check_arrays(_load_npy(path, mmap=True), _load_npy(labels_path),
+                                   f"{path} + {labels_path}"))
 
 
 def npy_pair(spec: str) -> tuple[str, str] | None:
@@ -134,59 +162,26 @@ def read_csv(path: str | Path, target: str | None = None) -> Dataset:
     X : ndarray, shape (m, n_features)
         float64, finite.
     y : ndarray, shape (m,)
-        int64 when every label is a whole number, float64 for other numbers, else str.
+        int64 when every label is a whole number, float64 for other numbers, else str
+        (a column mixing numbers and text is refused).
     """
+    data = read_csv_file(path, target)
+    return data.X, data.y
+
+
+def read_csv_file(path: str | Path, target: str | None = None) -> DataFile:
+    """:func:`read_csv` with the column names, read in blocks (:mod:`.csvfiles`)."""
     path = Path(path)
-    _check_csv_fits(path)
-    lines, header = _read_header_and_rows(path)
+    header = read_header(path)
     if len(header) < 2:
         raise NNBackendError(f"{path} has only the column {header[0]!r}; it needs at least "
                              "one feature column and a target column")
     target_index = len(header) - 1 if target is None else _column_index(path, header, target)
-    X, y = _split_csv(path, lines, header, target_index)
-    assert y is not None  # a target column was given, so there are labels
-    return X, y
-
-
-#: Memory a CSV takes while read whole, per byte of file (its cells as Python strings).
-CSV_MEMORY_FACTOR = 8
-
-
-def _check_csv_fits(path: Path) -> None:
-    """Refuse, before reading, a CSV too large to read whole into the available memory."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return  # reading it reports the problem
-    free = available_memory()
-    if free is not None and size * CSV_MEMORY_FACTOR > free:
-        raise NNBackendError(
-            f"{path} ({human_bytes(size)}) is too large to read whole into the "
-            f"{human_bytes(free)} of memory available; convert it to .npy, which is read "
-            f"row by row: nnbackend convert {path} {path.with_suffix('.npy').name}")
-
-
-def _split_csv(
-    path: Path, lines: list[tuple[int, list[str]]], header: list[str], target_index: int | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features from every column but ``target_index``, and that column's labels (or None)."""
-    cells = [[cell.strip() for cell in row] for _, row in lines]
-    numbers = [line for line, _ in lines]
-    columns = [j for j in range(len(header)) if j != target_index]
-    X = np.empty((len(cells), len(columns)))
-    for k, j in enumerate(columns):
-        X[:, k] = numeric_column(path, header[j], [row[j] for row in cells], numbers)
-    bad = np.argwhere(~np.isfinite(X))
-    if bad.size:
-        i, k = bad[0]
-        raise NNBackendError(
-            f"feature column {header[columns[k]]!r} in {path} has {X[i, k]} on line "
-            f"{numbers[i]}; clean or impute it first"
-        )
-    if target_index is None:
-        return X, None
-    return X, target_column(path, header[target_index], [row[target_index] for row in cells],
-                             numbers)
+    features = [j for j in range(len(header)) if j != target_index]
+    table = read_table(path, header, features, target_index)
+    assert table.labels is not None  # a target column was given, so there are labels
+    return DataFile(table.X, table.labels,
+                    Columns(tuple(header[j] for j in features), header[target_index]))
 
 
 def read_npz(path: str | Path) -> Dataset:
@@ -205,7 +200,7 @@ def read_npz(path: str | Path) -> Dataset:
 
 
 def read_features(
-    spec: str, n_features: int, target: str | None = None
+    spec: str, n_features: int, target: str | None = None, columns: Columns | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Read data for a model that takes ``n_features`` features; the labels are optional.
 
@@ -216,9 +211,14 @@ def read_features(
     n_features : int
         The model's input size ``n[0]``.
     target : str, optional
-        CSV only: the label column. Without it, a CSV whose header has exactly
-        ``n_features`` columns is all features (no labels), one with ``n_features + 1``
-        columns has its LAST column as the labels.
+        CSV only: the label column. Without it, the model's target column when the CSV
+        has it (with ``columns``); else a CSV whose header has exactly ``n_features``
+        columns is all features (no labels), one with ``n_features + 1`` columns has its
+        LAST column as the labels.
+    columns : Columns, optional
+        The model's column names: a CSV's columns are then matched by name, reordered
+        when they come in another order (:func:`~nnbackend.data.columns.select_columns`).
+        Array files have no names and are matched by position.
 
     Returns
     -------
@@ -231,8 +231,9 @@ def read_features(
     Raises
     ------
     NNBackendError
-        Everything :func:`read_data_file` refuses, and a feature count other than
-        ``n_features`` (naming both counts).
+        Everything :func:`read_data_file` refuses, a feature count other than
+        ``n_features`` (naming both counts), and CSV columns missing from, or unknown
+        to, the model's names.
     """
     if npy_pair(spec) is not None:
         X, y = read_data_file(spec, target)
@@ -240,7 +241,7 @@ def read_features(
     path = _require_file(spec)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv_features(path, n_features, target)
+        return _read_csv_features(path, n_features, target, columns)
     if suffix not in (".npz", ".npy"):
         return read_data_file(spec, target)  # the one-line error for unknown types
     if target is not None:
@@ -266,28 +267,13 @@ def read_features(
 
 
 def _read_csv_features(
-    path: Path, n_features: int, target: str | None
+    path: Path, n_features: int, target: str | None, columns: Columns | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`read_features` for a CSV file: labels when there is a column to spare."""
-    lines, header = _read_header_and_rows(path)
-    if target is not None:
-        target_index: int | None = _column_index(path, header, target)
-        if len(header) - 1 != n_features:
-            raise NNBackendError(
-                f"{path} has {len(header) - 1} feature columns besides the target "
-                f"{target!r}, but the model takes {n_features} features; use data with the "
-                "model's training columns"
-            )
-    elif len(header) == n_features:
-        target_index = None
-    elif len(header) == n_features + 1:
-        target_index = len(header) - 1
-    else:
-        raise NNBackendError(
-            f"{path} has {len(header)} columns, but the model takes {n_features} features; "
-            f"give {n_features} feature columns, optionally followed by one label column"
-        )
-    return _split_csv(path, lines, header, target_index)
+    """:func:`read_features` for a CSV file: the model's columns, and labels if any."""
+    header = read_header(path)
+    features, target_index = select_columns(header, n_features, columns, target, str(path))
+    table = read_table(path, header, features, target_index)
+    return table.X, table.labels
 
 
 def _check_count(X: np.ndarray, n_features: int, source: str) -> np.ndarray:
@@ -308,139 +294,12 @@ def _require_file(spec: str | Path) -> Path:
     return path
 
 
-def _read_header_and_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
-    """:func:`_read_rows`, refusing a header that names a column twice."""
-    lines, header = _read_rows(path)
-    if len(set(header)) != len(header):
-        twice = next(name for name in header if header.count(name) > 1)
-        raise NNBackendError(f"column {twice!r} appears twice in the header of {path}; "
-                             "rename one")
-    return lines, header
-
-
-def _read_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[str]]:
-    """The header and the non-blank data rows with their line numbers, all checked."""
-    try:
-        # utf-8-sig drops the byte-order mark that spreadsheet programs put in front.
-        with open(path, newline="", encoding="utf-8-sig") as fh, field_limit(MAX_FIELD):
-            # strict: a stray or unclosed quote is an error, not silently part of a value.
-            reader = csv.reader(fh, delimiter=csv_delimiter(fh), strict=True)
-            rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
-    except UnicodeDecodeError as exc:
-        raise NNBackendError(
-            f"cannot read {path} as CSV: byte {exc.start} is not UTF-8 text; save it as "
-            "UTF-8 CSV"
-        ) from None
-    except csv.Error as exc:
-        raise csv_error(path, reader.line_num, exc) from None
-    except OSError as exc:
-        raise NNBackendError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not rows:
-        raise NNBackendError(f"{path} is empty; it needs a header row and data rows")
-    header = [name.strip() for name in rows[0][1]]
-    if len(rows) == 1:
-        raise NNBackendError(f"{path} has a header but no data rows; the data is empty")
-    for line, row in rows[1:]:
-        if len(row) != len(header):
-            raise NNBackendError(
-                f"malformed CSV {path}: line {line} has {len(row)} fields but the header has "
-                f"{len(header)}; fix that line"
-            )
-    return rows[1:], header
-
-
-def csv_delimiter(fh: typing.TextIO) -> str:
-    """``,`` unless the header row has none and the sample shows ``;``, tab or ``|``.
-
-    ``fh`` is left at the start. A comma in the header wins, so every comma-separated
-    file reads as before; csv.Sniffer only decides between the other delimiters.
-    """
-    sample = fh.read(64 * 1024)
-    fh.seek(0)
-    first = next((line for line in sample.splitlines() if line.strip()), "")
-    if "," in first or not any(d in first for d in OTHER_DELIMITERS):
-        return ","
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=OTHER_DELIMITERS).delimiter
-    except csv.Error:
-        # A sample cut inside a row can confuse the sniffer; the header decides.
-        return next(d for d in OTHER_DELIMITERS if d in first)
-
-
-@contextlib.contextmanager
-def field_limit(limit: int) -> Iterator[None]:
-    """Raise the csv module's (process-wide) field size limit while one file is read."""
-    previous = csv.field_size_limit()
-    csv.field_size_limit(max(previous, limit))
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
-
-
-def csv_error(path: Path, line: int, exc: csv.Error) -> NNBackendError:
-    """One line for the csv module's refusals, naming the likely cause."""
-    text = str(exc)
-    if "field larger than field limit" in text:
-        return NNBackendError(
-            f"malformed CSV {path}: line {line} has a field of more than {MAX_FIELD:,} "
-            "characters (an unclosed quote, or not a table of numbers); fix that line"
-        )
-    return NNBackendError(f"malformed CSV {path} (line {line}: {text}); fix the quoting")
-
-
 def _column_index(path: Path, header: list[str], target: str) -> int:
     if target not in header:
         raise NNBackendError(
             f"no column {target!r} in {path}; its columns are: {', '.join(header)}"
         )
     return header.index(target)
-
-
-def numeric_column(path: Path, name: str, values: list[str], lines: list[int]) -> np.ndarray:
-    """A CSV feature column as float64; a non-number is one line naming its line."""
-    try:
-        return np.array(values, dtype=np.float64)
-    except ValueError:
-        pass
-    for value, line in zip(values, lines, strict=True):
-        try:
-            float(value)
-        except ValueError:
-            shown = repr(value if len(value) <= 40 else value[:40] + "...") if value else (
-                "an empty cell")
-            comma = (" (a decimal comma? write numbers with a decimal point)"
-                     if "," in value else "")
-            raise NNBackendError(
-                f"feature column {name!r} in {path} is not numeric ({shown} on line "
-                f"{line}){comma}; encode it as numbers or drop the column"
-            ) from None
-    # NumPy refused a spelling Python's float() accepts (e.g. "1_000"): use float().
-    return np.array([float(v) for v in values])
-
-
-def target_column(path: Path, name: str, values: list[str], lines: list[int]) -> np.ndarray:
-    """A CSV's label column: int64 for whole numbers, float64 for other numbers, else str."""
-    for value, line in zip(values, lines, strict=True):
-        if not value:
-            raise NNBackendError(
-                f"target column {name!r} in {path} is empty on line {line}; fill in or drop "
-                "that row"
-            )
-    try:
-        numbers = np.array([float(v) for v in values])
-    except ValueError:
-        return np.array(values)  # class names
-    if not np.isfinite(numbers).all():
-        line = lines[int(np.argmin(np.isfinite(numbers)))]
-        raise NNBackendError(
-            f"target column {name!r} in {path} has NaN or inf on line {line}; fix or drop "
-            "that row"
-        )
-    # Whole numbers become int64 so class labels read 0, 1, 2 (not 0.0, 1.0, 2.0).
-    if np.all(numbers == np.round(numbers)) and np.all(np.abs(numbers) < 2.0**53):
-        return numbers.astype(np.int64)
-    return numbers
 
 
 def _magic(path: Path) -> bytes:

@@ -11,9 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import NNBackendError
+from .memory import refuse_unless_fits
 
 #: The seed of every generator when none is given: built-in data is reproducible by default.
 DEFAULT_SEED = 0
+#: Peak bytes per example of generating a set (measured at 2,000,000 examples: spiral
+#: 82, moons and circles 79, flower 48, sine 25) and encoding its labels, rounded up.
+BYTES_PER_SAMPLE = 100
 
 Dataset = tuple[np.ndarray, np.ndarray]
 
@@ -32,6 +36,9 @@ def check_samples(name: str, n_samples: int, minimum: int, noise: float = 0.0) -
         )
     if not np.isfinite(noise) or noise < 0:
         raise NNBackendError(f"{name} needs noise to be a number >= 0, got {noise!r}")
+    refuse_unless_fits(int(n_samples) * BYTES_PER_SAMPLE,
+                       f"{{n_samples}} {int(n_samples)} for the {name} data set",
+                       "use fewer samples")
 
 
 def _check_classes(name: str, n_classes: int) -> None:

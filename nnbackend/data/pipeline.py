@@ -10,12 +10,13 @@ data from the description stored in its checkpoint. Both the library's ``Model.f
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from .datasets import load_data
+from .columns import Columns
+from .datasets import load_labelled
 from .encoding import Targets, check_features, encode_targets, split_validation
 from .preprocessing import Standardizer
 
@@ -64,6 +65,8 @@ class PreparedData:
     Y_val: np.ndarray | None
     targets: Targets
     standardizer: Standardizer | None
+    #: The features' and target's column names (a CSV's), or None.
+    columns: Columns | None = None
 
     @property
     def standardization(self) -> dict[str, Any] | None:
@@ -73,17 +76,17 @@ class PreparedData:
 
 def prepare(spec: DataSpec) -> PreparedData:
     """Load the data of ``spec``, then :func:`prepare_arrays` it."""
-    X_host, y_host = load_data(spec.data, spec.target, seed=spec.data_seed,
-                               n_samples=spec.n_samples, noise=spec.noise,
-                               n_classes=spec.n_classes)
-    return prepare_arrays(X_host, y_host, task=spec.task, standardize=spec.standardize,
+    loaded = load_labelled(spec.data, spec.target, seed=spec.data_seed,
+                           n_samples=spec.n_samples, noise=spec.noise,
+                           n_classes=spec.n_classes)
+    return prepare_arrays(loaded.X, loaded.y, task=spec.task, standardize=spec.standardize,
                           validation_fraction=spec.validation_fraction,
-                          split_seed=spec.split_seed)
+                          split_seed=spec.split_seed, columns=loaded.columns)
 
 
 def prepare_arrays(X: Any, y: Any, *, task: str | None = None, standardize: bool = False,
                    validation_fraction: float | None = None,
-                   split_seed: int | None = 3) -> PreparedData:
+                   split_seed: int | None = 3, columns: Columns | None = None) -> PreparedData:
     """Check, encode, split and (optionally) standardise features and labels.
 
     Parameters
@@ -101,15 +104,19 @@ def prepare_arrays(X: Any, y: Any, *, task: str | None = None, standardize: bool
         Hold out this fraction of the examples, drawn with ``split_seed``.
     split_seed : int or None
         Seed of the validation split.
+    columns : Columns, optional
+        The column names of ``X`` and ``y`` (from a CSV header), kept with the data for
+        the model, which matches later data by them.
 
     Returns
     -------
     PreparedData
         Host arrays: features as rows, targets encoded as ``(n[L], m)``.
     """
-    return split_and_scale(check_features(X), encode_targets(y, task),
+    data = split_and_scale(check_features(X), encode_targets(y, task),
                            standardize=standardize, validation_fraction=validation_fraction,
                            split_seed=split_seed)
+    return data if columns is None else replace(data, columns=columns)
 
 
 def split_and_scale(features: np.ndarray, targets: Targets, *, standardize: bool = False,

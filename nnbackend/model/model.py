@@ -28,7 +28,8 @@ import numpy as np
 
 from ..core.backend import Backend, host_rng, resolve_backend
 from ..core.network import Network
-from ..data.datasets import load_data
+from ..data.columns import Columns, names_of, select_columns
+from ..data.datasets import load_labelled
 from ..data.encoding import check_features
 from ..data.pipeline import PreparedData, prepare_arrays
 from ..data.preprocessing import Standardizer
@@ -36,6 +37,7 @@ from ..errors import NNBackendError, SettingError
 from ..persistence.models import load_model, model_from_bytes, model_to_bytes, save_model
 from ..training.callbacks import Callback
 from ..training.divergence import refuse_diverged, refuse_non_finite
+from ..training.memory import check_network_fits
 from ..training.settings import check, default
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
 from .scores import confusion_matrix, r2_score
@@ -78,6 +80,10 @@ class Model:
         The original label of class index ``k`` is ``classes[k]`` (None for regression).
     standardizer : Standardizer or None
         The feature scaling fitted on the training split, applied before every use.
+    columns : Columns or None
+        The training data's feature and target column names (from a CSV header or a data
+        frame's columns), or None. Data frames given later are matched by these names
+        (reordered, the target column dropped); plain arrays by position.
     history : list of dict
         The training records (cost, accuracy, validation figures, time).
     result : TrainingResult or None
@@ -102,6 +108,7 @@ class Model:
         self.task: str | None = None
         self.classes: np.ndarray | None = None
         self.standardizer: Standardizer | None = None
+        self.columns: Columns | None = None
         self.history: list[dict[str, Any]] = []
         self.result: TrainingResult | None = None
         self.run: dict[str, Any] = {}
@@ -114,7 +121,8 @@ class Model:
     @classmethod
     def from_network(cls, network: Network, *, classes: Any = None,
                      standardization: dict[str, Any] | None = None,
-                     extra: dict[str, Any] | None = None) -> Model:
+                     extra: dict[str, Any] | None = None,
+                     columns: Columns | None = None) -> Model:
         """Wrap a trained network (e.g. read from a model file or a checkpoint)."""
         run = dict((extra or {}).get("run") or {})
         model = cls(run.get("layers", network.layer_sizes[1:-1]),
@@ -129,6 +137,7 @@ class Model:
         model.standardizer = (None if standardization is None
                               else Standardizer.from_dict(standardization))
         model.history = list((extra or {}).get("history") or [])
+        model.columns = columns
         return model
 
     @classmethod
@@ -152,7 +161,8 @@ class Model:
         network, header = loaded
         model = cls.from_network(network, classes=header.get("classes"),
                                  standardization=header.get("standardization"),
-                                 extra=header.get("extra"))
+                                 extra=header.get("extra"),
+                                 columns=Columns.from_header(header))
         model.header = header
         return model
 
@@ -190,7 +200,8 @@ class Model:
         if self.result is not None:
             record.setdefault("stop_reason", self.result.stop_reason)
         return network, record, {"classes": self.classes,
-                                 "standardization": self.standardization}
+                                 "standardization": self.standardization,
+                                 "columns": self.columns}
 
     # -- training ------------------------------------------------------------------------
 
@@ -219,21 +230,29 @@ class Model:
 
         ``X`` is a feature array ``(m, n_features)`` with labels ``y``, or the name of a
         built-in data set or a data file (``.csv``, ``.npz``, ``.npy``; ``target`` names
-        a CSV's label column) with ``y`` None.
+        a CSV's label column) with ``y`` None. The column names of a CSV, or of a data
+        frame ``X`` (anything with string ``columns``), are kept for matching later data.
         """
+        columns = None
         if isinstance(X, (str, os.PathLike)):
             if y is not None:
                 raise NNBackendError("give a data set name or file without y, or arrays X "
                                      "and y")
-            X, y = load_data(os.fspath(X), target)
+            loaded = load_labelled(os.fspath(X), target)
+            X, y, columns = loaded.X, loaded.y, loaded.columns
         elif y is None:
             raise NNBackendError("fit needs labels y with the features X (or the name of a "
                                  "data set or file instead of X)")
+        else:
+            names = names_of(X)
+            label = getattr(y, "name", None)  # a pandas Series' column name
+            if names is not None:
+                columns = Columns(tuple(names), label if isinstance(label, str) else None)
         return prepare_arrays(X, y, task=check("task", task),
                               standardize=check("standardize", standardize),
                               validation_fraction=check("validation_fraction",
                                                         validation_fraction),
-                              split_seed=self.split_seed)
+                              split_seed=self.split_seed, columns=columns)
 
     def fit(self, X: Any, y: Any = None, *, task: str | None = None,
             standardize: bool = False, validation_fraction: float | None = None,
@@ -291,7 +310,8 @@ class Model:
                 comm: Any = None, **training: Any) -> Trainer:
         """The :class:`Trainer` that fits this model on ``data``; call its ``run()``.
 
-        It builds the network on first use (sizes from the data), adopts the data's
+        It builds the network on first use (sizes from the data; one whose training would
+        not fit the free memory is refused first), adopts the data's
         target encoding and standardisation, and stores the history and result in the
         model when the run ends, however it ends.
 
@@ -317,6 +337,8 @@ class Model:
         targets, n_features = data.targets, data.X_train.shape[1]
         if self.network is None:
             sizes = (n_features, *self.layers, targets.n_outputs)
+            check_network_fits(sizes, self.layers, data.X_train.shape[0], options,
+                               self.backend)
             self.network = Network.create(sizes, self.backend, self.hidden_activation,
                                           targets.task, self.init, rng=rng or self.rng,
                                           init_scale=self.init_scale)
@@ -330,6 +352,7 @@ class Model:
             )
         self.task, self.classes, self.standardizer = (targets.task, targets.classes,
                                                       data.standardizer)
+        self.columns = data.columns
         _check_range(data, self.backend)
         backend = self.backend
         validation = (None if data.X_val is None
@@ -365,14 +388,29 @@ class Model:
         return f"{sizes}, {network.hidden.name} hidden, {network.output.task}"
 
     def rows(self, X: Any) -> Array:
-        """Host features ``(m, n_features)`` -> standardised device rows, as in training."""
-        features = check_features(X)
+        """Host features ``(m, n_features)`` -> standardised device rows, as in training.
+
+        A data frame (string ``columns``) is matched to the training columns by name
+        when the model knows them (:attr:`columns`): reordered, the target column
+        dropped, a missing or unknown column refused. Arrays are taken by position.
+        """
+        features = check_features(self.features(X))
         if features.shape[1] != self.n_features:
             raise NNBackendError(f"X has {features.shape[1]} feature column(s), but the model "
                                  f"takes {self.n_features}; pass the training columns")
         if self.standardizer is not None:
             features = self.standardizer.transform(features)
         return self.backend.asarray(features)
+
+    def features(self, X: Any) -> Any:
+        """``X`` with its columns in the model's order: a data frame's picked by name (see
+        :meth:`rows`), anything else as given."""
+        names = names_of(X)
+        if names is None or self.columns is None:
+            return X
+        picked, _ = select_columns(names, self.n_features, self.columns, None,
+                                   "the data frame")
+        return np.asarray(X)[:, picked]
 
     def output(self, X: Any) -> Array:
         """The output layer ``A[L]`` for ``X`` as device rows, shape ``(m, n[L])``."""

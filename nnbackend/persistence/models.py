@@ -9,7 +9,9 @@ Layout of a model file (an uncompressed ``numpy.savez`` archive):
   ``nnbackend_version``, ``layer_sizes``, ``hidden_activation``, ``task``, ``dtype``,
   ``backend`` (where it was trained), ``classes`` (a JSON list, None for regression),
   ``standardization`` (``Standardizer.to_dict()`` or None), ``extra`` (training options,
-  history) and ``checksum``.
+  history) and ``checksum``; for a model trained on data with column names (a CSV),
+  ``feature_names`` (the inputs' columns, in order) and ``target`` (the label column),
+  by which later data is matched. Files without them are matched by position.
 
 The checksum is SHA-256 over the canonical JSON of the header without its ``checksum`` key
 (sorted keys, no spaces), then, for each parameter in the order ``W1, b1, W2, b2, ...``,
@@ -49,6 +51,7 @@ from ..core.backend import Backend
 from ..core.losses import OUTPUT_LAYERS
 from ..core.network import Network
 from ..data.arrayfiles import ArrayFileError, NpzArchive
+from ..data.columns import Columns
 from ..data.files import ZIP_MAGIC
 from ..data.preprocessing import Standardizer
 from ..errors import NNBackendError
@@ -78,6 +81,7 @@ def save_model(
     classes: Sequence[Any] | np.ndarray | None = None,
     standardization: Mapping[str, Any] | None = None,
     state: Mapping[str, np.ndarray] | None = None,
+    columns: Columns | None = None,
 ) -> Path:
     """Write ``network`` to ``path`` as a model file, atomically.
 
@@ -98,6 +102,9 @@ def save_model(
         Extra host arrays (a checkpoint's optimizer state, permutation, generator keys),
         stored under ``state.<name>`` and covered by the checksum; read them back with
         :func:`load_state`. The file stays a valid model file.
+    columns : Columns, optional
+        The training data's feature and target column names (header keys
+        ``feature_names`` and ``target``); None for data without names.
 
     Returns
     -------
@@ -109,7 +116,7 @@ def save_model(
     NNBackendError
         The directory is missing or the file cannot be written (one line).
     """
-    arrays = _archive_arrays(network, extra, classes, standardization, state)
+    arrays = _archive_arrays(network, extra, classes, standardization, state, columns)
     return atomic_write(path, lambda fh: _write_archive(fh, arrays))
 
 
@@ -119,6 +126,7 @@ def model_to_bytes(
     *,
     classes: Sequence[Any] | np.ndarray | None = None,
     standardization: Mapping[str, Any] | None = None,
+    columns: Columns | None = None,
 ) -> bytes:
     """The bytes :func:`save_model` would write, for storing a model inside something else.
 
@@ -126,7 +134,8 @@ def model_to_bytes(
     :func:`model_from_bytes`.
     """
     buffer = io.BytesIO()
-    _write_archive(buffer, _archive_arrays(network, extra, classes, standardization, None))
+    _write_archive(buffer, _archive_arrays(network, extra, classes, standardization, None,
+                                           columns))
     return buffer.getvalue()
 
 
@@ -300,6 +309,7 @@ def _archive_arrays(
     classes: Sequence[Any] | np.ndarray | None,
     standardization: Mapping[str, Any] | None,
     state: Mapping[str, np.ndarray] | None,
+    columns: Columns | None = None,
 ) -> dict[str, np.ndarray]:
     """Everything a model file holds, header included, as named host arrays."""
     params = {name: np.ascontiguousarray(network.backend.to_host(value))
@@ -323,6 +333,8 @@ def _archive_arrays(
         "classes": class_list,
         "standardization": None if standardization is None else dict(standardization),
         "extra": dict(extra or {}),
+        # Only with names, so that a model without them is the file older versions wrote.
+        **({} if columns is None else columns.to_header()),
     }
     # Round-trip through JSON first, so the checksum covers exactly what a reader parses.
     core = json.loads(_canonical_json(core))
@@ -443,7 +455,7 @@ def header_problem(header: Mapping[str, Any]) -> str | None:
 
     ``format`` and ``format_version`` are checked by the reader before this.
     """
-    for check in (_network_problem, _labels_problem, _metadata_problem):
+    for check in (_network_problem, _labels_problem, _columns_problem, _metadata_problem):
         problem = check(header)
         if problem:
             return problem
@@ -494,6 +506,20 @@ def _labels_problem(header: Mapping[str, Any]) -> str | None:
             return "standardization is malformed"
         if n_features != sizes[0]:
             return f"standardization has {n_features} features, the network {sizes[0]}"
+    return None
+
+
+def _columns_problem(header: Mapping[str, Any]) -> str | None:
+    names, target = header.get("feature_names"), header.get("target")
+    if names is not None:
+        if (not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+                or len(set(names)) != len(names)):
+            return f"feature_names {_short(names)} are not distinct column names"
+        if len(names) != header["layer_sizes"][0]:
+            return (f"feature_names has {len(names)} names, the network "
+                    f"{header['layer_sizes'][0]} inputs")
+    if target is not None and (not isinstance(target, str) or target in (names or [])):
+        return f"target {_short(target)} is not a column name apart from the features"
     return None
 
 
