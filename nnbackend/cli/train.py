@@ -31,6 +31,7 @@ from ..training.trainer import Trainer, TrainingOptions, TrainingResult, Trainin
 from . import EXIT_USAGE, cli
 from .modelrun import data_files, refuse_overwriting_inputs
 from .options import (
+    NONEMPTY,
     architecture_options,
     data_options,
     device_options,
@@ -54,7 +55,7 @@ output_options = stack(
                       "--checkpoint-every steps, at the end and on Ctrl-C."),
     click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
                  help="Steps between checkpoints (default: the print interval)."),
-    click.option("--resume", "resume_path", default=None, metavar="PATH",
+    click.option("--resume", "resume_path", type=NONEMPTY, default=None, metavar="PATH",
                  help="Continue the run saved in this checkpoint (same data and options; "
                       "--device/--backend may change)."),
     setting_option("cuda_graph"),
@@ -189,6 +190,10 @@ def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, say: A
     else:
         run = describe_run(params)
         run["ranks"] = 1 if comm is None else comm.size
+    if params["checkpoint_every"] is not None and not params["checkpoint_path"]:
+        # (a resumed run's --checkpoint comes from the checkpoint, just above)
+        raise NNBackendError("--checkpoint-every only applies with --checkpoint PATH (where "
+                             "to write them); add it, or drop --checkpoint-every")
     if comm is not None and not comm.is_root:
         # Rank 0 alone prints and writes (a resumed run's targets included).
         params.update(as_json=False, quiet=True, save_path=None, checkpoint_path=None,

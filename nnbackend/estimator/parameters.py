@@ -14,8 +14,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..errors import NNBackendError
-from ..training.settings import SETTINGS
+from ..errors import NNBackendError, SettingError
+from ..training.settings import SETTINGS, check_known
 
 P = TypeVar("P", bound="EstimatorParameters")
 
@@ -81,12 +81,11 @@ class EstimatorParameters:
     def set_params(self: P, **params: Any) -> P:
         """Set constructor parameters (checked at the next ``fit``); returns ``self``."""
         valid = self._param_names()
+        try:
+            check_known(params, valid, type(self).__name__)
+        except SettingError as exc:  # one line, with "did you mean" (its names are literal)
+            raise NNBackendError(str(exc)) from None
         for name, value in params.items():
-            if name not in valid:
-                raise NNBackendError(
-                    f"invalid parameter {name!r} for {type(self).__name__}; valid "
-                    f"parameters are: {', '.join(valid)}"
-                )
             setattr(self, name, value)
         return self
 

@@ -35,7 +35,7 @@ from ..data.preprocessing import Standardizer
 from ..errors import NNBackendError, SettingError
 from ..persistence.models import load_model, model_from_bytes, model_to_bytes, save_model
 from ..training.callbacks import Callback
-from ..training.settings import check, default
+from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
 from .scores import confusion_matrix, r2_score
 
@@ -89,7 +89,10 @@ class Model:
     def __init__(self, layers: Sequence[int] = (4,), *, hidden_activation: str = "tanh",
                  init: str = "small", init_scale: float = 1.0,
                  seed: int | None | np.random.RandomState = 3, device: str = "auto",
-                 backend: str | Backend = "auto", dtype: str | None = None) -> None:
+                 backend: str | Backend = "auto", dtype: str | None = None,
+                 **unknown: Any) -> None:
+        # A misspelt keyword (the estimators' "activation") gets the settings' one line.
+        check_known(unknown, [*ARCHITECTURE, "device", "backend", "dtype"], "Model")
         self.layers: tuple[int, ...] = check("layers", layers)
         self.hidden_activation: str = check("hidden_activation", hidden_activation)
         self.init: str = check("init", init)
@@ -225,6 +228,9 @@ class Model:
         elif y is None:
             raise NNBackendError("fit needs labels y with the features X (or the name of a "
                                  "data set or file instead of X)")
+        elif target is not None:
+            raise NNBackendError("target names a CSV file's label column; with arrays X and "
+                                 "y there is none, drop it")
         return prepare_arrays(X, y, task=check("task", task),
                               standardize=check("standardize", standardize),
                               validation_fraction=check("validation_fraction",
@@ -294,7 +300,12 @@ class Model:
             Train data-parallel over its ranks (:mod:`nnbackend.distributed`); every rank
             calls this with the same data, settings and seed.
         """
+        check_known(training, TRAINING_SETTINGS, "Model.fit")
         options = replace(options or TrainingOptions(), **training)
+        # Settings that mean nothing beside others (beta1 with gd, keep_prob without
+        # hidden layers) are refused before any work.
+        check_all({**asdict(options), "layers": self.layers, "init": self.init,
+                   "init_scale": self.init_scale})
         targets, n_features = data.targets, data.X_train.shape[1]
         if self.network is None:
             sizes = (n_features, *self.layers, targets.n_outputs)
