@@ -174,3 +174,15 @@ def test_bad_value_is_one_line_and_exit_2(command: str, option: str, kind: str,
     else:
         assert result.exit_code in {0} | OTHER_EXITS.get(command, set()), shown
         assert result.exit_code == 0 or len(lines) <= 1, shown
+
+
+@pytest.mark.parametrize("command", sorted(BASE))
+def test_help_shows_ranges_without_none(command: str) -> None:
+    text = CliRunner().invoke(cli, [command, "--help"]).output
+    assert "None" not in text.replace("\n", " ").split("Options:", 1)[-1].replace(
+        "or None", ""), text
+
+
+def test_seed_help_shows_its_range() -> None:
+    text = " ".join(CliRunner().invoke(cli, ["train", "--help"]).output.split())
+    assert "[default: 3; 0<=x<=4294967295]" in text
