@@ -115,7 +115,7 @@ device_options = stack(
                  help="Limit BLAS/OpenMP and PyTorch CPU threads to N (default: one per "
                       "core). On a busy 2-core machine 1 thread can be much faster for "
                       "small networks. Needs threadpoolctl: pip install "
-                      "'nnbackend[threads]'."),
+                      "threadpoolctl."),
 )
 
 data_options = stack(

@@ -28,7 +28,12 @@ from ..errors import NNBackendError
 
 BACKENDS = ("auto", "numpy", "cupy", "torch", "array-api-strict")
 DTYPES = ("float32", "float64")
-CUDA_INSTALL_HINT = "pip install 'nnbackend[cuda12]' (or 'nnbackend[cuda13]' for CUDA 13)"
+#: How to install each optional array library, by the names the package index knows
+#: (nnbackend's own extras, '.[torch]', install only from its checkout).
+INSTALL_HINTS = {"cupy": "pip install cupy-cuda12x (or cupy-cuda13x for CUDA 13)",
+                 "torch": "pip install torch",
+                 "array-api-strict": "pip install array-api-strict"}
+CUDA_INSTALL_HINT = INSTALL_HINTS["cupy"]
 
 
 @dataclass(frozen=True)
@@ -467,7 +472,7 @@ def _torch_backend(kind: str, index: int, dtype: str | None) -> Backend:
     except ImportError as exc:
         raise NNBackendError(
             f"the torch backend needs PyTorch ({exc.msg}); install it with "
-            "pip install 'nnbackend[torch]', or use --backend numpy"
+            f"{INSTALL_HINTS['torch']}, or use --backend numpy"
         ) from None
     xp = _torch_namespace(compat, torch)
     if kind == "auto":
@@ -570,7 +575,7 @@ def _strict_backend(device: str, dtype: str | None) -> Backend:
     except ImportError as exc:
         raise NNBackendError(
             f"the array-api-strict backend needs array-api-strict ({exc.msg}); install it "
-            "with pip install 'nnbackend[strict]'"
+            f"with {INSTALL_HINTS['array-api-strict']}"
         ) from None
     info = xp.__array_namespace_info__()
     # Device objects only expose their name through repr: Device('device1').

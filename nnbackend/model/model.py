@@ -175,7 +175,7 @@ class Model:
     def to_onnx(self, path: str | os.PathLike[str], dtype: str = "float32") -> Path:
         """Write the model as an ONNX file, atomically: raw features in, standardisation,
         labels and probabilities (or predictions) out, computed in ``dtype``; see
-        :func:`nnbackend.model.onnx_export.build_onnx`. Needs ``pip install 'nnbackend[onnx]'``."""
+        :func:`nnbackend.model.onnx_export.build_onnx`. Needs ``pip install onnx``."""
         from .onnx_export import export_onnx  # the onnx package is an optional extra
 
         return export_onnx(self, path, dtype)
