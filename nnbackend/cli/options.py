@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from ..data.datasets import DATASETS
-from ..training.settings import SEED_HIGH, SETTINGS, Setting
+from ..errors import SettingError
+from ..training.settings import SEED_HIGH, SETTINGS, Setting, flag
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 #: The most threads --threads takes: more than any machine's cores, less than the C ints
@@ -91,7 +92,10 @@ def setting_option(name: str, *, help_suffix: str = "", **overrides: Any) -> Dec
     """
     setting = SETTINGS[name]
     assert setting.flag is not None, f"{name} has no command-line flag"
-    kwargs: dict[str, Any] = {"default": setting.default, "help": setting.help + help_suffix,
+    needs = ("" if setting.requires is None
+             else f" Only with {SettingError(setting.requires.text).spelled(flag)}.")
+    kwargs: dict[str, Any] = {"default": setting.default,
+                              "help": setting.help + needs + help_suffix,
                               "show_default": setting.default is not None}
     if setting.kind is bool:
         kwargs.update(is_flag=True, show_default=False)

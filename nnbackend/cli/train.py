@@ -17,6 +17,7 @@ from .._text import count
 from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
 from ..data.pipeline import DataSpec, PreparedData, fingerprint, prepare
+from ..data.scale import scale_hint
 from ..distributed.launch import DISTRIBUTED_KINDS, connect, rank_device
 from ..errors import NNBackendError, SettingError
 from ..model import Model
@@ -54,7 +55,8 @@ output_options = stack(
                  help="Write a checkpoint (model + optimizer, generator, history) every "
                       "--checkpoint-every steps, at the end and on Ctrl-C."),
     click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
-                 help="Steps between checkpoints (default: the print interval)."),
+                 help="Steps between checkpoints (default: the print interval). Only "
+                      "with --checkpoint."),
     click.option("--resume", "resume_path", type=NONEMPTY, default=None, metavar="PATH",
                  help="Continue the run saved in this checkpoint (same data and options; "
                       "--device/--backend may change)."),
@@ -250,6 +252,9 @@ def _train(params: dict[str, Any], run: dict[str, Any], say: Any, comm: Any) -> 
     if comm is not None:
         notes.append(f"data-parallel over {comm.size} rank(s)")
     say(f"Backend: {chosen.describe()}" + (f" ({'; '.join(notes)})" if notes else ""))
+    hint = None if data.standardizer is not None else scale_hint(data.X_train, "--standardize")
+    if hint is not None and (comm is None or comm.is_root):
+        click.echo(f"Hint: {hint}", err=True)  # on stderr, before any training
     say(_describe_data(run, data, network))
     result = _run_with_progress(trainer, params, model, say)
     _report(trainer, result, model, params, say)

@@ -19,6 +19,7 @@ Inputs and outputs are host (NumPy-convertible) arrays: features as rows
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ from ..data.datasets import load_data
 from ..data.encoding import check_features
 from ..data.pipeline import PreparedData, prepare_arrays
 from ..data.preprocessing import Standardizer
+from ..data.scale import FeatureScaleWarning, scale_hint
 from ..errors import NNBackendError, SettingError
 from ..persistence.models import load_model, model_from_bytes, model_to_bytes, save_model
 from ..training.callbacks import Callback
@@ -263,6 +265,10 @@ class Model:
         """
         data = self.prepare(X, y, task=task, standardize=standardize,
                             validation_fraction=validation_fraction, target=target)
+        hint = None if data.standardizer is not None else scale_hint(data.X_train,
+                                                                      "standardize=True")
+        if hint is not None:
+            warnings.warn(hint, FeatureScaleWarning, stacklevel=2)
         self.trainer(data, options, callbacks=callbacks, cuda_graph=cuda_graph,
                      **training).run()
         return self

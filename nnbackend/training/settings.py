@@ -209,13 +209,14 @@ _TRAINING = (
     Setting("lr_decay", float, 0.0, "lr = lr0 / (1 + DECAY * floor(epoch / EVERY)); "
             "0 = constant.", low=0),
     Setting("lr_decay_every", int, 1, "1 = inverse-time decay each epoch; N = step decay "
-            "every N epochs (with a decay above 0).", low=1,
+            "every N epochs.", low=1,
             requires=Requires("lr_decay", lambda decay: decay != 0, "{lr_decay} above 0",
                               "set {lr_decay} (e.g. 0.1)")),
     Setting("l2", float, 0.0, "L2 strength lambda: cost + lambda/(2m) sum W^2.", low=0),
     Setting("keep_prob", float, 1.0, "Inverted-dropout keep probability of hidden units "
             "(1 = no dropout).", low=0, high=1, low_open=True,
-            requires=Requires("layers", bool, "{layers} not empty", "set {layers} (e.g. (4,))")),
+            requires=Requires("layers", bool, "hidden layers ({layers})",
+                              "set {layers} (e.g. (4,))")),
     Setting("print_every", int, None, "Record (and print) every N iterations (default "
             "1000): the cost on all training data before that update, as the course "
             "prints it. With epochs, every N epochs: the mean of that epoch's batch costs (plus "
@@ -223,7 +224,7 @@ _TRAINING = (
             "and about ten are printed.", low=1,
             estimator="record_every"),
     Setting("patience", int, None, "Stop when the validation cost has not improved for N "
-            "records and restore the best parameters (needs a validation fraction).",
+            "records and restore the best parameters.",
             low=1, requires=Requires("validation_fraction", lambda f: f is not None,
                                      "{validation_fraction}",
                                      "set {validation_fraction} (e.g. 0.2)")),
