@@ -133,3 +133,17 @@ def test_unknown_keywords_get_a_did_you_mean(data: tuple[np.ndarray, np.ndarray]
         Model().fit(*data, epoch=3)
     with pytest.raises(NNBackendError, match=r"did you mean activation\?$"):
         NNClassifier().set_params(hidden_activation="relu")
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "3", True])
+def test_every_seed_of_the_library_is_checked_in_one_line(seed: Any) -> None:
+    # The generators behind the data sets, the network's weights and the estimators.
+    from nnbackend import Network, host_rng, resolve_backend
+
+    calls = [lambda: host_rng(seed), lambda: load_dataset("moons", seed=seed),
+             lambda: Network.create((2, 3, 1), resolve_backend("cpu"), "tanh", "binary",
+                                    "small", seed)]
+    for call in calls:
+        with pytest.raises(NNBackendError, match=r"seed must be an integer from 0 to "
+                                                 r"4294967295 \(2\*\*32 - 1\) or None, got "):
+            call()

@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
+from ..core.backend import SEED_HIGH
 from ..data.datasets import DATASETS
 from ..errors import SettingError
-from ..training.settings import SEED_HIGH, SETTINGS, Setting, flag
+from ..training.settings import SETTINGS, Setting, flag
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 #: The most threads --threads takes: more than any machine's cores, less than the C ints

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -28,6 +29,8 @@ from ..errors import NNBackendError
 
 BACKENDS = ("auto", "numpy", "cupy", "torch", "array-api-strict")
 DTYPES = ("float32", "float64")
+#: The largest seed NumPy's generators take (seeds are 0 to 2**32 - 1).
+SEED_HIGH = 2**32 - 1
 #: How to install each optional array library, by the names the package index knows
 #: (nnbackend's own extras, '.[torch]', install only from its checkout).
 INSTALL_HINTS = {"cupy": "pip install cupy-cuda12x (or cupy-cuda13x for CUDA 13)",
@@ -245,8 +248,19 @@ def host_rng(seed: int | None) -> np.random.RandomState:
     It is NumPy's legacy ``RandomState`` on purpose: ``host_rng(S).randn(n1, n0)`` draws
     exactly what the notes' ``np.random.seed(S); np.random.randn(n1, n0)`` draws, so a run
     can be checked against the notes' own code.
+
+    Raises
+    ------
+    NNBackendError
+        When ``seed`` is not None or an integer from 0 to 2**32 - 1 (NumPy's own error
+        would be a bare ValueError).
     """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= int(seed) <= SEED_HIGH):
+        raise NNBackendError(f"seed must be an integer from 0 to {SEED_HIGH} (2**32 - 1) or "
+                             f"None, got {seed!r}")
     return np.random.RandomState(seed)
+
 
 
 def cuda_status() -> CudaStatus:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ..core.activations import HIDDEN_ACTIVATIONS
-from ..core.backend import BACKENDS, DTYPES
+from ..core.backend import BACKENDS, DTYPES, SEED_HIGH
 from ..core.initializers import WEIGHT_SCALES
 from ..core.optimizers import OPTIMIZERS
 from ..data.encoding import TASKS
@@ -184,9 +184,6 @@ def _shown(value: Any) -> str:
     """A value inside a template: its repr with braces doubled."""
     return repr(value).replace("{", "{{").replace("}", "}}")
 
-
-#: The largest seed NumPy's generators take (seeds are 0 to 2**32 - 1).
-SEED_HIGH = 2**32 - 1
 
 _TRAINING = (
     Setting("learning_rate", float, 1.2, "Learning rate lr0 (> 0); the course's flower run "
