@@ -382,7 +382,8 @@ def _parse_device(device: str) -> tuple[str, int]:
     """Split ``cuda:N`` into ``("cuda", N)``; validate the other names."""
     if device in ("auto", "cpu", "cuda"):
         return device, 0
-    if device.startswith("cuda:") and device[5:].isdigit():
+    # ASCII digits only: str.isdigit is also true for "²", which int() refuses.
+    if device.startswith("cuda:") and device[5:].isascii() and device[5:].isdigit():
         return "cuda", int(device[5:])
     raise NNBackendError(
         f"unknown device {device!r}; use auto, cpu, cuda or cuda:N (N = GPU index)"
