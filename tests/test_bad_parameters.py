@@ -135,6 +135,9 @@ def test_unknown_keywords_get_a_did_you_mean(data: tuple[np.ndarray, np.ndarray]
         Model().fit(*data, epoch=3)
     with pytest.raises(NNBackendError, match=r"did you mean activation\?$"):
         NNClassifier().set_params(hidden_activation="relu")
+    with pytest.raises(NNBackendError, match=r"^NNRegressor has no setting 'seed'; did you "
+                                             r"mean random_state\?$"):
+        NNRegressor().set_params(seed=3)
 
 
 def test_device_names_with_odd_digits_are_refused_in_one_line() -> None:

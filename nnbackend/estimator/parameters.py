@@ -80,11 +80,7 @@ class EstimatorParameters:
 
     def set_params(self: P, **params: Any) -> P:
         """Set constructor parameters (checked at the next ``fit``); returns ``self``."""
-        valid = self._param_names()
-        try:
-            check_known(params, valid, type(self).__name__)
-        except SettingError as exc:  # one line, with "did you mean" (its names are literal)
-            raise NNBackendError(str(exc)) from None
+        _refuse_unknown(type(self), params)
         for name, value in params.items():
             setattr(self, name, value)
         return self
@@ -95,3 +91,11 @@ class EstimatorParameters:
         changed = [f"{name}={value!r}" for name, value in self.get_params().items()
                    if repr(value) != repr(defaults[name].default)]
         return f"{type(self).__name__}({', '.join(changed)})"
+
+
+def _refuse_unknown(cls: type[EstimatorParameters], params: dict[str, Any]) -> None:
+    """One line, with "did you mean", for keywords that are not ``cls``'s parameters."""
+    try:
+        check_known(params, cls._param_names(), cls.__name__)
+    except SettingError as exc:  # its names are literal: the estimators' own
+        raise NNBackendError(str(exc)) from None
