@@ -145,7 +145,7 @@ def _must_refuse(command: str, param: click.Parameter, kind: str) -> bool:
     if (command, param.name) in NAMES:
         return kind == "empty"
     kind_type = param.type
-    if isinstance(kind_type, click.types._NumberRangeBase) and kind == "huge":
+    if isinstance(kind_type, (click.IntRange, click.FloatRange)) and kind == "huge":
         return kind_type.max is not None
     if kind_type is click.INT and kind in ("huge", "negative"):
         return False
