@@ -4,7 +4,7 @@ The boundary plot is the figure of the planar-data notebook (the Deep Learning
 Specialization, course 1 week 3), with a legend that names each class's colour.
 
 matplotlib is imported inside the functions, so ``import nnbackend`` never needs it; when
-it is missing the user gets one line naming ``pip install 'nnbackend[plot]'``. Figures are
+it is missing the user gets one line naming ``pip install matplotlib``. Figures are
 drawn on a bare ``Figure`` with the Agg canvas (no pyplot, no GUI, no global state) and
 saved atomically; the pixel size is exactly ``figsize * dpi`` (default 640 x 480).
 """
@@ -23,7 +23,7 @@ from .errors import NNBackendError
 from .persistence.atomic import atomic_write
 
 FORMATS = ("png", "pdf", "svg")
-PLOT_INSTALL_HINT = "pip install 'nnbackend[plot]'"
+PLOT_INSTALL_HINT = "pip install matplotlib"
 #: A loss curve marks each record while it has at most this many.
 MARKERS_UP_TO = 60
 

@@ -6,7 +6,7 @@ work those threads wait on each other, and for small networks one thread can the
 much faster than two. :func:`limit_threads` caps them all, for the rest of the process:
 
 - every BLAS and OpenMP pool loaded so far, through threadpoolctl (an optional
-  dependency: ``pip install 'nnbackend[threads]'``);
+  dependency: ``pip install threadpoolctl``);
 - PyTorch's intra-op threads (``torch.set_num_threads``) when PyTorch is already
   imported;
 - libraries loaded later (PyTorch is imported only when its backend is chosen): through
@@ -30,7 +30,7 @@ from typing import Any
 from .errors import NNBackendError
 
 #: How to install the optional dependency, named in the error message.
-THREADPOOLCTL_HINT = "pip install threadpoolctl (or pip install 'nnbackend[threads]')"
+THREADPOOLCTL_HINT = "pip install threadpoolctl"
 #: Environment variables that BLAS and OpenMP libraries (and PyTorch) read at start-up.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 

@@ -29,3 +29,23 @@ def central_difference(f: Any, z: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 def tolerance(backend: Backend) -> float:
     """A relative tolerance that fits the backend's dtype."""
     return 1e-10 if backend.dtype_name == "float64" else 2e-4
+
+
+def stop_runs_after_two_steps(monkeypatch: Any) -> None:
+    """Make every training run stop cleanly after its second step (the loop is unchanged),
+    so that tests may pass a run length of any size."""
+    from nnbackend.training.callbacks import Callback
+    from nnbackend.training.trainer import Trainer
+
+    class StopSoon(Callback):
+        def on_step(self, trainer: Trainer) -> None:
+            if trainer.state.step >= 2:
+                trainer.request_stop("test", "stopped after two steps by the test")
+
+    real_run = Trainer.run
+
+    def short_run(self: Trainer) -> Any:
+        self.callbacks.append(StopSoon())
+        return real_run(self)
+
+    monkeypatch.setattr(Trainer, "run", short_run)

@@ -59,7 +59,7 @@ def test_cuda_without_cupy_is_an_error_naming_the_fix(no_cupy, device):
         resolve_backend(device)
     message = str(info.value)
     assert "CuPy is not installed" in message
-    assert "pip install 'nnbackend[cuda12]'" in message
+    assert "pip install cupy-cuda12x" in message
     assert "--device cpu" in message
     assert "\n" not in message
 

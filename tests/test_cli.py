@@ -63,7 +63,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error(monkeypatch):
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("Error: --device cuda needs a CUDA GPU")
-    assert "pip install 'nnbackend[cuda12]'" in result.stderr
+    assert "pip install cupy-cuda12x" in result.stderr
     assert "--device cpu" in result.stderr
 
 

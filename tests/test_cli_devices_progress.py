@@ -28,8 +28,20 @@ def test_devices_without_cuda(monkeypatch):
     result = CliRunner().invoke(cli, ["devices"])
     assert result.exit_code == 0, result.output
     assert "numpy" in result.stdout and "CUDA devices: none" in result.stdout
-    assert "cupy              not installed (pip install 'nnbackend[cuda12]'" in result.stdout
+    assert "cupy              not installed (pip install cupy-cuda12x" in result.stdout
     assert "--device auto picks: numpy on cpu, float64 (CuPy is not installed" in result.stdout
+
+
+def test_devices_says_how_to_install_every_missing_library(monkeypatch):
+    # A library counts as missing when it cannot be imported: a None entry in sys.modules.
+    for module in ("cupy", "torch", "array_api_strict"):
+        monkeypatch.setitem(sys.modules, module, None)
+    result = CliRunner().invoke(cli, ["devices"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:5]}
+    assert lines["torch"].endswith("not installed (pip install torch)")
+    assert lines["array-api-strict"].endswith("not installed (pip install array-api-strict)")
+    assert "(pip install cupy-cuda12x" in lines["cupy"]
 
 
 def test_devices_lists_gpus_and_auto_picks_cuda(monkeypatch):

@@ -165,7 +165,7 @@ def test_plot_output_problems(models, tmp_path):
 def test_missing_matplotlib_names_the_plot_extra(models, previous, monkeypatch, args):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = invoke("plot", "--model", models["flower"].path, *args, "--output", previous)
-    assert_one_line_error(result, "plotting needs matplotlib", "pip install 'nnbackend[plot]'")
+    assert_one_line_error(result, "plotting needs matplotlib", "pip install matplotlib")
     assert previous.read_bytes() == PREVIOUS
 
 

@@ -54,7 +54,7 @@ def test_regularisation_and_decay_options_run():
     (["--keep-prob", "0"], "--keep-prob"),
     (["--keep-prob", "1.5"], "--keep-prob"),
     (["--batch-size", "0"], "--batch-size"),
-    (["--patience", "3"], "--patience needs validation data; add --validation-fraction"),
+    (["--patience", "3"], "--patience only applies with --validation-fraction"),
     (["--iterations", "10", "--epochs", "2"], "--iterations or --epochs, not both"),
     (["--validation-fraction", "1"], "--validation-fraction"),
     (["--optimizer", "sgd"], "'sgd' is not one of"),

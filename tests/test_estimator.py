@@ -276,7 +276,7 @@ def test_get_params_set_params_and_repr() -> None:
     assert clf.learning_rate == 0.5
     assert repr(clf) == ("NNClassifier(hidden_layer_sizes=(8, 3), learning_rate=0.5, "
                          "iterations=50, dtype='float32')")
-    with pytest.raises(NNBackendError, match="invalid parameter 'lr'.*learning_rate"):
+    with pytest.raises(NNBackendError, match="has no setting 'lr'; did you mean learning_rate"):
         clf.set_params(lr=0.1)
     # Stored unmodified, checked only in fit (scikit-learn's convention).
     odd = NNClassifier(hidden_layer_sizes="big", learning_rate=-1)
@@ -288,7 +288,8 @@ def test_get_params_set_params_and_repr() -> None:
     ({"hidden_layer_sizes": "big"}, "hidden_layer_sizes must be a tuple of positive"),
     ({"batch_size": 0}, "^batch_size must be >= 1, got 0$"),
     ({"iterations": 10, "epochs": 2}, "^give iterations or epochs, not both$"),
-    ({"patience": 3}, "patience needs validation data; add validation_fraction"),
+    ({"patience": 3}, "patience only applies with validation_fraction; drop it, or set "
+                      "validation_fraction"),
     ({"validation_fraction": 1.5}, "^validation_fraction must be in \\(0, 1\\)"),
     ({"learning_rate": "fast"}, "learning_rate must be a finite number"),
     ({"keep_prob": 0.0}, "^keep_prob must be in \\(0, 1\\]"),

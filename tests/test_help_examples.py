@@ -97,7 +97,7 @@ def test_every_help_example_runs_and_is_useful(command: str, workdir: Path,
             continue  # a launcher: tests/test_cli_distributed.py runs this one for real
         assert args[0] == "nnbackend", args
         if args[1] == "export" and importlib.util.find_spec("onnx") is None:
-            pytest.skip("onnx is not installed (pip install 'nnbackend[onnx]')")
+            pytest.skip("onnx is not installed (pip install onnx)")
         if args[1] == "plot" and "--data" in args:
             # plot's boundary example draws a two-feature model over test.csv
             write_csv(workdir / "test.csv", *load_dataset("moons"))

@@ -103,3 +103,51 @@ def test_opening_commands_are_the_readmes_own_lines():
         assert command in lines, f"README.md lost the line: {command}"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert all(command in ci for command in OPENING_COMMANDS)
+
+
+def _section(page: Path, heading: str) -> str:
+    text = page.read_text(encoding="utf-8")
+    start = text.index(f"## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else None]
+
+
+def test_first_command_output_is_what_this_machine_prints() -> None:
+    # Up to iteration 6000 every machine prints the same; the last costs and the final
+    # accuracy depend on the BLAS, so the README must name this machine's outcome too.
+    from click.testing import CliRunner
+
+    from nnbackend.cli import cli
+
+    section = _section(ROOT / "README.md", "What the first command prints")
+    shown = re.search(r"```\n(.*?)```", section, re.S).group(1).splitlines()
+    printed = CliRunner().invoke(cli, ["train"]).stdout.splitlines()
+
+    def machine_independent(lines: list[str]) -> list[str]:
+        return [line for line in lines
+                if not re.match(r"Cost after iteration [789]000|Train ", line)]
+
+    assert machine_independent(shown) == machine_independent(printed)
+    final = printed[-1]
+    outcomes = re.findall(r"Train accuracy: [\d.]+% \(cost [\d.]+\)", section)
+    assert len(set(outcomes)) == 2 and final in outcomes, (final, outcomes)
+
+
+def test_install_hints_name_packages_the_index_has() -> None:
+    # nnbackend is installed from its checkout; "pip install 'nnbackend[x]'" would fail.
+    texts = [*PAGES, *sorted((ROOT / "nnbackend").rglob("*.py"))]
+    offending = [str(path.relative_to(ROOT)) for path in texts
+                 if "install 'nnbackend[" in path.read_text(encoding="utf-8")]
+    assert offending == []
+    workflow = _section(ROOT / "README.md", "The workflow: data in, model out, no Python")
+    assert "pip install '." not in workflow  # it runs "in an empty folder"
+
+
+def test_every_mpirun_example_says_what_root_needs() -> None:
+    for page in PAGES:
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if line.startswith("mpirun "):
+                near = "\n".join(lines[max(0, number - 6):number + 8])
+                assert "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1" in near, (
+                    f"{page.name}:{number + 1}")

@@ -31,6 +31,8 @@ def test_training_options_are_the_training_settings() -> None:
 
 def test_model_defaults_come_from_the_table() -> None:
     for name, parameter in inspect.signature(Model).parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            continue  # unknown keywords, refused with a "did you mean"
         expected = SETTINGS[name].default
         assert parameter.default == expected, name
 
@@ -107,3 +109,18 @@ def test_cli_reports_library_setting_errors_as_flags() -> None:
     result = CliRunner().invoke(cli, ["train", "--data-on", "host", "--iterations", "2"])
     assert result.exit_code == 2
     assert "give --batch-size smaller than the data set (or --data-on device)" in result.stderr
+
+
+def test_the_naming_table_of_the_python_docs_is_the_settings_table() -> None:
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "python.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| `(--[\w-]+)` \| `(\w+)` \|$", page, flags=re.M)
+    assert rows, "docs/python.md lost its table of names"
+    for name, cli_flag, estimator in rows:
+        assert (flag(name), estimator_name(name)) == (cli_flag, estimator), name
+    # Every setting whose three spellings are not one name is in the table.
+    differing = {s.name for s in SETTINGS.values() if s.flag and s.estimator
+                 and len({s.name, s.flag[2:].replace("-", "_"), s.estimator}) > 1}
+    assert differing == {name for name, _, _ in rows}

@@ -56,7 +56,7 @@ def test_missing_threadpoolctl_is_a_one_line_error_naming_the_install(
         limit_threads(2)
     message = str(info.value)
     assert "\n" not in message
-    assert "pip install threadpoolctl" in message and "nnbackend[threads]" in message
+    assert "install it with pip install threadpoolctl, or" in message
     # It failed before changing anything.
     assert not any(var in os.environ for var in THREAD_ENV_VARS)
 

@@ -194,7 +194,7 @@ def test_training_never_writes_into_the_callers_arrays(backend, optimizer):
     (dict(keep_prob=0.0), False, "^keep_prob must be in \\(0, 1\\], got 0.0$"),
     (dict(keep_prob=1.5), False, "^keep_prob must be in \\(0, 1\\], got 1.5$"),
     (dict(batch_size=0), False, "^batch_size must be >= 1, got 0$"),
-    (dict(patience=3), False, "^patience needs validation data; add validation_fraction"),
+    (dict(patience=3), False, "^patience only applies with validation_fraction; drop it"),
     (dict(iterations=5, epochs=5), False, "^give iterations or epochs, not both$"),
     (dict(learning_rate=-1.0), False, "^learning_rate must be > 0, got -1.0$"),
     (dict(optimizer="lbfgs"), False, "^unknown optimizer 'lbfgs'; choose one of gd, "),

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..core.backend import CUDA_INSTALL_HINT, auto_choice, cuda_devices, installed_version
+from ..core.backend import INSTALL_HINTS, auto_choice, cuda_devices, installed_version
 from . import cli
 
 LIBRARIES = (("numpy", "numpy", "cpu"), ("cupy", "cupy", "cuda"), ("torch", "torch", "cpu, "
@@ -34,8 +34,8 @@ def devices(as_json: bool) -> None:
     for name, _, runs_on in LIBRARIES:
         version = libraries[name]
         status = f"{version:<10} runs on {runs_on}" if version else "not installed"
-        if name == "cupy" and not version:
-            status += f" ({CUDA_INSTALL_HINT})"
+        if not version and name in INSTALL_HINTS:
+            status += f" ({INSTALL_HINTS[name]})"
         click.echo(f"  {name:<17} {status}")
     click.echo("CUDA devices:" + ("" if gpus else " none"))
     for gpu in gpus:

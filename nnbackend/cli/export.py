@@ -28,7 +28,7 @@ def export(model: str, output: str, dtype: str) -> None:
     the labels); regression outputs "predictions". ONNX Runtime runs it from Python,
     C++, C#, Java or JavaScript (also in the browser). Every hidden activation exports;
     gelu is its tanh approximation, exactly as trained. Needs the onnx package:
-    pip install 'nnbackend[onnx]'.
+    pip install onnx.
 
     \b
     Examples:

@@ -10,8 +10,9 @@ from ..core.network import Network
 from ..data.datasets import load_dataset
 from ..data.encoding import check_features, encode_targets
 from ..threads import limit_threads
+from ..training.settings import check_requirements
 from . import cli
-from .options import architecture_options, data_options, device_options
+from .options import FiniteFloatRange, architecture_options, data_options, device_options
 
 
 @cli.command()
@@ -22,11 +23,11 @@ from .options import architecture_options, data_options, device_options
 @device_options
 @click.option("--examples", type=click.IntRange(min=1), default=20, show_default=True,
               help="Check on this many examples drawn (seeded) from the data.")
-@click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--l2", type=FiniteFloatRange(min=0), default=0.0, show_default=True,
               help="Include the L2 penalty lambda in cost and gradients.")
-@click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=1e-7,
+@click.option("--epsilon", type=FiniteFloatRange(min=0, min_open=True), default=1e-7,
               show_default=True, help="Central-difference step.")
-@click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=1e-7,
+@click.option("--threshold", type=FiniteFloatRange(min=0, min_open=True), default=1e-7,
               show_default=True, help="Relative differences below it pass.")
 def gradcheck(data: str, task: str | None, layers: tuple[int, ...], hidden_activation: str,
               init: str, init_scale: float, seed: int, device: str, backend: str,
@@ -46,6 +47,7 @@ def gradcheck(data: str, task: str | None, layers: tuple[int, ...], hidden_activ
       nnbackend gradcheck --backend array-api-strict --device device1
     """
     limit_threads(threads)
+    check_requirements({"init": init, "init_scale": init_scale})
     chosen = resolve_backend(device=device, backend=backend, dtype=dtype)
     X_host, y_host = load_dataset(data)
     features = check_features(X_host)

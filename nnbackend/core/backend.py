@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -28,7 +29,14 @@ from ..errors import NNBackendError
 
 BACKENDS = ("auto", "numpy", "cupy", "torch", "array-api-strict")
 DTYPES = ("float32", "float64")
-CUDA_INSTALL_HINT = "pip install 'nnbackend[cuda12]' (or 'nnbackend[cuda13]' for CUDA 13)"
+#: The largest seed NumPy's generators take (seeds are 0 to 2**32 - 1).
+SEED_HIGH = 2**32 - 1
+#: How to install each optional array library, by the names the package index knows
+#: (nnbackend's own extras, '.[torch]', install only from its checkout).
+INSTALL_HINTS = {"cupy": "pip install cupy-cuda12x (or cupy-cuda13x for CUDA 13)",
+                 "torch": "pip install torch",
+                 "array-api-strict": "pip install array-api-strict"}
+CUDA_INSTALL_HINT = INSTALL_HINTS["cupy"]
 
 
 @dataclass(frozen=True)
@@ -240,8 +248,19 @@ def host_rng(seed: int | None) -> np.random.RandomState:
     It is NumPy's legacy ``RandomState`` on purpose: ``host_rng(S).randn(n1, n0)`` draws
     exactly what the notes' ``np.random.seed(S); np.random.randn(n1, n0)`` draws, so a run
     can be checked against the notes' own code.
+
+    Raises
+    ------
+    NNBackendError
+        When ``seed`` is not None or an integer from 0 to 2**32 - 1 (NumPy's own error
+        would be a bare ValueError).
     """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= int(seed) <= SEED_HIGH):
+        raise NNBackendError(f"seed must be an integer from 0 to {SEED_HIGH} (2**32 - 1) or "
+                             f"None, got {seed!r}")
     return np.random.RandomState(seed)
+
 
 
 def cuda_status() -> CudaStatus:
@@ -363,7 +382,8 @@ def _parse_device(device: str) -> tuple[str, int]:
     """Split ``cuda:N`` into ``("cuda", N)``; validate the other names."""
     if device in ("auto", "cpu", "cuda"):
         return device, 0
-    if device.startswith("cuda:") and device[5:].isdigit():
+    # ASCII digits only: str.isdigit is also true for "²", which int() refuses.
+    if device.startswith("cuda:") and device[5:].isascii() and device[5:].isdigit():
         return "cuda", int(device[5:])
     raise NNBackendError(
         f"unknown device {device!r}; use auto, cpu, cuda or cuda:N (N = GPU index)"
@@ -467,7 +487,7 @@ def _torch_backend(kind: str, index: int, dtype: str | None) -> Backend:
     except ImportError as exc:
         raise NNBackendError(
             f"the torch backend needs PyTorch ({exc.msg}); install it with "
-            "pip install 'nnbackend[torch]', or use --backend numpy"
+            f"{INSTALL_HINTS['torch']}, or use --backend numpy"
         ) from None
     xp = _torch_namespace(compat, torch)
     if kind == "auto":
@@ -570,7 +590,7 @@ def _strict_backend(device: str, dtype: str | None) -> Backend:
     except ImportError as exc:
         raise NNBackendError(
             f"the array-api-strict backend needs array-api-strict ({exc.msg}); install it "
-            "with pip install 'nnbackend[strict]'"
+            f"with {INSTALL_HINTS['array-api-strict']}"
         ) from None
     info = xp.__array_namespace_info__()
     # Device objects only expose their name through repr: Device('device1').

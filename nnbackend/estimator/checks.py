@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.backend import host_rng
 from ..errors import NNBackendError, SettingError
-from ..training.settings import TRAINING_SETTINGS, estimator_name
+from ..training.settings import TRAINING_SETTINGS, check, estimator_name
 from ..training.trainer import TrainingOptions
 from .parameters import ESTIMATOR_SETTINGS, EstimatorParameters
 
@@ -56,15 +56,6 @@ def estimator_wording() -> Iterator[None]:
         raise type(exc)(message) from None
 
 
-def check_count(name: str, value: Any) -> int | None:
-    """None or a Python int."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise NNBackendError(f"{name} must be an integer or None, got {value!r}")
-    return int(value)
-
-
 def check_hidden_sizes(value: Any) -> tuple[int, ...]:
     """``hidden_layer_sizes`` as a tuple of positive ints (an int means one layer)."""
     try:
@@ -86,9 +77,11 @@ def check_random_state(random_state: Any) -> tuple[np.random.RandomState, int | 
     """The run's host generator and the seed of the validation split."""
     if isinstance(random_state, np.random.RandomState):
         return random_state, int(random_state.randint(2**31 - 1))
-    seed = None if random_state is None else check_count("random_state", random_state)
-    if seed is not None and not 0 <= seed < 2**32:
-        raise NNBackendError(f"random_state must be in [0, 2**32), got {seed}")
+    # The settings table's check and range (0 to 2**32 - 1), in the estimators' name.
+    try:
+        seed = None if random_state is None else check("seed", random_state)
+    except SettingError as exc:
+        raise NNBackendError(exc.spelled(estimator_name)) from None
     return host_rng(seed), seed
 
 

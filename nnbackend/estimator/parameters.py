@@ -14,8 +14,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..errors import NNBackendError
-from ..training.settings import SETTINGS
+from ..errors import NNBackendError, SettingError
+from ..training.settings import SETTINGS, check_known
 
 P = TypeVar("P", bound="EstimatorParameters")
 
@@ -80,13 +80,8 @@ class EstimatorParameters:
 
     def set_params(self: P, **params: Any) -> P:
         """Set constructor parameters (checked at the next ``fit``); returns ``self``."""
-        valid = self._param_names()
+        _refuse_unknown(type(self), params)
         for name, value in params.items():
-            if name not in valid:
-                raise NNBackendError(
-                    f"invalid parameter {name!r} for {type(self).__name__}; valid "
-                    f"parameters are: {', '.join(valid)}"
-                )
             setattr(self, name, value)
         return self
 
@@ -96,3 +91,11 @@ class EstimatorParameters:
         changed = [f"{name}={value!r}" for name, value in self.get_params().items()
                    if repr(value) != repr(defaults[name].default)]
         return f"{type(self).__name__}({', '.join(changed)})"
+
+
+def _refuse_unknown(cls: type[EstimatorParameters], params: dict[str, Any]) -> None:
+    """One line, with "did you mean", for keywords that are not ``cls``'s parameters."""
+    try:
+        check_known(params, cls._param_names(), cls.__name__)
+    except SettingError as exc:  # its names are literal: the estimators' own
+        raise NNBackendError(str(exc)) from None

@@ -19,6 +19,7 @@ Inputs and outputs are host (NumPy-convertible) arrays: features as rows
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -33,12 +34,13 @@ from ..data.datasets import load_labelled
 from ..data.encoding import check_features
 from ..data.pipeline import PreparedData, prepare_arrays
 from ..data.preprocessing import Standardizer
+from ..data.scale import FeatureScaleWarning, scale_hint
 from ..errors import NNBackendError, SettingError
 from ..persistence.models import load_model, model_from_bytes, model_to_bytes, save_model
 from ..training.callbacks import Callback
 from ..training.divergence import refuse_diverged, refuse_non_finite
 from ..training.memory import check_network_fits
-from ..training.settings import check, default
+from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
 from .scores import confusion_matrix, r2_score
 
@@ -96,7 +98,10 @@ class Model:
     def __init__(self, layers: Sequence[int] = (4,), *, hidden_activation: str = "tanh",
                  init: str = "small", init_scale: float = 1.0,
                  seed: int | None | np.random.RandomState = 3, device: str = "auto",
-                 backend: str | Backend = "auto", dtype: str | None = None) -> None:
+                 backend: str | Backend = "auto", dtype: str | None = None,
+                 **unknown: Any) -> None:
+        # A misspelt keyword (the estimators' "activation") gets the settings' one line.
+        check_known(unknown, [*ARCHITECTURE, "device", "backend", "dtype"], "Model")
         self.layers: tuple[int, ...] = check("layers", layers)
         self.hidden_activation: str = check("hidden_activation", hidden_activation)
         self.init: str = check("init", init)
@@ -186,7 +191,7 @@ class Model:
     def to_onnx(self, path: str | os.PathLike[str], dtype: str = "float32") -> Path:
         """Write the model as an ONNX file, atomically: raw features in, standardisation,
         labels and probabilities (or predictions) out, computed in ``dtype``; see
-        :func:`nnbackend.model.onnx_export.build_onnx`. Needs ``pip install 'nnbackend[onnx]'``."""
+        :func:`nnbackend.model.onnx_export.build_onnx`. Needs ``pip install onnx``."""
         from .onnx_export import export_onnx  # the onnx package is an optional extra
 
         return export_onnx(self, path, dtype)
@@ -243,6 +248,9 @@ class Model:
         elif y is None:
             raise NNBackendError("fit needs labels y with the features X (or the name of a "
                                  "data set or file instead of X)")
+        elif target is not None:
+            raise NNBackendError("target names a CSV file's label column; with arrays X and "
+                                 "y there is none, drop it")
         else:
             names = names_of(X)
             label = getattr(y, "name", None)  # a pandas Series' column name
@@ -286,6 +294,10 @@ class Model:
         """
         data = self.prepare(X, y, task=task, standardize=standardize,
                             validation_fraction=validation_fraction, target=target)
+        hint = None if data.standardizer is not None else scale_hint(data.X_train,
+                                                                      "standardize=True")
+        if hint is not None:
+            warnings.warn(hint, FeatureScaleWarning, stacklevel=2)
         refuse_diverged(self.trainer(data, options, callbacks=callbacks,
                                      cuda_graph=cuda_graph, **training).run())
         return self
@@ -333,7 +345,12 @@ class Model:
             Train data-parallel over its ranks (:mod:`nnbackend.distributed`); every rank
             calls this with the same data, settings and seed.
         """
+        check_known(training, TRAINING_SETTINGS, "Model.fit")
         options = replace(options or TrainingOptions(), **training)
+        # Settings that mean nothing beside others (beta1 with gd, keep_prob without
+        # hidden layers) are refused before any work.
+        check_all({**asdict(options), "layers": self.layers, "init": self.init,
+                   "init_scale": self.init_scale})
         targets, n_features = data.targets, data.X_train.shape[1]
         if self.network is None:
             sizes = (n_features, *self.layers, targets.n_outputs)

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 OPSET = 17
 
 #: What a missing ``onnx`` package says.
-INSTALL_HINT = "ONNX export needs the onnx package; install it with pip install 'nnbackend[onnx]'"
+INSTALL_HINT = "ONNX export needs the onnx package; install it with pip install onnx"
 
 #: The graph's float types.
 DTYPES = ("float32", "float64")

@@ -12,17 +12,48 @@ interface re-spells them at its boundary with :func:`flag` or :func:`estimator_n
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from ..core.activations import HIDDEN_ACTIVATIONS
-from ..core.backend import BACKENDS, DTYPES
+from ..core.backend import BACKENDS, DTYPES, SEED_HIGH
 from ..core.initializers import WEIGHT_SCALES
 from ..core.optimizers import OPTIMIZERS
 from ..data.encoding import TASKS
-from ..errors import SettingError
+from ..errors import SettingError, literal
+
+
+@dataclass(frozen=True)
+class Requires:
+    """What another setting must be for this one to mean anything.
+
+    Attributes
+    ----------
+    setting : str
+        The other setting's library name.
+    met : callable
+        ``met(value of the other setting) -> bool``.
+    text : str
+        The condition as a message template: ``{optimizer} momentum or adam``.
+    fix : str
+        How to meet it, as a template: ``set {optimizer} to adam``.
+    """
+
+    setting: str
+    met: Callable[[Any], bool]
+    text: str
+    fix: str
+
+
+def one_of(setting: str, *values: str) -> Requires:
+    """The other setting must be one of ``values`` (``beta1`` needs an optimizer that has
+    a first moment)."""
+    return Requires(setting, lambda value: value in values,
+                    f"{{{setting}}} {' or '.join(values)}", f"set {{{setting}}} to {values[-1]}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +78,9 @@ class Setting:
         The command line's spelling (``--lr``); None when the CLI has no such option.
     estimator : str or None
         The estimators' parameter name (``random_state``); None when they have none.
+    requires : Requires or None
+        The other setting this one only means something beside: a value other than the
+        default is refused (by :func:`check_requirements`) when that one does not meet it.
     """
 
     name: str
@@ -60,6 +94,7 @@ class Setting:
     choices: tuple[str, ...] | None = None
     flag: str | None = ""
     estimator: str | None = ""
+    requires: Requires | None = None
 
     def __post_init__(self) -> None:
         # "" means "the name itself" (with dashes for the flag): most settings.
@@ -162,18 +197,23 @@ _TRAINING = (
     Setting("optimizer", str, "gd", "gd (the course's), momentum, rmsprop or adam.",
             choices=OPTIMIZERS),
     Setting("beta1", float, 0.9, "Momentum / Adam first-moment decay.", low=0, high=1,
-            high_open=True),
+            high_open=True, requires=one_of("optimizer", "momentum", "adam")),
     Setting("beta2", float, 0.999, "RMSprop / Adam second-moment decay.", low=0, high=1,
-            high_open=True),
+            high_open=True, requires=one_of("optimizer", "rmsprop", "adam")),
     Setting("epsilon", float, 1e-8, "RMSprop / Adam: added to the root of the second "
-            "moment, against division by zero.", low=0, low_open=True),
+            "moment, against division by zero.", low=0, low_open=True,
+            requires=one_of("optimizer", "rmsprop", "adam")),
     Setting("lr_decay", float, 0.0, "lr = lr0 / (1 + DECAY * floor(epoch / EVERY)); "
             "0 = constant.", low=0),
     Setting("lr_decay_every", int, 1, "1 = inverse-time decay each epoch; N = step decay "
-            "every N epochs.", low=1),
+            "every N epochs.", low=1,
+            requires=Requires("lr_decay", lambda decay: decay != 0, "{lr_decay} above 0",
+                              "set {lr_decay} (e.g. 0.1)")),
     Setting("l2", float, 0.0, "L2 strength lambda: cost + lambda/(2m) sum W^2.", low=0),
     Setting("keep_prob", float, 1.0, "Inverted-dropout keep probability of hidden units "
-            "(1 = no dropout).", low=0, high=1, low_open=True),
+            "(1 = no dropout).", low=0, high=1, low_open=True,
+            requires=Requires("layers", bool, "hidden layers ({layers})",
+                              "set {layers} (e.g. (4,))")),
     Setting("print_every", int, None, "Print a record every N iterations (default "
             "1000): the cost on all training data before that update, as the course "
             "prints it. With epochs, every N epochs (default: about ten lines): the mean of "
@@ -183,8 +223,10 @@ _TRAINING = (
             "in Python this is the record interval.", low=1,
             estimator="record_every"),
     Setting("patience", int, None, "Stop when the validation cost has not improved for N "
-            "records and restore the best parameters (needs a validation fraction).",
-            low=1),
+            "records and restore the best parameters.",
+            low=1, requires=Requires("validation_fraction", lambda f: f is not None,
+                                     "{validation_fraction}",
+                                     "set {validation_fraction} (e.g. 0.2)")),
 )
 
 _MODEL = (
@@ -198,10 +240,13 @@ _MODEL = (
             "symmetry problem, xavier for tanh, he for relu, random = randn (with the init "
             "scale).", choices=tuple(WEIGHT_SCALES)),
     Setting("init_scale", float, 1.0, "Multiplies the initializer's factor: init random "
-            "with scale 10 is the course's too-large randn*10 example.", low=0),
+            "with scale 10 is the course's too-large randn*10 example.", low=0,
+            requires=Requires("init", lambda init: init != "zeros", "{init} other than zeros",
+                              "set {init} to random")),
     Setting("seed", int, 3, "Seed of the host generator (weights, shuffles, dropout, "
             "validation split): init small draws what the course's np.random.seed(SEED); "
-            "np.random.randn(n1, n0) * 0.01 draws.", estimator="random_state"),
+            "np.random.randn(n1, n0) * 0.01 draws.", low=0, high=SEED_HIGH,
+            estimator="random_state"),
 )
 
 _DATA = (
@@ -257,3 +302,91 @@ def estimator_name(name: str) -> str:
     """The estimators' spelling of a setting (``seed`` -> ``random_state``)."""
     setting = SETTINGS.get(name)
     return setting.estimator if setting is not None and setting.estimator else name
+
+
+def check_all(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Each value checked (:func:`check`), then their :func:`check_requirements`."""
+    checked = {name: check(name, value) for name, value in values.items()}
+    check_requirements(checked)
+    return checked
+
+
+def check_requirements(values: Mapping[str, Any]) -> None:
+    """Refuse a setting given (other than its default) beside one that makes it meaningless.
+
+    Parameters
+    ----------
+    values : mapping
+        Settings by library name; a requirement whose other setting is not among them is
+        not checked here (e.g. ``patience`` when the validation data comes as arrays).
+
+    Raises
+    ------
+    SettingError
+        ``{beta1} only applies with {optimizer} momentum or adam; ...``.
+    """
+    for name, value in values.items():
+        setting = SETTINGS.get(name)
+        need = None if setting is None else setting.requires
+        if (setting is None or need is None or need.setting not in values
+                or _same(value, setting.default)):
+            continue
+        if not need.met(values[need.setting]):
+            raise SettingError(f"{{{name}}} only applies with {need.text}; drop it, or "
+                               f"{need.fix}")
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Whether ``value`` is the default (None only when the default is None)."""
+    return value is default or (value is not None and default is not None and value == default)
+
+
+#: Every spelling of a setting (library name, flag without dashes, estimator name) ->
+#: its library name: what "did you mean" looks up first.
+_SPELLINGS: dict[str, str] = {}
+for _setting in SETTINGS.values():
+    for _spelling in (_setting.name, _setting.estimator,
+                      (_setting.flag or "").lstrip("-").replace("-", "_")):
+        if _spelling:
+            _SPELLINGS.setdefault(_spelling, _setting.name)
+
+
+def check_known(given: Iterable[str], allowed: Iterable[str], where: str) -> None:
+    """Refuse keyword names that are not settings of ``where``, with a "did you mean".
+
+    Parameters
+    ----------
+    given : iterable of str
+        The keywords a caller passed.
+    allowed : iterable of str
+        The names ``where`` takes, in its own spelling (library names for ``Model``,
+        scikit-learn's for the estimators).
+    where : str
+        What took them (``Model.fit``), for the message.
+
+    Raises
+    ------
+    SettingError
+        ``Model.fit has no setting 'lr'; did you mean learning_rate?``, one line.
+    """
+    names = list(allowed)
+    for name in given:
+        if name in names:
+            continue
+        raise SettingError(f"{where} has no setting {_shown(name)}; "
+                           + literal(_suggestion(name, names)))
+
+
+def _suggestion(name: str, names: list[str]) -> str:
+    """``did you mean X?`` (another spelling of the same setting, or a close name), or
+    the list of names."""
+    setting = SETTINGS.get(_SPELLINGS.get(name, ""))
+    if setting is not None:
+        for spelling in (setting.name, setting.estimator):
+            if spelling in names:
+                return f"did you mean {spelling}?"
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return f"did you mean {close[0]}?"
+    return f"the settings are: {', '.join(names)}"
+

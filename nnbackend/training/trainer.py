@@ -48,7 +48,7 @@ from ..errors import NNBackendError, SettingError, literal
 from .callbacks import Callback, EarlyStopping
 from .divergence import check_final_parameters, cost_divergence, parameters_finite
 from .graphed import GraphedSteps
-from .settings import SETTINGS, TRAINING_SETTINGS, check, default
+from .settings import SETTINGS, TRAINING_SETTINGS, check, check_all, check_requirements, default
 from .step import Batch, StepSpec, StepStats, batch_stats, train_step
 from .streaming import BatchStream
 
@@ -112,12 +112,12 @@ class TrainingOptions:
     def checked(self, has_validation: bool) -> TrainingOptions:
         """Return the options checked against the settings table, with the run length and
         record interval filled in, or raise a one-line :class:`SettingError`."""
-        values = {name: check(name, getattr(self, name)) for name in TRAINING_SETTINGS}
+        values = check_all({name: getattr(self, name) for name in TRAINING_SETTINGS})
         if values["iterations"] is not None and values["epochs"] is not None:
             raise SettingError("give {iterations} or {epochs}, not both")
-        if values["patience"] is not None and not has_validation:
-            raise SettingError("{patience} needs validation data; add "
-                               "{validation_fraction} (e.g. 0.2)")
+        # The table's requirement, met by validation data however it came (a fraction, arrays).
+        check_requirements({"patience": values["patience"],
+                            "validation_fraction": True if has_validation else None})
         if values["iterations"] is None and values["epochs"] is None:
             values["iterations"] = DEFAULT_ITERATIONS
         values["print_every"] = values["print_every"] or (
