@@ -56,16 +56,7 @@ ACCEPTED = {("plot", "title", "empty")}  # no title is a title
 
 #: Cases that reach code owned by pending work (huge sizes allocate before they are
 #: refused); listed here while that work lands, each with its reason.
-_MEMORY = "a huge size allocates before it is refused (the data work refuses it in one line)"
-_OUTPUT = "an empty output path reads as not given (the outputs work refuses it)"
-PENDING: dict[tuple[str, str, str], str] = {
-    **{(command, "n_samples", "huge"): _MEMORY
-       for command in ("train", "predict", "evaluate", "plot")},
-    **{(command, "layers", "huge"): _MEMORY for command in ("train", "gradcheck")},
-    **{("train", name, "empty"): _OUTPUT for name in ("save_path", "checkpoint_path",
-                                                      "log_file")},
-    ("convert", "output", "empty"): _OUTPUT,
-}
+PENDING: dict[tuple[str, str, str], str] = {}
 
 
 def _options(command: click.Command) -> list[click.Parameter]:

@@ -10,7 +10,9 @@ from ..core.network import Network
 from ..data.datasets import load_dataset
 from ..data.encoding import check_features, encode_targets
 from ..threads import limit_threads
+from ..training.memory import check_network_fits
 from ..training.settings import check_requirements
+from ..training.trainer import TrainingOptions
 from . import cli
 from .options import FiniteFloatRange, architecture_options, data_options, device_options
 
@@ -54,6 +56,9 @@ def gradcheck(data: str, task: str | None, layers: tuple[int, ...], hidden_activ
     targets = encode_targets(y_host, task)
     rows = host_rng(seed).permutation(features.shape[0])[:examples]
     sizes = (features.shape[1], *layers, targets.n_outputs)
+    # The check's float64 network, gradients and central differences, refused before
+    # anything is allocated when they cannot fit.
+    check_network_fits(sizes, layers, len(rows), TrainingOptions(optimizer="gd"), chosen)
     network = Network.create(sizes, chosen, hidden_activation, targets.task, init, seed,
                              init_scale=init_scale)
     X, Y = chosen.asarray(features[rows]), chosen.asarray(targets.Y[:, rows])
