@@ -85,7 +85,7 @@ def mpi(session: nox.Session) -> None:
     """
     session.install(*CONSTRAINTS, "-e", ".[test,mpi]")
     session.run("pytest", "tests/test_distributed.py", "tests/test_cli_distributed.py",
-                *session.posargs,
+                "tests/test_mpi_stops.py", *session.posargs,
                 env={"NNBACKEND_REQUIRE_MPI": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1",
                      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
 
