@@ -135,3 +135,56 @@ def test_ranks_with_other_settings_or_data_refuse_to_start(tmp_path: Path) -> No
         lines = [line for line in err.splitlines() if line.startswith("Error:")]
         assert lines == [f"Error: the ranks disagree: {expected}; give every rank the same "
                          "data and options"], err[-2000:]
+
+
+def test_the_documented_slurm_script_stops_requeues_and_resumes(tmp_path: Path) -> None:
+    """docs/distributed.md's batch script, run as Slurm would: SIGUSR1 to the script stops
+    the run through mpirun, the script requeues the job (``scontrol`` recorded here), and
+    the requeued script resumes and finishes. The run is made longer and checkpoints more
+    often than the page's, to be signalled mid-way."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "distributed.md").read_text()
+    script = next(block for block in page.split("```bash\n") if "#SBATCH" in block)
+    script = script.split("```", 1)[0]
+    script = script.replace("--epochs 100", "--epochs 4000").replace(
+        "--checkpoint-every 1000", "--checkpoint-every 50")
+    assert "--epochs 4000" in script and "--checkpoint-every 50" in script
+    (tmp_path / "job.sh").write_text(script)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", (X[:, 0] * X[:, 1] > 0).astype(np.int64))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (
+            ("nnbackend", f'exec "{sys.executable}" -m nnbackend "$@"'),
+            ("mpirun", 'exec "$REAL_MPIRUN" -n 2 --oversubscribe --mca mpi_yield_when_idle 1 '
+                       '"$@"'),
+            ("scontrol", 'echo "$@" >> scontrol.log')):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    real = subprocess.run(["which", "mpirun"], capture_output=True, text=True, env=ENV,
+                          check=False).stdout.strip()
+    env = {**ENV, "PATH": f"{bin_dir}{os.pathsep}{ENV['PATH']}", "REAL_MPIRUN": real,
+           "SLURM_JOB_ID": "4242"}
+
+    def submit() -> subprocess.Popen[str]:
+        return subprocess.Popen(["bash", "job.sh"], cwd=tmp_path, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+
+    first = submit()
+    deadline = time.monotonic() + TIMEOUT
+    while not (tmp_path / "run.npz").exists():
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline, "training never began"
+        time.sleep(0.01)
+    first.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@60 sends
+    out, err = finish(first)
+    assert first.returncode == 138, err[-2000:]
+    assert "(SIGUSR1)" in out and not (tmp_path / "model.npz").exists()
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
+    again = submit()
+    out, err = finish(again)
+    assert again.returncode == 0, err[-2000:]
+    assert "Resuming run.npz at step" in out and (tmp_path / "model.npz").exists()
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"  # not requeued again
