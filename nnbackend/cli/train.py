@@ -55,7 +55,9 @@ output_options = stack(
                  help="Write the trained model (.npz: weights + JSON header, atomically)."),
     click.option("--checkpoint", "checkpoint_path", default=None, metavar="PATH",
                  help="Write a checkpoint (model + optimizer, generator, history) every "
-                      "--checkpoint-every steps, at the end and on Ctrl-C."),
+                      "--checkpoint-every steps, at the end and when a signal (Ctrl-C, "
+                      "SIGTERM, SIGUSR1, SIGHUP) stops the run; without it, a stopped run "
+                      "is kept in nnbackend-checkpoint.npz."),
     click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
                  help="Steps between checkpoints (default: the print interval)."),
     click.option("--resume", "resume_path", default=None, metavar="PATH",
@@ -94,7 +96,7 @@ output_options = stack(
 RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_path",
                   "checkpoint_every", "as_json", "quiet", "cuda_graph", "data_on",
                   "threads", "log_file", "iterations", "epochs", "distributed"}
-#: Exit code of a run whose cost became NaN or infinite (2 is bad usage, 130 Ctrl-C).
+#: Exit code of a run whose cost became NaN or infinite (2 is bad usage, 128 + N signal N).
 EXIT_DIVERGED = 3
 #: Printed records per run when --print-every is not given (epoch runs record every
 #: epoch, for the history and the loss curve, but print about this many).
@@ -149,7 +151,7 @@ def train(ctx: click.Context, **params: Any) -> None:
       nnbackend train --layers 8 --optimizer adam --lr 0.01 --batch-size 32 \\
           --epochs 500 --validation-fraction 0.2 --patience 10   # early stopping
       nnbackend train --checkpoint run.npz --checkpoint-every 500
-      nnbackend train --resume run.npz             # after a crash or Ctrl-C
+      nnbackend train --resume run.npz             # after a crash, Ctrl-C or SIGTERM
       mpirun -n 2 nnbackend train --distributed mpi --data moons --epochs 50 \\
           --batch-size 64                          # data-parallel, the same model
       nnbackend train --device cuda --json         # on a GPU, machine-readable
