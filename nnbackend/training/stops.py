@@ -86,7 +86,7 @@ class StopVote:
         if host is None:
             self._device_counts = device
         else:
-            self._counts, self._device_counts = [float(v) for v in host[-self.size:]], None
+            self._counts, self._device_counts = host[-self.size:].tolist(), None
 
     def agreed(self, backend: Any, read_device: bool) -> int | None:
         """The signal every rank stops for after the last summed step, or None.
@@ -101,6 +101,8 @@ class StopVote:
         if self._device_counts is not None and read_device:
             self._counts = [float(v) for v in backend.to_host(self._device_counts)]
             self._device_counts = None
+        if not any(self._counts):
+            return None  # the common case, cheaply
         for signum, votes in zip(STOP_SIGNALS, self._counts, strict=True):
             if votes > 0:
                 return signum
