@@ -181,6 +181,7 @@ class StopOnInterrupt(Callback):
         self.previous: dict[int, Any] = {}
         self._trainer: Trainer | None = None
         self._scoped = False  # installed by a with block, which restores them
+        self._ended = False
 
     def __enter__(self) -> StopOnInterrupt:
         self._install()
@@ -233,7 +234,12 @@ class StopOnInterrupt(Callback):
             trainer.request_stop()
 
     def on_begin(self, trainer: Trainer) -> None:
+        if self._ended:  # used again: the last run's stop is not this one's
+            self.signum = self.requested = None
+            self._ended = False
         self._trainer = trainer
+        if trainer.comm is not None:
+            trainer.comm.stop_vote.reset()  # nor is a vote left on the communicator
         self._install()
         if self.requested is not None:  # signalled before the first step
             self.request(self.requested)
@@ -246,6 +252,7 @@ class StopOnInterrupt(Callback):
 
     def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
         self._trainer = None
+        self._ended = True  # signum stays readable until the next run begins
         self._restore()
 
 

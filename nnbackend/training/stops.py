@@ -62,6 +62,10 @@ class StopVote:
     size = len(STOP_SIGNALS)
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every request and sum (a new run on the same communicator)."""
         self._requested = [0.0] * self.size  # written by signal handlers: plain floats
         self._uploaded: list[float] | None = None
         self._flags: Any = None
