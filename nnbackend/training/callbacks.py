@@ -192,6 +192,11 @@ class StopOnInterrupt(Callback):
         self._scoped = False
         self._restore()
 
+    @property
+    def running(self) -> bool:
+        """Whether a run is under way (between its ``on_begin`` and ``on_end``)."""
+        return self._trainer is not None
+
     def request(self, signum: int) -> None:
         """Ask the run to stop for ``signum`` after the current step (the signal
         handlers' action; also usable from another thread, or for a closed output)."""
