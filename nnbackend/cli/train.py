@@ -18,7 +18,7 @@ from .._text import count
 from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
 from ..data.pipeline import DataSpec, PreparedData, fingerprint, prepare
-from ..distributed.agreement import FINGERPRINT, RanksDisagree, check_same_run
+from ..distributed.agreement import FINGERPRINT, RESUMED_STEP, RanksDisagree, check_same_run
 from ..distributed.launch import DISTRIBUTED_KINDS, connect, rank_device
 from ..errors import NNBackendError, SettingError
 from ..model import Model
@@ -247,8 +247,8 @@ def _train(params: dict[str, Any], run: dict[str, Any], out: Output, comm: Any,
     if comm is not None:  # one all-gather: the ranks train the same problem, or none does
         check_same_run(comm, {**{k: v for k, v in run.items() if k != "outputs"},
                               "data": {**run["data"], "data": None},  # the fingerprint decides
-                              "dtype": chosen.dtype_name,
-                              "resume": 0 if state is None else state.step})
+                              FINGERPRINT: print_, "dtype": chosen.dtype_name,
+                              RESUMED_STEP: 0 if state is None else state.step})
     options = TrainingOptions(**run["options"])
     data_on = choose_data_place(params["data_on"], chosen, data, options.batch_size)
     trainer = model.trainer(data, options, state=state, rng=rng,

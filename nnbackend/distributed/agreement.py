@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 #: The data fingerprint's key in the gathered settings (see data.pipeline.fingerprint).
 FINGERPRINT = "data_fingerprint"
+#: The step a resumed run continues from (0 for a new run).
+RESUMED_STEP = "resumed_step"
+#: How a message names what is not a command-line setting.
+WORDS = {RESUMED_STEP: "a checkpoint at step"}
 
 
 class RanksDisagree(NNBackendError):
@@ -43,7 +47,8 @@ def _shown(name: str, value: Any) -> str:
     """``--lr 5.0`` for the setting ``options.learning_rate``."""
     if isinstance(value, list):
         value = ",".join(map(str, value))
-    return f"{flag(name.rsplit('.', 1)[-1])} {value}"
+    last = name.rsplit(".", 1)[-1]
+    return f"{WORDS.get(last) or flag(last)} {value}"
 
 
 def difference(rank: int, name: str, theirs: Any, ours: Any) -> str:
