@@ -79,15 +79,19 @@ def straight(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
     return params(where / "m.npz")
 
 
-@pytest.mark.parametrize("who", ["rank 1", "both ranks"])
-def test_sigint_to_ranks_stops_every_rank_and_resumes_exactly(
-        tmp_path: Path, straight: dict[str, np.ndarray], who: str) -> None:
+@pytest.mark.parametrize(("name", "who"), [("SIGINT", "rank 1"), ("SIGINT", "both ranks"),
+                                           ("SIGTERM", "both ranks")])
+def test_a_signal_to_the_ranks_stops_every_rank_and_resumes_exactly(
+        tmp_path: Path, straight: dict[str, np.ndarray], name: str, who: str) -> None:
+    """Rank 1 alone (a kill), or both (scancel --signal, srun at the time limit)."""
+    signum = getattr(signal, name)
     job = start(*RUN, cwd=tmp_path)
     pids = ranks_of(job, tmp_path)
     for pid in (pids if who == "both ranks" else pids[1:]):
-        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signum)
     out, err = finish(job)
-    assert job.returncode == 130, err[-2000:]
+    assert job.returncode == 128 + signum, err[-2000:]
+    assert f"({name})" in out
     assert out.count("Stopped: interrupted after") == 1, out  # rank 0 alone reports
     assert ("Checkpoint: ck.npz (resume with: mpirun -n 2 nnbackend train --distributed mpi "
             "--resume ck.npz)") in out
