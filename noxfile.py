@@ -86,7 +86,7 @@ def mpi(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "-e", ".[test,mpi]")
     # The bad-option sweep runs here too, with mpi4py installed (--distributed).
     session.run("pytest", "tests/test_distributed.py", "tests/test_cli_distributed.py",
-                "tests/test_bad_options.py", *session.posargs,
+                "tests/test_bad_options.py", "tests/test_mpi_stops.py", *session.posargs,
                 env={"NNBACKEND_REQUIRE_MPI": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1",
                      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
 

@@ -6,7 +6,6 @@ requires it."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,8 +84,8 @@ def test_a_killed_rank_ends_the_job_and_its_checkpoint_resumes(need_mpi: None,
     deadline = time.monotonic() + 120
     while not (tmp_path / "ck.npz").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    # The ranks, not the launcher (whose command line names nnbackend too).
-    ranks = subprocess.run(["pgrep", "-f", f"^{re.escape(sys.executable)} -m nnbackend train"],
+    # The ranks: the launcher's children (never another nnbackend run on this machine).
+    ranks = subprocess.run(["pgrep", "-P", str(killed.pid)],
                            capture_output=True, text=True, check=False).stdout.split()
     assert ranks, "no rank process found"
     os.kill(int(ranks[-1]), signal.SIGKILL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
 from ..data.pipeline import DataSpec, PreparedData, fingerprint, prepare
 from ..data.scale import scale_hint
+from ..distributed.agreement import FINGERPRINT, RESUMED_STEP, RanksDisagree, check_same_run
 from ..distributed.launch import DISTRIBUTED_KINDS, connect, rank_device
 from ..errors import NNBackendError, SettingError
 from ..model import Model
@@ -28,6 +30,7 @@ from ..threads import limit_threads
 from ..training.cadence import print_interval, record_interval
 from ..training.callbacks import Callback, Checkpoints, RecordLog, StopOnInterrupt, json_safe
 from ..training.settings import TRAINING_SETTINGS, flag
+from ..training.stops import CAUGHT_SIGNALS, exit_code
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult, TrainingState, evaluate
 from . import EXIT_USAGE, cli
 from .modelrun import check_output_path, data_files, refuse_overwriting_inputs
@@ -41,6 +44,7 @@ from .options import (
     stack,
 )
 from .progress import ProgressBar
+from .stopping import Output, keep_stopped_run, resume_command, stop_note
 
 training_options = stack(
     *(setting_option(name) for name in TRAINING_SETTINGS if name != "patience"),
@@ -53,7 +57,9 @@ output_options = stack(
                  help="Write the trained model (.npz: weights + JSON header, atomically)."),
     click.option("--checkpoint", "checkpoint_path", default=None, metavar="PATH",
                  help="Write a checkpoint (model + optimizer, generator, history) every "
-                      "--checkpoint-every steps, at the end and on Ctrl-C."),
+                      "--checkpoint-every steps, at the end and when a signal (Ctrl-C, "
+                      "SIGTERM, SIGUSR1, SIGHUP) stops the run; without it, a stopped run "
+                      "is kept in nnbackend-checkpoint.npz."),
     click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
                  help="Steps between checkpoints (default: the print interval). Only "
                       "with --checkpoint."),
@@ -96,7 +102,7 @@ RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_p
 #: The flags of the files a run writes, by parameter name.
 OUTPUT_FLAGS = {"save_path": "--save", "checkpoint_path": "--checkpoint",
                 "log_file": "--log-file"}
-#: Exit code of a run whose cost became NaN or infinite (2 is bad usage, 130 Ctrl-C).
+#: Exit code of a run whose cost became NaN or infinite (2 is bad usage, 128 + N signal N).
 EXIT_DIVERGED = 3
 
 
@@ -155,7 +161,7 @@ def train(ctx: click.Context, **params: Any) -> None:
       nnbackend train --layers 8 --optimizer adam --lr 0.01 --batch-size 32 \\
           --epochs 500 --validation-fraction 0.2 --patience 10   # early stopping
       nnbackend train --checkpoint run.npz --checkpoint-every 500
-      nnbackend train --resume run.npz             # after a crash or Ctrl-C
+      nnbackend train --resume run.npz             # after a crash, Ctrl-C or SIGTERM
       mpirun -n 2 nnbackend train --distributed mpi --data moons --epochs 50 \\
           --batch-size 64                          # data-parallel, the same model
       nnbackend train --device cuda --json         # on a GPU, machine-readable
@@ -166,11 +172,21 @@ def train(ctx: click.Context, **params: Any) -> None:
     if params["distributed"]:
         comm = connect(params["distributed"])
         params["device"] = rank_device(params["device"], comm)
-    say = (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo
-    if comm is not None and not comm.is_root:
-        say = _silent
+    # A stop signal (a scheduler's SIGTERM, Ctrl-C, ...) or a closed stdout ends the run
+    # after the current step and keeps it; the handlers stay until the files are written.
+    stops = StopOnInterrupt(CAUGHT_SIGNALS)
+    # Rank 0 alone prints.
+    out = Output(params["as_json"], stops, silent=comm is not None and not comm.is_root)
     try:
-        _train_command(ctx, params, comm, say)
+        with stops:
+            _train_command(ctx, params, comm, out, stops)
+    except RanksDisagree as exc:
+        # Every rank found the same difference: rank 0 says it, all exit 2 together.
+        assert comm is not None  # only ranks compare themselves
+        if comm.is_root:
+            click.echo(f"Error: {exc}", err=True)
+        comm.barrier()
+        ctx.exit(EXIT_USAGE)
     except NNBackendError as exc:
         if comm is None or comm.size == 1:
             raise
@@ -180,11 +196,8 @@ def train(ctx: click.Context, **params: Any) -> None:
         comm.abort(EXIT_USAGE)
 
 
-def _silent(text: str) -> None:
-    """What ranks other than 0 print: nothing."""
-
-
-def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, say: Any) -> None:
+def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, out: Output,
+                   stops: StopOnInterrupt) -> None:
     """``train`` once the ranks (if any) are known."""
     if params["resume_path"]:
         header, _ = _resume_header(ctx, params)
@@ -213,11 +226,13 @@ def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, say: A
         # refused instead of interleaving its writes (a --save is one atomic write).
         if params["checkpoint_path"]:
             locks.enter_context(exclusive(params["checkpoint_path"]))
-        _train(params, run, say, comm)
+        _train(params, run, out, comm, stops)
 
 
-def _train(params: dict[str, Any], run: dict[str, Any], say: Any, comm: Any) -> None:
+def _train(params: dict[str, Any], run: dict[str, Any], out: Output, comm: Any,
+           stops: StopOnInterrupt) -> None:
     """Build (or resume) the model, train it, report it."""
+    say = out.say
     state: TrainingState | None = None
     rng: Any = None
     if params["resume_path"]:
@@ -242,7 +257,12 @@ def _train(params: dict[str, Any], run: dict[str, Any], say: Any, comm: Any) -> 
             f"the data of {run['data']['data']} changed since the checkpoint "
             f"{params['resume_path']} was written ({_fingerprint_change(stored, print_)}); "
             "resume with the same data, or start a new run")
-    model.run["data_fingerprint"] = print_
+    model.run[FINGERPRINT] = print_
+    if comm is not None:  # one all-gather: the ranks train the same problem, or none does
+        check_same_run(comm, {**{k: v for k, v in run.items() if k != "outputs"},
+                              "data": {**run["data"], "data": None},  # the fingerprint decides
+                              FINGERPRINT: print_, "dtype": chosen.dtype_name,
+                              RESUMED_STEP: 0 if state is None else state.step})
     options = TrainingOptions(**run["options"])
     data_on = choose_data_place(params["data_on"], chosen, data, options.batch_size)
     trainer = model.trainer(data, options, state=state, rng=rng,
@@ -263,8 +283,8 @@ def _train(params: dict[str, Any], run: dict[str, Any], say: Any, comm: Any) -> 
     if hint is not None and (comm is None or comm.is_root):
         click.echo(f"Hint: {hint}", err=True)  # on stderr, before any training
     say(_describe_data(run, data, network))
-    result = _run_with_progress(trainer, params, model, say)
-    _report(trainer, result, model, params, say)
+    result = _run_with_progress(trainer, params, model, say, stops)
+    _report(trainer, result, model, params, out, stops, comm)
 
 
 def _resume_header(ctx: click.Context, params: dict[str, Any]
@@ -408,13 +428,13 @@ def _describe_data(run: dict[str, Any], data: PreparedData, network: Network) ->
 
 
 def _run_with_progress(trainer: Trainer, params: dict[str, Any], model: Model,
-                       say: Any) -> TrainingResult:
-    """Run the loop with the progress bar, printed records, checkpoints and a clean Ctrl-C
-    (each a callback of :mod:`nnbackend.training.callbacks`)."""
+                       say: Any, stops: StopOnInterrupt) -> TrainingResult:
+    """Run the loop with the progress bar, printed records, checkpoints and clean stops on
+    signals (each a callback of :mod:`nnbackend.training.callbacks`)."""
     quiet, checkpoint = params["quiet"], params["checkpoint_path"]
     bar = (ProgressBar(trainer.total_steps, "steps" if trainer.by_epoch else "iterations")
            if ProgressBar.wanted(quiet) else None)
-    callbacks: list[Callback] = [StopOnInterrupt()]
+    callbacks: list[Callback] = [stops]
     if bar is not None:
         callbacks.append(bar)
     if not quiet:
@@ -499,17 +519,18 @@ def _diverged(result: TrainingResult, options: TrainingOptions, params: dict[str
 
 
 def _report_checkpoint(trainer: Trainer, path: str, interrupted: bool,
-                       summary: dict[str, Any], say: Any) -> None:
-    """Name the checkpoint only when this run wrote one, or an earlier one is kept."""
+                       summary: dict[str, Any], say: Any, ranks: int, kept: bool) -> None:
+    """Name the checkpoint only when this run wrote one (``kept``: the default checkpoint
+    of a stopped run), or an earlier one is kept."""
     written = next((c.written for c in trainer.callbacks if isinstance(c, Checkpoints)), None)
-    if written is None:
+    if written is None and not kept:
         if not Path(path).exists():
             say(f"No checkpoint written to {path}: the parameters were never finite at a "
                 "checkpoint")
             return
         say(f"Checkpoint: {path} (unchanged: this run wrote none with finite parameters)")
     else:
-        say(f"Checkpoint: {path}" + (f" (resume with: nnbackend train --resume {path})"
+        say(f"Checkpoint: {path}" + (f" (resume with: {resume_command(path, ranks)})"
                                      if interrupted else ""))
     summary["checkpoint"] = path
 
@@ -521,13 +542,20 @@ def _print_interval_in_steps(trainer: Trainer, model: Model) -> int:
 
 
 def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict[str, Any],
-            say: Any) -> None:
-    """Print the summary, save the model, emit JSON; exit 130 after a Ctrl-C, 3 after
-    divergence (with no model saved)."""
+            out: Output, stops: StopOnInterrupt, comm: Any) -> None:
+    """Print the summary, save the model, emit JSON; after a stop signal keep the run in a
+    checkpoint and exit 128 + its number (130 for Ctrl-C), every rank together; exit 3
+    after divergence (with no model saved)."""
     network, options, chosen = trainer.network, trainer.options, model.backend
+    say = out.say
     interrupted = result.stopped_by == "interrupted"
     diverged = result.stopped_by == "diverged"
-    say(f"Stopped: {result.stop_reason}")
+    root = comm is None or comm.is_root
+    kept = None  # the default checkpoint of a stopped run given no --checkpoint
+    if interrupted and root and not params["checkpoint_path"] and trainer.parameters_finite():
+        kept = params["checkpoint_path"] = keep_stopped_run(params, lambda path: save_checkpoint(
+            path, trainer, model.run, model.classes, model.standardization), say)
+    say(f"Stopped: {result.stop_reason}" + (f" ({stop_note(stops)})" if interrupted else ""))
     summary: dict[str, Any] = {
         **chosen.as_dict(), "layers": list(network.layer_sizes), "task": model.task,
         "options": model.run["options"], "steps": result.steps, "epochs": result.epochs,
@@ -542,7 +570,9 @@ def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict
         summary.update({f"{key}_{name}": value for name, value in scores.items()})
         say(f"{label} {_scores_text(scores)}")
     if params["checkpoint_path"]:
-        _report_checkpoint(trainer, params["checkpoint_path"], interrupted, summary, say)
+        ranks = 1 if comm is None else comm.size
+        _report_checkpoint(trainer, params["checkpoint_path"], interrupted, summary, say,
+                           ranks, kept=kept is not None)
     if diverged:
         _diverged(result, options, params, summary)
         return
@@ -553,6 +583,8 @@ def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict
     elif params["save_path"]:
         say(f"Model not saved to {params['save_path']}: the run was interrupted")
     if params["as_json"]:
-        click.echo(json.dumps(json_safe(summary), allow_nan=False))
+        out.result(json.dumps(json_safe(summary), allow_nan=False))
     if interrupted:
-        click.get_current_context().exit(130)
+        if comm is not None:
+            comm.barrier()  # rank 0 has written and printed: only now may the ranks exit
+        click.get_current_context().exit(exit_code(stops.signum or signal.SIGINT))

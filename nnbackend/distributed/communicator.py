@@ -2,7 +2,8 @@
 
 A :class:`Communicator` knows its ``rank`` among ``size`` processes (and ``local_rank`` on
 its machine, which picks a GPU), sums one flat buffer over all ranks (``allreduce_sum``),
-broadcasts a small Python value from one rank, and waits at a barrier. Engines:
+broadcasts a small Python value from one rank or gathers one from each, and waits at a
+barrier. Engines:
 
 - :class:`nnbackend.distributed.mpi.MPICommunicator`: mpi4py over any MPI (``mpirun``,
   ``srun``); it sums host NumPy buffers.
@@ -25,6 +26,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
+from ..training.stops import StopVote
 from .evaluation import evaluate_sharded
 from .runner import ShardedSteps
 
@@ -80,8 +82,23 @@ class Communicator(ABC):
         """Rank ``root``'s ``value`` (a small picklable Python object) on every rank."""
 
     @abstractmethod
+    def allgather(self, value: Any) -> list[Any]:
+        """Every rank's ``value`` (a small picklable Python object), in rank order, on
+        every rank."""
+
+    @abstractmethod
     def barrier(self) -> None:
         """Return once every rank has called it."""
+
+    _stop_vote: StopVote | None = None
+
+    @property
+    def stop_vote(self) -> StopVote:
+        """This rank's requests to stop, summed with the next step's gradients so that
+        every rank stops after the same step (:mod:`nnbackend.training.stops`)."""
+        if self._stop_vote is None:
+            self._stop_vote = StopVote()
+        return self._stop_vote
 
     def abort(self, code: int = 1) -> None:
         """End the job with exit status ``code``, after an error on this rank that the

@@ -78,6 +78,9 @@ class InProcessCommunicator(Communicator):
         got = self._exchange(value)[root]
         return got if self.rank == root else copy.deepcopy(got)
 
+    def allgather(self, value: Any) -> list[Any]:
+        return [copy.deepcopy(got) for got in self._exchange(value)]
+
     def barrier(self) -> None:
         self._world.barrier.wait()
 

@@ -65,6 +65,9 @@ class MPICommunicator(Communicator):
     def broadcast(self, value: Any, root: int = 0) -> Any:
         return self.comm.bcast(value, root=root)
 
+    def allgather(self, value: Any) -> list[Any]:
+        return list(self.comm.allgather(value))
+
     def barrier(self) -> None:
         self.comm.Barrier()
 

@@ -40,12 +40,16 @@ class FlatSum:
         buffers it measures the launch, not the transfer).
     calls : int
         Collective calls made.
+    host_sum : ndarray or None
+        The last summed buffer where it came back to the host (host-buffer engines), for
+        reading small parts of it without another device sync; None otherwise.
     """
 
     def __init__(self, comm: Communicator, backend: Backend) -> None:
         self.comm, self.backend, self.xp = comm, backend, backend.xp
         self.seconds = 0.0
         self.calls = 0
+        self.host_sum: Any = None
 
     def __call__(self, arrays: Sequence[Array]) -> list[Array]:
         """The element-wise sums over all ranks of ``arrays`` (any shapes, one dtype).
@@ -66,7 +70,8 @@ class FlatSum:
         if self.comm.device_buffers:
             summed = self.comm.allreduce_sum(flat)
         else:
-            summed = self.backend.asarray(self.comm.allreduce_sum(self.backend.to_host(flat)))
+            self.host_sum = self.comm.allreduce_sum(self.backend.to_host(flat))
+            summed = self.backend.asarray(self.host_sum)
         self.seconds += time.perf_counter() - started
         self.calls += 1
         parts, offset = [], 0

@@ -10,11 +10,13 @@ and ``opt_state``), so the loop itself is unchanged. Per step, from the loop's b
   (:func:`shard_bounds`) and gathers only those rows;
 - the dropout masks, drawn for the whole batch by the loop as in one process (so the
   generator advances identically everywhere), cut to the rank's columns;
-- :func:`nnbackend.distributed.step.sharded_train_step`.
+- :func:`nnbackend.distributed.step.sharded_train_step`, whose all-reduce also carries
+  the ranks' stop vote (:class:`nnbackend.training.stops.StopVote`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.optimizers import State, Update
@@ -79,6 +81,14 @@ class ShardedSteps:
                 f"has {expected}, rank {self.comm.rank} {mine}; give every rank the same data "
                 "and options")
 
+    def _sum_with_vote(self, arrays: Sequence[Array]) -> list[Array]:
+        """The step's one all-reduce, with this rank's stop vote riding at its end: a
+        signal on any rank becomes a stop of every rank after this same step."""
+        vote = self.comm.stop_vote
+        summed = self.reduce([*arrays, vote.flags(self.backend)])
+        vote.summed(summed[-1], self.reduce.host_sum)
+        return summed[:-1]
+
     def _rows(self, rows: Array | None, batch: tuple[Array, Array] | None, start: int,
               lo: int, hi: int) -> tuple[Array, Array]:
         """This rank's ``(X, Y)`` of the batch starting at row ``start`` of the epoch."""
@@ -127,6 +137,6 @@ class ShardedSteps:
                                opt_state is self._owned[1]]
         self.params, self.opt_state, stats = sharded_train_step(
             params, opt_state, Batch(X, Y, masks, self._ones[owned]), lr, self.spec,
-            self.reduce, batch_size=size, with_stats=with_stats, update=update, xp=self.xp)
+            self._sum_with_vote, batch_size=size, with_stats=with_stats, update=update, xp=self.xp)
         self._owned = (self.params, self.opt_state)
         return stats

@@ -22,8 +22,9 @@ import json
 import math
 import os
 import signal
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -165,26 +166,116 @@ class EarlyStopping(Callback):
 
 
 class StopOnInterrupt(Callback):
-    """Ctrl-C stops the run cleanly after the current step; a second Ctrl-C aborts.
+    """A stop signal ends the run cleanly after the current step; a second Ctrl-C aborts.
 
-    The handler is installed for the run only (the main thread's previous one is put
-    back at the end).
+    Parameters
+    ----------
+    signals : sequence of int
+        The signals that stop the run (default: SIGINT, i.e. Ctrl-C). The command line
+        passes :data:`nnbackend.training.stops.CAUGHT_SIGNALS` (SIGTERM, SIGUSR1, SIGHUP
+        and SIGINT), so that a scheduler's stop keeps the work.
+
+    Attributes
+    ----------
+    signum : int or None
+        The signal the run stopped for (the same on every rank of a data-parallel run).
+
+    The handlers live for the run only (the main thread's previous ones are put back at
+    the end), or for a ``with`` block around more than the run (a command line that must
+    not die while it writes its files). On ranks of a data-parallel run (``comm``) a
+    signal is a vote (:class:`nnbackend.training.stops.StopVote`) summed with the next
+    step's gradients: every rank stops after the same step, whichever rank was signalled.
+    Handlers can only be installed on the main thread; elsewhere :meth:`request` is the
+    way in.
     """
 
-    def __init__(self) -> None:
-        self.previous: Any = None
+    all_ranks = True  # every rank must read the vote, not rank 0 alone
+
+    def __init__(self, signals: Sequence[int] = (signal.SIGINT,)) -> None:
+        self.signals = tuple(signals)
+        self.signum: int | None = None
+        self.requested: int | None = None  # the first signal this process received
+        self.previous: dict[int, Any] = {}
+        self._trainer: Trainer | None = None
+        self._scoped = False  # installed by a with block, which restores them
+        self._ended = False
+
+    def __enter__(self) -> StopOnInterrupt:
+        self._install()
+        self._scoped = bool(self.previous)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._scoped = False
+        self._restore()
+
+    @property
+    def running(self) -> bool:
+        """Whether a run is under way (between its ``on_begin`` and ``on_end``)."""
+        return self._trainer is not None
+
+    def request(self, signum: int) -> None:
+        """Ask the run to stop for ``signum`` after the current step (the signal
+        handlers' action; also usable from another thread, or for a closed output)."""
+        if self.requested is None:
+            self.requested = signum
+        trainer = self._trainer
+        if trainer is None:
+            return  # before the run: on_begin passes it on
+        if trainer.comm is None:
+            if self.signum is None:
+                self.signum = signum
+            trainer.request_stop()
+        else:  # never alone: the ranks agree at the next step's all-reduce
+            trainer.comm.stop_vote.request(signum)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT and self.requested is not None:
+            raise KeyboardInterrupt  # the second Ctrl-C: abort now
+        self.request(signum)
+
+    def _install(self) -> None:
+        if self.previous or threading.current_thread() is not threading.main_thread():
+            return  # already installed; or a thread (signal.signal works on the main one)
+        self.previous = {s: signal.signal(s, self._handle) for s in self.signals}
+
+    def _restore(self) -> None:
+        if self._scoped:
+            return
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def _agree(self, trainer: Trainer, read_device: bool) -> None:
+        """Stop when the ranks' summed vote says so (after the same step on each)."""
+        if trainer.comm is None or self.signum is not None:
+            return
+        agreed = trainer.comm.stop_vote.agreed(trainer.network.backend, read_device)
+        if agreed is not None:
+            self.signum = agreed
+            trainer.request_stop()
 
     def on_begin(self, trainer: Trainer) -> None:
-        def stop(signum: int, frame: Any) -> None:
-            trainer.request_stop()
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self._ended:  # used again: the last run's stop is not this one's
+            self.signum = self.requested = None
+            self._ended = False
+        self._trainer = trainer
+        if trainer.comm is not None:
+            trainer.comm.stop_vote.reset()  # nor is a vote left on the communicator
+        self._install()
+        if self.requested is not None:  # signalled before the first step
+            self.request(self.requested)
 
-        self.previous = signal.signal(signal.SIGINT, stop)
+    def on_step(self, trainer: Trainer) -> None:
+        self._agree(trainer, read_device=False)
+
+    def on_record(self, trainer: Trainer, record: Record) -> None:
+        self._agree(trainer, read_device=True)
 
     def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        self._trainer = None
+        self._ended = True  # signum stays readable until the next run begins
+        self._restore()
 
 
 class RecordLog(Callback):

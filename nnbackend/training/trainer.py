@@ -150,7 +150,7 @@ class TrainingResult:
     best : dict or None
         The record whose parameters were restored by early stopping.
     stopped_by : str
-        ``completed``, ``interrupted`` (Ctrl-C), ``early_stopping``, ``diverged`` (a
+        ``completed``, ``interrupted`` (a signal), ``early_stopping``, ``diverged`` (a
         non-finite cost), or the word of a callback that asked the run to stop.
     """
 
@@ -393,7 +393,7 @@ class Trainer:
         Parameters
         ----------
         kind : str
-            ``interrupted`` (Ctrl-C: the default), ``early_stopping``, ``diverged``, or a
+            ``interrupted`` (a signal: the default), ``early_stopping``, ``diverged``, or a
             callback's own word; :attr:`TrainingResult.stopped_by` reports it.
         reason : str, optional
             The sentence for :attr:`TrainingResult.stop_reason` (default: one naming the
