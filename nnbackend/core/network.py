@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 from ..errors import NNBackendError
 from .activations import Activation, get_hidden_activation
+from .axes import is_float
 from .backend import Backend, host_rng
 from .initializers import initialize_parameters
 from .losses import OUTPUT_LAYERS, OutputLayer
@@ -160,13 +161,19 @@ def backward_propagation(
     """
     Zs, As, A_in, masks = cache
     L = len(Zs) - 1
-    m = As[L].shape[1]
+    m = As[L].shape[-1]
+    # A stack of models (a leading model axis, see core/axes.py) transposes with the
+    # standard's matrix_transpose; one model keeps the notes' .T (decided once per call).
+    stacked = As[L].ndim > 2
+    # l2 may be a (k, 1, 1) array of per-model strengths (the test inlined: hot path).
+    penalised = bool(l2) if isinstance(l2, (int, float)) else True
     grads: dict[str, Array] = {}
     g_prime = hidden.derivative
     if g_prime is None:
         raise NNBackendError(f"{hidden.name} cannot be a hidden activation (no derivative)")
     if ones is None:
-        ones = xp.ones_like(As[0][:1, :]).T
+        ones = (xp.matrix_transpose(xp.ones_like(As[L][..., :1, :])) if stacked
+                else xp.ones_like(As[0][:1, :]).T)
     names = layer_names(L)
     # The notes' 1/m of every dW[l] and db[l], applied once to dZ[L]: backpropagation is
     # linear in dZ[L], so each dZ[l] below is the notes' dZ[l] / m and the per-layer
@@ -188,8 +195,8 @@ def backward_propagation(
             grads[f"dA{L}"] = dA_L
     for l in range(L, 0, -1):  # noqa: E741 -- the notes' layer index
         W, _, dW_name, db_name = names[l - 1]
-        dW = dZ @ A_in[l - 1].T
-        if l2:
+        dW = dZ @ (xp.matrix_transpose(A_in[l - 1]) if stacked else A_in[l - 1].T)
+        if penalised:
             dW = dW + (l2 * scale / m) * params[W]
         grads[dW_name] = dW
         # sum(dZ, axis=1, keepdims=True) as a product with a column of ones: the same sum,
@@ -203,7 +210,7 @@ def backward_propagation(
             # In place into the product just made (nothing else refers to it): fewer
             # allocations of (n[l-1], m) arrays, about 5% of forward plus backward on the
             # deep benchmark's network (medians of 9, interleaved; noisy: 1-8%).
-            dA_prev = params[W].T @ dZ
+            dA_prev = (xp.matrix_transpose(params[W]) if stacked else params[W].T) @ dZ
             if masks is not None:
                 dA_prev *= masks[l - 1]  # only the kept units pass gradient
             dA_prev *= g_prime(Zs[l - 1], As[l - 1], xp=xp)
@@ -233,8 +240,8 @@ def compute_cost(params: dict[str, Array], cache: Cache, Y: Array, output: Outpu
         On the arrays' device; read it only when it is needed (a GPU sync).
     """
     J = output.cost(cache.Z[-1], Y, xp=xp)
-    if l2:
-        J = J + l2_cost(params, l2, Y.shape[1], xp=xp)
+    if not is_float(l2) or l2:
+        J = J + l2_cost(params, l2, Y.shape[-1], xp=xp)
     return J
 
 
