@@ -79,9 +79,10 @@ def max_difference(stacked: dict[str, Any], single: dict[str, Any], backend: Bac
 def stacked_run(stack: ModelStack, X: Any, Y: Any, steps: int, optimizer: str = "gd", *,
                 lr: Any = 1.2, l2: Any = 0.0, keep_prob: Any = 1.0, init_scale: Any = 1.0,
                 batch_size: int | None = None, task: str = "binary", **betas: Any
-                ) -> dict[str, Any]:
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The stack trained by ``train_step`` in a plain loop: full batch, or mini-batches
-    with each model's own epoch permutation (as the training loop draws them)."""
+    with each model's own epoch permutation (as the training loop draws them). Returns
+    the parameters and the optimizer state."""
     backend = stack.backend
     xp = backend.xp
     params = stack.init_params(init_scale=init_scale)
@@ -108,7 +109,7 @@ def stacked_run(stack: ModelStack, X: Any, Y: Any, steps: int, optimizer: str = 
             params, state, _ = train_step(params, state, Batch(Xb, Yb, masks, ones), rate,
                                           spec, xp=xp)
             step += 1
-    return params
+    return params, state
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
@@ -128,7 +129,7 @@ def test_stacked_models_equal_their_single_runs(backend64: Backend, optimizer: s
     keep = [0.8, 1.0, 0.7] if regularised else [1.0] * 3
     l2 = [0.3, 0.0, 0.1] if regularised else [0.0] * 3
     stack = ModelStack([(2, 4, n_out)] * 3, backend64, get_hidden_activation("tanh"), seeds)
-    stacked = stacked_run(stack, X, Y, steps, optimizer, lr=lrs, l2=l2, keep_prob=keep,
+    stacked, _ = stacked_run(stack, X, Y, steps, optimizer, lr=lrs, l2=l2, keep_prob=keep,
                           init_scale=scales, beta1=beta1, beta2=beta2, epsilon=eps,
                           task=task)
     for i in range(3):
@@ -150,7 +151,7 @@ def test_stacked_mini_batches_equal_single_runs(backend64: Backend, optimizer: s
     seeds, keep = [3, 11], [0.9, 0.8]
     lrs = [0.5, 0.3] if optimizer == "gd" else [0.01, 0.02]
     stack = ModelStack([(2, 5, 3, 1)] * 2, backend64, get_hidden_activation("relu"), seeds)
-    stacked = stacked_run(stack, X, Y, steps, optimizer, lr=lrs, keep_prob=keep,
+    stacked, _ = stacked_run(stack, X, Y, steps, optimizer, lr=lrs, keep_prob=keep,
                           batch_size=64)
     for i in range(2):
         single = single_run(backend64, X, Y, (2, 5, 3, 1), seeds[i], "relu",
@@ -179,7 +180,7 @@ def test_padded_hidden_sizes_equal_single_runs(backend64: Backend, optimizer: st
     stack = ModelStack([(2, n, 1) for n in hidden], backend64,
                        get_hidden_activation("sigmoid"), range(1, 8))
     assert stack.unit_masks is not None and stack.width == (2, 50, 1)
-    stacked = stacked_run(stack, X, Y, steps, optimizer, lr=lr, keep_prob=keep)
+    stacked, _ = stacked_run(stack, X, Y, steps, optimizer, lr=lr, keep_prob=keep)
     for i, n in enumerate(hidden):
         single = single_run(backend64, X, Y, (2, n, 1), i + 1, "sigmoid",
                             learning_rate=lr, iterations=steps, optimizer=optimizer,
@@ -197,15 +198,21 @@ def test_padded_units_stay_exactly_zero(backend: Backend, activation: str,
     sizes = [(2, 3, 2, 1), (2, 6, 4, 1)]
     stack = ModelStack(sizes, backend, get_hidden_activation(activation), [1, 2])
     lr = 0.5 if optimizer in ("gd", "momentum") else 0.01
-    params = stacked_run(stack, X, Y, 20, optimizer, lr=lr, l2=[0.5, 0.1],
-                         keep_prob=[0.8, 1.0])
-    host = {name: backend.to_host(value) for name, value in params.items()}
-    # Model 0's padding: hidden units 3.. and 2.. of layers 1 and 2, and the columns that
-    # read them in the next layer.
-    padding = [host["W1"][0, 3:], host["b1"][0, 3:], host["W2"][0, 2:], host["W2"][0, :, 3:],
-               host["b2"][0, 2:], host["W3"][0, :, 2:]]
-    assert all(np.all(p == 0.0) for p in padding)
-    assert np.any(host["W1"][0, :3] != 0.0)  # the real units did train
+    params, state = stacked_run(stack, X, Y, 20, optimizer, lr=lr, l2=[0.5, 0.1],
+                                keep_prob=[0.8, 1.0])
+    arrays = {**params, **{name: value for name, value in state.items() if name != "t"}}
+    assert len(arrays) == 6 * (1 + len(stack.optimizer(optimizer).moments))
+    for name, value in arrays.items():
+        host = backend.to_host(value)
+        W = name.lstrip("dvs")  # W2 of vdW2
+        l = int(W[1:])  # noqa: E741
+        # Model 0's padding: the rows of its padded units in layer l, and the columns that
+        # read its padded units of layer l - 1.
+        rows, columns = stack.sizes[0][l], stack.sizes[0][l - 1]
+        assert np.all(host[0, rows:] == 0.0), name
+        if W.startswith("W"):
+            assert np.all(host[0, :, columns:] == 0.0), name
+    assert np.any(backend.to_host(params["W1"])[0, :3] != 0.0)  # the real units trained
 
 
 def test_per_model_costs_and_accuracies(backend64: Backend) -> None:
@@ -221,6 +228,17 @@ def test_per_model_costs_and_accuracies(backend64: Backend) -> None:
     costs = compute_cost(params, cache, Y, output, stack.per_model(l2), xp=xp)
     accuracies = output_accuracy("binary", cache.A[-1], Y, xp=xp)
     assert costs.shape == (3,) and accuracies.shape == (3,)
+    # The training step's batch statistics (the records' sums) are per model too.
+    spec = StepSpec(stack.hidden, output, stack.optimizer(), 0.0)
+    batch = Batch(X, Y, stack.unit_masks, xp.ones_like(X[:, :1]))
+    stats = train_step(params, {"t": 0}, batch, 0.1, spec, with_stats=True, xp=xp)[2]
+    assert stats is not None and stats.hits_sum is not None
+    m = X.shape[0]
+    np.testing.assert_allclose(backend64.to_host(stats.cost_sum),
+                               backend64.to_host(output.cost(cache.Z[-1], Y, xp=xp)) * m,
+                               rtol=1e-15)
+    np.testing.assert_array_equal(backend64.to_host(stats.hits_sum),
+                                  backend64.to_host(accuracies) * m)
     for i, (s, seed) in enumerate(zip(sizes, seeds, strict=True)):
         net = Network.create(s, backend64, "sigmoid", seed=seed,
                              init_scale=[100.0, 50.0, 80.0][i])

@@ -14,6 +14,11 @@ The public methods take examples as rows, ``X`` of shape ``(m, n[0])``, and hand
 ``X.T``: a free view, so data stays row-major in memory (fast mini-batch slicing) while
 the equations read exactly as in the notes.
 
+The same functions train a stack of ``k`` networks at once (:mod:`nnbackend.core.stack`):
+every array then has a leading model axis (``W[l]`` is ``(k, n[l], n[l-1])``, ``A[l]`` is
+``(k, n[l], m)``, ``X`` is shared or ``(k, n[0], m)``), ``@`` broadcasts over it, the
+transposes become the standard's ``matrix_transpose`` and costs come back per model.
+
 Only operators (``@``, ``*``, ``.T`` on 2-D arrays) and standard functions of the
 namespace ``xp`` are used, so NumPy, CuPy, PyTorch and array-api-strict run this code
 unchanged. In-place operators (``+=``, ``*=``, standard too) write only into arrays the
@@ -82,7 +87,8 @@ def forward_propagation(
     params : dict
         ``W1, b1, ..., WL, bL``.
     X : array, shape (n[0], m)
-        The input layer ``A[0]``, examples as columns.
+        The input layer ``A[0]``, examples as columns. With stacked parameters (a leading
+        model axis) it is shared, or per model ``(k, n[0], m)``.
     hidden, output
         ``g[1..L-1]`` and the output layer ``g[L]``.
     masks : list, optional
@@ -129,11 +135,13 @@ def backward_propagation(
     cache : Cache
         From :func:`forward_propagation` on the same parameters.
     Y : array, shape (n[L], m)
-        Targets in the output layer's encoding (0/1, one-hot, or real values).
+        Targets in the output layer's encoding (0/1, one-hot, or real values); for a
+        stack, shared or per model ``(k, n[L], m)``.
     hidden : Activation
         The hidden layers' ``g`` (its derivative is used).
-    l2 : float
-        L2 strength ``lambda``: adds ``lambda / m * W[l]`` to ``dW[l]``.
+    l2 : float or array
+        L2 strength ``lambda``: adds ``lambda / m * W[l]`` to ``dW[l]`` (a stack's may be a
+        ``(k, 1, 1)`` array of per-model strengths).
     dA_L : array, shape (n[L], m), optional
         Start from this ``dA[L] = dJ/dA[L]`` instead of the fused ``dZ[L] = A[L] - Y``
         (``Y`` is then unused): ``dZ[L] = dA[L] * g'[L](Z[L])``, the course's separate
@@ -149,7 +157,8 @@ def backward_propagation(
         defaults give the notes' gradients. ``ones``: a column of ones of shape ``(m, 1)``
         in the arrays' dtype and device, reused from step to step (made here when not
         given). ``scale`` multiplies every gradient (default 1): plain gradient descent
-        passes its learning rate, one multiply of ``dZ[L]`` instead of one per parameter.
+        passes its learning rate, one multiply of ``dZ[L]`` instead of one per parameter
+        (a stack's: a float or per-model ``(k, 1, 1)`` rates).
     xp : module
         The standard namespace of the arrays.
 
@@ -165,8 +174,9 @@ def backward_propagation(
     # A stack of models (a leading model axis, see core/axes.py) transposes with the
     # standard's matrix_transpose; one model keeps the notes' .T (decided once per call).
     stacked = As[L].ndim > 2
-    # l2 may be a (k, 1, 1) array of per-model strengths (the test inlined: hot path).
-    penalised = bool(l2) if isinstance(l2, (int, float)) else True
+    # A stack's l2 may be a (k, 1, 1) array of per-model strengths (no truth value); one
+    # model's is a float, tested as it is (no call added to the notes' hot path).
+    penalised = (not isinstance(l2, (int, float)) or l2) if stacked else l2
     grads: dict[str, Array] = {}
     g_prime = hidden.derivative
     if g_prime is None:
@@ -231,13 +241,15 @@ def compute_cost(params: dict[str, Array], cache: Cache, Y: Array, output: Outpu
     Y : array, shape (n[L], m)
     output : OutputLayer
     xp : module
-    l2 : float
-        ``lambda`` of ``lambda / (2m) * sum W**2`` (0 = none).
+    l2 : float or array
+        ``lambda`` of ``lambda / (2m) * sum W**2`` (0 = none); a stack's may be per model,
+        ``(k, 1, 1)``.
 
     Returns
     -------
-    array, shape ()
-        On the arrays' device; read it only when it is needed (a GPU sync).
+    array, shape () or (k,)
+        On the arrays' device (one cost per model of a stack); read it only when it is
+        needed (a GPU sync).
     """
     J = output.cost(cache.Z[-1], Y, xp=xp)
     if not is_float(l2) or l2:

@@ -122,7 +122,8 @@ class Update:
         both donations). A captured CUDA graph needs this: its replays read and write the
         same memory every time.
     factors : (lr_t, eps_t) or None
-        0-d device arrays replacing :meth:`Optimizer.factors`'s two floats (a captured step
+        0-d device arrays (a stack's: ``(k, 1, 1)``) replacing :meth:`Optimizer.factors`'s
+        two floats (a captured step
         refills them before each replay instead of baking one value in). Not used by plain
         gradient descent, whose learning rate rides on the gradients.
     """
@@ -346,7 +347,8 @@ def _descend(W: Array, direction: Array, lr: Any, in_place: bool, s: Array | Non
     """``W - lr * direction``, or ``W - lr * direction / (sqrt(s) + eps)`` given ``s``.
 
     Written into ``W`` when ``in_place``; otherwise a new array. ``lr`` and ``eps`` are
-    Python floats, or 0-d device arrays of ``W``'s dtype (a captured step's factors).
+    Python floats, or 0-d device arrays of ``W``'s dtype (a captured step's factors), or a
+    stack's per-model ``(k, 1, 1)`` arrays.
     """
     if s is None and isinstance(lr, float) and lr == 1.0:  # gd: lr already rides on dW
         if in_place:
