@@ -20,7 +20,7 @@ from nnbackend.core.gradcheck import gradient_check
 from nnbackend.core.losses import OUTPUT_LAYERS
 from nnbackend.core.metrics import output_accuracy
 from nnbackend.core.network import Network, compute_cost, forward_propagation
-from nnbackend.core.optimizers import OPTIMIZERS
+from nnbackend.core.optimizers import OPTIMIZERS, Optimizer
 from nnbackend.core.stack import ModelStack
 from nnbackend.errors import NNBackendError
 from nnbackend.training.step import Batch, StepSpec, train_step
@@ -277,3 +277,20 @@ def test_stack_rejects_what_cannot_share_it(reference: Backend) -> None:
         stack.optimizer("adam", beta1=[0.9, 1.5])
     # Shared values stay Python floats (the single run's own numbers, no array operation).
     assert stack.per_model([0.5, 0.5]) == 0.5 and isinstance(stack.per_model(0.5), float)
+
+
+def test_adam_factors_with_per_model_betas(reference: Backend) -> None:
+    """An Optimizer given per-model arrays computes each model's bias-corrected factors (to
+    an ulp of the array power); the stack's own optimizer computes them exactly."""
+    betas = [(0.9, 0.999, 1e-8), (0.8, 0.99, 1e-7)]
+    stack = ModelStack([(2, 4, 1)] * 2, reference, get_hidden_activation("tanh"))
+    b1, b2, eps = ([b[j] for b in betas] for j in range(3))
+    generic = Optimizer("adam", *(stack.per_model(v) for v in (b1, b2, eps)))
+    exact = stack.optimizer("adam", b1, b2, eps)
+    lr = stack.per_model([0.01, 0.02])
+    for t in (1, 2, 7, 100):
+        for i, (beta1, beta2, epsilon) in enumerate(betas):
+            want = Optimizer("adam", beta1, beta2, epsilon).factors(t, [0.01, 0.02][i])
+            got = [float(np.asarray(f)[i, 0, 0]) for f in generic.factors(t, lr)]
+            assert got == pytest.approx(want, rel=1e-15)
+            assert [float(np.asarray(f)[i, 0, 0]) for f in exact.factors(t, lr)] == list(want)

@@ -123,9 +123,9 @@ class Update:
         same memory every time.
     factors : (lr_t, eps_t) or None
         0-d device arrays (a stack's: ``(k, 1, 1)``) replacing :meth:`Optimizer.factors`'s
-        two floats (a captured step
-        refills them before each replay instead of baking one value in). Not used by plain
-        gradient descent, whose learning rate rides on the gradients.
+        two floats (a captured step refills them before each replay instead of baking one
+        value in). Not used by plain gradient descent, whose learning rate rides on the
+        gradients.
     """
 
     donate_params: bool = False
@@ -214,7 +214,9 @@ class Optimizer:
         if not self.rule.bias_corrected:
             return lr, self.epsilon
         c1, c2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
-        # Per-model beta2 (a stack): ``** 0.5``, which NumPy and PyTorch compute as sqrt.
+        # Per-model betas as arrays: ``** 0.5`` (NumPy and PyTorch take a sqrt). The array
+        # power of ``beta**t`` may differ from Python's by an ulp: a stack that must equal
+        # its single runs takes its corrections from stack.StackedOptimizer instead.
         root_c2 = math.sqrt(c2) if isinstance(c2, float) else c2**0.5
         return lr * root_c2 / c1, self.epsilon * root_c2
 
