@@ -145,12 +145,13 @@ def silu_derivative(Z: Array, A: Array, *, xp: ModuleType) -> Array:
 
 
 def softmax(Z: Array, *, xp: ModuleType) -> Array:
-    """Column-wise softmax of ``Z`` of shape ``(K, m)``: each column sums to 1.
+    """Column-wise softmax of ``Z`` of shape ``(K, m)`` (or a stack ``(k, K, m)``): each
+    column sums to 1.
 
     The column maximum is subtracted first, so ``exp`` never overflows.
     """
-    E = xp.exp(Z - xp.max(Z, axis=0, keepdims=True))
-    return E / xp.sum(E, axis=0, keepdims=True)
+    E = xp.exp(Z - xp.max(Z, axis=-2, keepdims=True))
+    return E / xp.sum(E, axis=-2, keepdims=True)
 
 
 class Forward(Protocol):

@@ -54,7 +54,7 @@ class GradCheckResult:
 
 def gradient_check(
     network: Network, X: Array, Y: Array, epsilon: float = 1e-7, threshold: float = 1e-7,
-    l2: float = 0.0,
+    l2: float | Array = 0.0, masks: list[Array | None] | None = None,
 ) -> GradCheckResult:
     """Compare ``network``'s backward pass with central differences of its cost.
 
@@ -70,12 +70,23 @@ def gradient_check(
         The perturbation (the notes' 1e-7).
     threshold : float
         Differences below it pass.
-    l2 : float
-        L2 strength ``lambda``, included in both the cost and the backward pass.
+    l2 : float or array
+        L2 strength ``lambda``, included in both the cost and the backward pass (a stack's
+        may be a ``(k, 1, 1)`` array of per-model strengths).
+    masks : list, optional
+        Fixed masks for the hidden layers, as a training step takes them: dropout masks,
+        or a padded stack's unit masks (:class:`nnbackend.core.stack.ModelStack`).
+
+    A stack of models (parameters with a leading model axis; ``X`` shared or per model,
+    ``(k, m, n[0])``) is checked as one function: the sum of the models' costs, whose
+    gradient with respect to each model's parameters is that model's own.
     """
     backend, hidden, output = network.backend, network.hidden, network.output
-    cache = forward_propagation(network.params, X.T, hidden, output, xp=backend.xp)
-    grads = backward_propagation(network.params, cache, Y, hidden, l2, xp=backend.xp)
+    xp_net = backend.xp
+    stacked = X.ndim > 2
+    cache = forward_propagation(network.params, xp_net.matrix_transpose(X) if stacked else X.T,
+                                hidden, output, masks, xp=xp_net)
+    grads = backward_propagation(network.params, cache, Y, hidden, l2, xp=xp_net)
     analytic = {name: backend.to_host(grads[f"d{name}"]).astype("float64")
                 for name in network.params}
 
@@ -83,12 +94,17 @@ def gradient_check(
     xp = reference.xp
     theta = {name: backend.to_host(value).astype("float64")
              for name, value in network.params.items()}
-    XT = reference.asarray(backend.to_host(X)).T
+    X64 = reference.asarray(backend.to_host(X))
+    XT = xp.matrix_transpose(X64) if stacked else X64.T
     Y64 = reference.asarray(backend.to_host(Y))
+    masks64 = None if masks is None else [
+        None if mask is None else reference.asarray(backend.to_host(mask)) for mask in masks]
+    l2_64 = l2 if isinstance(l2, (int, float)) else reference.asarray(backend.to_host(l2))
 
     def cost() -> float:
-        cache = forward_propagation(theta, XT, hidden, output, xp=xp)
-        return float(compute_cost(theta, cache, Y64, output, l2, xp=xp))
+        cache = forward_propagation(theta, XT, hidden, output, masks64, xp=xp)
+        # One model: its cost; a stack: the sum of its models' costs.
+        return float(xp.sum(compute_cost(theta, cache, Y64, output, l2_64, xp=xp)))
 
     numeric = {}
     for name, value in theta.items():

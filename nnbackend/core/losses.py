@@ -6,6 +6,9 @@ layer's pre-activation is the notes' ``dZ[L] = A[L] - Y`` (the ``1/m`` is applie
 ``log(A)`` or ``1/A``, so ``|Z| = 1e4`` gives finite numbers.
 
 Shapes follow the notes' column convention: ``Z``, ``A`` and ``Y`` are ``(n[L], m)``.
+A stack of ``k`` models (:mod:`nnbackend.core.axes`) gives ``Z`` of shape ``(k, n[L], m)``
+(``Y`` shared, ``(n[L], m)``, or per model) and one cost per model, shape ``(k,)``: classes
+run along axis ``-2`` and examples along ``-1`` in both cases.
 A cost is a 0-d array on the device; reading it (``Backend.to_float``) is left to the
 caller, at its print interval, because on a GPU every read is a synchronisation.
 """
@@ -17,6 +20,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from . import activations
+from .axes import model_sum
 
 Array = Any
 
@@ -41,11 +45,11 @@ def binary_cross_entropy(Z: Array, Y: Array, *, xp: ModuleType) -> Array:
 
     Returns
     -------
-    array, shape ()
-        The mean cost.
+    array, shape () or (k,)
+        The mean cost (of each model of a stack).
     """
-    m = Z.shape[1]
-    return xp.sum(_softplus(Z, xp=xp) - Y * Z) / m
+    m = Z.shape[-1]
+    return model_sum(_softplus(Z, xp=xp) - Y * Z, xp=xp) / m
 
 
 def categorical_cross_entropy(Z: Array, Y: Array, *, xp: ModuleType) -> Array:
@@ -58,10 +62,10 @@ def categorical_cross_entropy(Z: Array, Y: Array, *, xp: ModuleType) -> Array:
     Y : array, shape (K, m)
         One-hot labels.
     """
-    m = Z.shape[1]
-    shifted = Z - xp.max(Z, axis=0, keepdims=True)
-    log_softmax = shifted - xp.log(xp.sum(xp.exp(shifted), axis=0, keepdims=True))
-    return -xp.sum(Y * log_softmax) / m
+    m = Z.shape[-1]
+    shifted = Z - xp.max(Z, axis=-2, keepdims=True)
+    log_softmax = shifted - xp.log(xp.sum(xp.exp(shifted), axis=-2, keepdims=True))
+    return -model_sum(Y * log_softmax, xp=xp) / m
 
 
 def mean_squared_error(Z: Array, Y: Array, *, xp: ModuleType) -> Array:
@@ -74,9 +78,9 @@ def mean_squared_error(Z: Array, Y: Array, *, xp: ModuleType) -> Array:
     Y : array, shape (n_targets, m)
         Real-valued targets.
     """
-    m = Z.shape[1]
+    m = Z.shape[-1]
     diff = Z - Y
-    return xp.sum(diff * diff) / (2 * m)
+    return model_sum(diff * diff, xp=xp) / (2 * m)
 
 
 class Cost(Protocol):

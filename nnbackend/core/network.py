@@ -14,6 +14,11 @@ The public methods take examples as rows, ``X`` of shape ``(m, n[0])``, and hand
 ``X.T``: a free view, so data stays row-major in memory (fast mini-batch slicing) while
 the equations read exactly as in the notes.
 
+The same functions train a stack of ``k`` networks at once (:mod:`nnbackend.core.stack`):
+every array then has a leading model axis (``W[l]`` is ``(k, n[l], n[l-1])``, ``A[l]`` is
+``(k, n[l], m)``, ``X`` is shared or ``(k, n[0], m)``), ``@`` broadcasts over it, the
+transposes become the standard's ``matrix_transpose`` and costs come back per model.
+
 Only operators (``@``, ``*``, ``.T`` on 2-D arrays) and standard functions of the
 namespace ``xp`` are used, so NumPy, CuPy, PyTorch and array-api-strict run this code
 unchanged. In-place operators (``+=``, ``*=``, standard too) write only into arrays the
@@ -30,6 +35,7 @@ from typing import Any, NamedTuple
 
 from ..errors import NNBackendError
 from .activations import Activation, get_hidden_activation
+from .axes import is_float
 from .backend import Backend, host_rng
 from .initializers import initialize_parameters
 from .losses import OUTPUT_LAYERS, OutputLayer
@@ -81,7 +87,8 @@ def forward_propagation(
     params : dict
         ``W1, b1, ..., WL, bL``.
     X : array, shape (n[0], m)
-        The input layer ``A[0]``, examples as columns.
+        The input layer ``A[0]``, examples as columns. With stacked parameters (a leading
+        model axis) it is shared, or per model ``(k, n[0], m)``.
     hidden, output
         ``g[1..L-1]`` and the output layer ``g[L]``.
     masks : list, optional
@@ -128,11 +135,13 @@ def backward_propagation(
     cache : Cache
         From :func:`forward_propagation` on the same parameters.
     Y : array, shape (n[L], m)
-        Targets in the output layer's encoding (0/1, one-hot, or real values).
+        Targets in the output layer's encoding (0/1, one-hot, or real values); for a
+        stack, shared or per model ``(k, n[L], m)``.
     hidden : Activation
         The hidden layers' ``g`` (its derivative is used).
-    l2 : float
-        L2 strength ``lambda``: adds ``lambda / m * W[l]`` to ``dW[l]``.
+    l2 : float or array
+        L2 strength ``lambda``: adds ``lambda / m * W[l]`` to ``dW[l]`` (a stack's may be a
+        ``(k, 1, 1)`` array of per-model strengths).
     dA_L : array, shape (n[L], m), optional
         Start from this ``dA[L] = dJ/dA[L]`` instead of the fused ``dZ[L] = A[L] - Y``
         (``Y`` is then unused): ``dZ[L] = dA[L] * g'[L](Z[L])``, the course's separate
@@ -151,7 +160,8 @@ def backward_propagation(
         defaults give the notes' gradients. ``ones``: a column of ones of shape ``(m, 1)``
         in the arrays' dtype and device, reused from step to step (made here when not
         given). ``scale`` multiplies every gradient (default 1): plain gradient descent
-        passes its learning rate, one multiply of ``dZ[L]`` instead of one per parameter.
+        passes its learning rate, one multiply of ``dZ[L]`` instead of one per parameter
+        (a stack's: a float or per-model ``(k, 1, 1)`` rates).
     xp : module
         The standard namespace of the arrays.
 
@@ -163,13 +173,20 @@ def backward_propagation(
     """
     Zs, As, A_in, masks = cache
     L = len(Zs) - 1
-    m = As[L].shape[1]
+    m = As[L].shape[-1]
+    # A stack of models (a leading model axis, see core/axes.py) transposes with the
+    # standard's matrix_transpose; one model keeps the notes' .T (decided once per call).
+    stacked = As[L].ndim > 2
+    # A stack's l2 may be a (k, 1, 1) array of per-model strengths (no truth value); one
+    # model's is a float, tested as it is (no call added to the notes' hot path).
+    penalised = (not isinstance(l2, (int, float)) or l2) if stacked else l2
     grads: dict[str, Array] = {}
     g_prime = hidden.derivative
     if g_prime is None:
         raise NNBackendError(f"{hidden.name} cannot be a hidden activation (no derivative)")
     if ones is None:
-        ones = xp.ones_like(As[0][:1, :]).T
+        ones = (xp.matrix_transpose(xp.ones_like(As[L][..., :1, :])) if stacked
+                else xp.ones_like(As[0][:1, :]).T)
     names = layer_names(L)
     # The notes' 1/m of every dW[l] and db[l], applied once to dZ[L]: backpropagation is
     # linear in dZ[L], so each dZ[l] below is the notes' dZ[l] / m and the per-layer
@@ -191,8 +208,8 @@ def backward_propagation(
             grads[f"dA{L}"] = dA_L
     for l in range(L, 0, -1):  # noqa: E741 -- the notes' layer index
         W, _, dW_name, db_name = names[l - 1]
-        dW = dZ @ A_in[l - 1].T
-        if l2:
+        dW = dZ @ (xp.matrix_transpose(A_in[l - 1]) if stacked else A_in[l - 1].T)
+        if penalised:
             dW = dW + (l2 * scale / m) * params[W]
         grads[dW_name] = dW
         # sum(dZ, axis=1, keepdims=True) as a product with a column of ones: the same sum,
@@ -211,7 +228,7 @@ def backward_propagation(
             # In place into the product just made (nothing else refers to it): fewer
             # allocations of (n[l-1], m) arrays, about 5% of forward plus backward on the
             # deep benchmark's network (medians of 9, interleaved; noisy: 1-8%).
-            dA_prev = params[W].T @ dZ
+            dA_prev = (xp.matrix_transpose(params[W]) if stacked else params[W].T) @ dZ
             if masks is not None:
                 dA_prev *= masks[l - 1]  # only the kept units pass gradient
             dA_prev *= g_prime(Zs[l - 1], As[l - 1], xp=xp)
@@ -232,17 +249,19 @@ def compute_cost(params: dict[str, Array], cache: Cache, Y: Array, output: Outpu
     Y : array, shape (n[L], m)
     output : OutputLayer
     xp : module
-    l2 : float
-        ``lambda`` of ``lambda / (2m) * sum W**2`` (0 = none).
+    l2 : float or array
+        ``lambda`` of ``lambda / (2m) * sum W**2`` (0 = none); a stack's may be per model,
+        ``(k, 1, 1)``.
 
     Returns
     -------
-    array, shape ()
-        On the arrays' device; read it only when it is needed (a GPU sync).
+    array, shape () or (k,)
+        On the arrays' device (one cost per model of a stack); read it only when it is
+        needed (a GPU sync).
     """
     J = output.cost(cache.Z[-1], Y, xp=xp)
-    if l2:
-        J = J + l2_cost(params, l2, Y.shape[1], xp=xp)
+    if not is_float(l2) or l2:
+        J = J + l2_cost(params, l2, Y.shape[-1], xp=xp)
     return J
 
 

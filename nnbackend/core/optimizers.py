@@ -5,6 +5,12 @@ names (``W1``, ``dW1``, and ``vdW1``/``sdW1`` for the moving averages), so the s
 be checkpointed like the parameters. Hyper-parameters and bias corrections are Python
 floats: a NumPy scalar would silently upcast float32 arrays to float64.
 
+A stack of ``k`` models (:mod:`nnbackend.core.stack`) runs the same rules unchanged: its
+parameters and moving averages carry a leading model axis, and any hyper-parameter (the
+learning rate, ``beta1``, ``beta2``, ``epsilon``) may be a ``(k, 1, 1)`` device array of
+per-model values, which broadcasts over each model's parameters. A rule written with
+operators and element-wise functions (as all of these are) needs nothing more.
+
 Updates are functional by default: they build new arrays and leave their inputs alone,
 so early stopping can keep "the best parameters" as a plain reference, with no copy. A
 caller that owns the old arrays may donate them (``donate_params``, ``donate_state``) to
@@ -116,9 +122,10 @@ class Update:
         both donations). A captured CUDA graph needs this: its replays read and write the
         same memory every time.
     factors : (lr_t, eps_t) or None
-        0-d device arrays replacing :meth:`Optimizer.factors`'s two floats (a captured step
-        refills them before each replay instead of baking one value in). Not used by plain
-        gradient descent, whose learning rate rides on the gradients.
+        0-d device arrays (a stack's: ``(k, 1, 1)``) replacing :meth:`Optimizer.factors`'s
+        two floats (a captured step refills them before each replay instead of baking one
+        value in). Not used by plain gradient descent, whose learning rate rides on the
+        gradients.
     """
 
     donate_params: bool = False
@@ -140,18 +147,21 @@ class Optimizer:
     ----------
     name : str
         The update rule.
-    beta1 : float
+    beta1 : float or array
         Decay of the first moment (momentum's ``beta``, Adam's ``beta1``).
-    beta2 : float
+    beta2 : float or array
         Decay of the second moment (RMSprop's and Adam's ``beta2``).
-    epsilon : float
+    epsilon : float or array
         Added to ``sqrt(s)`` to avoid division by zero.
+
+    For a stack of models each may be a ``(k, 1, 1)`` device array of per-model values
+    (:func:`nnbackend.core.stack.ModelStack.optimizer` builds one); one model's are floats.
     """
 
     name: str = "gd"
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
+    beta1: float | Array = 0.9
+    beta2: float | Array = 0.999
+    epsilon: float | Array = 1e-8
 
     def __post_init__(self) -> None:
         if self.name not in UPDATE_RULES:
@@ -181,7 +191,7 @@ class Optimizer:
         """True when the update is ``W - lr * dW``: lr can then scale the gradients."""
         return self.rule.update is None
 
-    def factors(self, t: int, lr: float) -> tuple[float, float]:
+    def factors(self, t: int, lr: float | Array) -> tuple[Any, Any]:
         """This step's learning rate and epsilon as the update applies them.
 
         For Adam the bias corrections are folded into two Python floats:
@@ -193,12 +203,21 @@ class Optimizer:
         ----------
         t : int
             The step being taken, counted from 1.
-        lr : float
-            The step's learning rate (after decay).
+        lr : float or array
+            The step's learning rate (after decay); a stack's may be per model.
+
+        Returns
+        -------
+        lr_t, eps_t
+            Python floats, or per-model arrays where a stack's hyper-parameters are.
         """
         if not self.rule.bias_corrected:
             return lr, self.epsilon
-        c1, root_c2 = 1.0 - self.beta1**t, math.sqrt(1.0 - self.beta2**t)
+        c1, c2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
+        # Per-model betas as arrays: ``** 0.5`` (NumPy and PyTorch take a sqrt). The array
+        # power of ``beta**t`` may differ from Python's by an ulp: a stack that must equal
+        # its single runs takes its corrections from stack.StackedOptimizer instead.
+        root_c2 = math.sqrt(c2) if isinstance(c2, float) else c2**0.5
         return lr * root_c2 / c1, self.epsilon * root_c2
 
     def step(
@@ -221,8 +240,9 @@ class Optimizer:
             ``dW1, db1, ...`` shaped like the parameters (never modified).
         state : dict
             From :meth:`init` or the previous step; ``t`` counts the steps taken.
-        lr : float
-            This step's learning rate (after decay).
+        lr : float or array
+            This step's learning rate (after decay); for a stack of models it may be a
+            ``(k, 1, 1)`` array of per-model rates.
         update : Update
             Which arrays the update may (or must) write into, and how; by default none.
         xp : module
@@ -261,9 +281,13 @@ class Optimizer:
         step_lr, eps = self.factors(t, lr) if factors is None else factors
         prefixes = rule.moments
         # Row blocks need both donated (they are written through views); all parameters
-        # share one dtype, so its size is looked up once per step.
-        block_bytes = block_bytes if donate_params and donate_state else None
-        itemsize = _itemsize(next(iter(params.values())), xp=xp) if block_bytes else 0
+        # share one dtype, so its size is looked up once per step. A stack's rows are its
+        # models, whose per-model factors a block would have to slice too: stacks update
+        # whole arrays.
+        first = next(iter(params.values()))
+        block_bytes = (block_bytes if donate_params and donate_state and first.ndim == 2
+                       else None)
+        itemsize = _itemsize(first, xp=xp) if block_bytes else 0
         for name, W in params.items():
             dW = grads["d" + name]
             moments = [state[prefix + name] for prefix in prefixes]
@@ -325,7 +349,8 @@ def _descend(W: Array, direction: Array, lr: Any, in_place: bool, s: Array | Non
     """``W - lr * direction``, or ``W - lr * direction / (sqrt(s) + eps)`` given ``s``.
 
     Written into ``W`` when ``in_place``; otherwise a new array. ``lr`` and ``eps`` are
-    Python floats, or 0-d device arrays of ``W``'s dtype (a captured step's factors).
+    Python floats, or 0-d device arrays of ``W``'s dtype (a captured step's factors), or a
+    stack's per-model ``(k, 1, 1)`` arrays.
     """
     if s is None and isinstance(lr, float) and lr == 1.0:  # gd: lr already rides on dW
         if in_place:

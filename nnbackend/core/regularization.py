@@ -13,24 +13,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .axes import is_float, model_sum, per_model_vector
 from .backend import Backend
 
 Array = Any
 
 
 def l2_cost(params: dict[str, Array], l2: float, m: int, *, xp: Any) -> Array:
-    """``lambda / (2m) * sum of W[l]**2`` over all layers, a 0-d device array.
+    """``lambda / (2m) * sum of W[l]**2`` over all layers, a 0-d device array (for a stack
+    of ``k`` models, one per model: shape ``(k,)``).
 
     Parameters
     ----------
     params : dict
         ``W1, b1, ...``; only the ``W`` entries are penalised.
-    l2 : float
-        ``lambda``.
+    l2 : float or array
+        ``lambda``; a stack may give one per model, shape ``(k, 1, 1)``.
     m : int
         Number of examples the cost is averaged over.
     """
-    total = sum(xp.sum(W * W) for name, W in params.items() if name.startswith("W"))
+    total = sum(model_sum(W * W, xp=xp) for name, W in params.items() if name.startswith("W"))
+    if not is_float(l2):
+        l2 = per_model_vector(l2, xp=xp)  # (k, 1, 1) -> (k,), shaped like the sums
     return (l2 / (2 * m)) * total
 
 

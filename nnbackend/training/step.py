@@ -43,8 +43,9 @@ class StepSpec:
         Output activation and loss.
     optimizer : Optimizer
         The update rule and its hyper-parameters.
-    l2 : float
-        L2 strength ``lambda`` (0 = none).
+    l2 : float or array
+        L2 strength ``lambda`` (0 = none); a stack's may be a ``(k, 1, 1)`` array of
+        per-model strengths.
     linear : bool
         The update is plain gradient descent, ``W - lr * dW`` (derived from ``optimizer``;
         read once here rather than on every step).
@@ -53,7 +54,7 @@ class StepSpec:
     hidden: Activation
     output: OutputLayer
     optimizer: Optimizer
-    l2: float = 0.0
+    l2: float | Array = 0.0
     linear: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,11 +67,13 @@ class Batch(NamedTuple):
     Attributes
     ----------
     X : array, shape (b, n[0])
-        Examples as rows (the math sees ``X.T``, a free view).
+        Examples as rows (the math sees ``X.T``, a free view). A stack of ``k`` models
+        shares it, or takes per-model rows ``(k, b, n[0])``.
     Y : array, shape (n[L], b)
-        Encoded targets.
+        Encoded targets (a stack: shared, or per model ``(k, n[L], b)``).
     masks : list or None
-        Inverted-dropout masks per layer (see :func:`nnbackend.core.regularization.dropout_masks`).
+        Inverted-dropout masks per layer (see :func:`nnbackend.core.regularization.dropout_masks`);
+        a stack's also zero its padded units (:meth:`nnbackend.core.stack.ModelStack.masks`).
     ones : array, shape (b, 1), optional
         A column of ones for ``db = dZ @ ones``, reused across steps of one batch size.
     """
@@ -82,7 +85,8 @@ class Batch(NamedTuple):
 
 
 class StepStats(NamedTuple):
-    """The batch's loss and accuracy times its size (0-d device arrays, never read here).
+    """The batch's loss and accuracy times its size (0-d device arrays, never read here;
+    ``(k,)`` for a stack of models).
 
     Summed over an epoch's batches and divided by the example count, they give the
     epoch's mean cost and accuracy (the L2 term is added once, at the end).
@@ -100,7 +104,9 @@ def gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scale: flo
     descent passes its learning rate here. The gradients are the notes' means over the
     batch's ``b`` examples, with the L2 term ``lambda / b * W[l]``.
     """
-    cache = forward_propagation(params, batch.X.T, spec.hidden, spec.output, batch.masks, xp=xp)
+    X = batch.X  # one model's rows (b, n[0]), or per-model rows (k, b, n[0]) of a stack
+    cache = forward_propagation(params, X.T if X.ndim == 2 else xp.matrix_transpose(X),
+                                spec.hidden, spec.output, batch.masks, xp=xp)
     grads = backward_propagation(params, cache, batch.Y, spec.hidden, spec.l2,
                                  ones=batch.ones, scale=scale, xp=xp)
     return grads, cache
@@ -108,7 +114,7 @@ def gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scale: flo
 
 def batch_stats(output: OutputLayer, cache: Cache, Y: Array, *, xp: ModuleType) -> StepStats:
     """The batch's loss and accuracy, each times the batch size, from its forward pass."""
-    size = float(Y.shape[1])
+    size = float(Y.shape[-1])
     cost = output.cost(cache.Z[-1], Y, xp=xp) * size
     accuracy = output_accuracy(output.task, cache.A[-1], Y, xp=xp)
     return StepStats(cost, None if accuracy is None else accuracy * size)
@@ -127,8 +133,9 @@ def train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: flo
         The optimizer's state (``t`` and its moving averages).
     batch : Batch
         The step's examples, targets and dropout masks.
-    lr : float
-        The step's learning rate (after decay), a Python float.
+    lr : float or array
+        The step's learning rate (after decay), a Python float; a stack's may be a
+        ``(k, 1, 1)`` array of per-model rates.
     spec : StepSpec
         Activations, loss, update rule, L2.
     with_stats : bool
