@@ -232,7 +232,7 @@ def test_adam_minibatches_reach_90_percent_in_fewer_passes_than_full_batch(refer
 
 def test_chunked_evaluation_equals_one_pass(backend, monkeypatch):
     """Records on data larger than a chunk are the same numbers as one big forward pass."""
-    from nnbackend.training import trainer as training
+    from nnbackend.training import evaluation as training
 
     rng = np.random.RandomState(0)
     X_host = rng.randn(50, 3)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from .._text import count
 from ..core.backend import Backend, resolve_backend
@@ -22,7 +21,7 @@ from ..distributed.agreement import FINGERPRINT, RESUMED_STEP, RanksDisagree, ch
 from ..distributed.launch import DISTRIBUTED_KINDS, connect, rank_device
 from ..errors import NNBackendError, SettingError
 from ..model import Model
-from ..model.scores import r2_score
+from ..model.scores import final_scores
 from ..persistence.atomic import exclusive
 from ..persistence.checkpoints import load_checkpoint, save_checkpoint
 from ..persistence.models import load_state
@@ -31,7 +30,7 @@ from ..training.cadence import print_interval, record_interval
 from ..training.callbacks import Callback, Checkpoints, RecordLog, StopOnInterrupt, json_safe
 from ..training.settings import TRAINING_SETTINGS, flag
 from ..training.stops import CAUGHT_SIGNALS, exit_code
-from ..training.trainer import Trainer, TrainingOptions, TrainingResult, TrainingState, evaluate
+from ..training.trainer import Trainer, TrainingOptions, TrainingResult, TrainingState
 from . import EXIT_USAGE, cli
 from .modelrun import check_output_path, data_files, refuse_overwriting_inputs
 from .options import (
@@ -476,21 +475,6 @@ def _print_interval(trainer: Trainer, model: Model) -> int:
     units = options.epochs if trainer.by_epoch else options.iterations
     assert units is not None
     return print_interval(units, trainer.by_epoch, model.run.get("print_every"))
-
-
-def final_scores(network: Network, X: Any, Y: Any, l2: float, host: bool) -> dict[str, float]:
-    """The run's final figures on one split: ``cost`` (with the L2 term) and ``accuracy``
-    for classifiers, ``r2`` and ``rmse`` (over examples and targets) for regression."""
-    cost, accuracy = evaluate(network, network.params, X, Y, l2, host=host)
-    if accuracy is not None:
-        return {"accuracy": accuracy, "cost": cost}
-    backend, m = network.backend, X.shape[0]
-    predicted = np.concatenate([  # in slices: host-resident data may exceed the device
-        backend.to_host(network.predict_proba(backend.asarray(X[start:start + 65536])))
-        for start in range(0, m, 65536)])
-    truth = np.asarray(backend.to_host(Y) if not host else Y, dtype=np.float64).T
-    rmse = float(np.sqrt(np.mean((predicted - truth) ** 2)))
-    return {"r2": r2_score(truth, predicted), "rmse": rmse, "cost": cost}
 
 
 def _scores_text(scores: dict[str, float]) -> str:

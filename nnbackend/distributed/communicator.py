@@ -126,6 +126,6 @@ class Communicator(ABC):
 
     def evaluate(self, network: Network, params: dict[str, Array], X: Array, Y: Array,
                  l2: float, host: bool = False) -> tuple[float, float | None]:
-        """:func:`nnbackend.training.trainer.evaluate`, each rank on its share of the rows."""
+        """:func:`nnbackend.training.evaluation.evaluate`, each rank on its share of the rows."""
         return evaluate_sharded(self, network, params, X, Y, l2, host)
 

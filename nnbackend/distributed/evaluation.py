@@ -1,9 +1,9 @@
 """Cost and accuracy of a data set split over the ranks: local sums, one all-reduce.
 
 Rank ``r`` evaluates its contiguous share of the rows (:func:`shard_bounds`), in chunks of
-:data:`nnbackend.training.trainer.EVAL_CHUNK` as the single-process evaluation does; the
+:data:`nnbackend.training.evaluation.EVAL_CHUNK` as the single-process evaluation does; the
 loss and hit sums are summed over the ranks, divided by the row count, and the L2 term of
-the parameters is added once, as in :func:`nnbackend.training.trainer.evaluate`.
+the parameters is added once, as in :func:`nnbackend.training.evaluation.evaluate`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.network import Network, forward_propagation
+from ..training.evaluation import EVAL_CHUNK, BatchTotals, _averaged
 from ..training.step import batch_stats
-from ..training.trainer import EVAL_CHUNK, BatchTotals, _averaged
 from .reduce import FlatSum
 from .shards import shard_bounds
 

@@ -1,12 +1,19 @@
-"""Scores computed on the host from predictions: confusion matrix and R^2.
+"""Scores computed on the host from predictions: confusion matrix and R^2; a run's
+final figures.
 
 Plain NumPy on small host arrays (one value per example), shared by ``Model.evaluate``,
-the estimators' ``score`` and ``nnbackend evaluate``.
+the estimators' ``score``, ``nnbackend evaluate``, and (:func:`final_scores`) the end of
+``nnbackend train`` and of each model of a sweep.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from ..core.network import Network
+from ..training.evaluation import evaluate
 
 #: What ``mse`` means in every report.
 MSE_DEFINITION = "mean over examples and targets of (prediction - target)^2"
@@ -61,3 +68,18 @@ def r2_score(truth: np.ndarray, predicted: np.ndarray,
     safe = np.where(total > 0, total, 1.0)
     r2 = np.where(total > 0, 1.0 - residual / safe, np.where(residual == 0, 1.0, 0.0))
     return float(np.mean(r2))
+
+
+def final_scores(network: Network, X: Any, Y: Any, l2: float, host: bool) -> dict[str, float]:
+    """The run's final figures on one split: ``cost`` (with the L2 term) and ``accuracy``
+    for classifiers, ``r2`` and ``rmse`` (over examples and targets) for regression."""
+    cost, accuracy = evaluate(network, network.params, X, Y, l2, host=host)
+    if accuracy is not None:
+        return {"accuracy": accuracy, "cost": cost}
+    backend, m = network.backend, X.shape[0]
+    predicted = np.concatenate([  # in slices: host-resident data may exceed the device
+        backend.to_host(network.predict_proba(backend.asarray(X[start:start + 65536])))
+        for start in range(0, m, 65536)])
+    truth = np.asarray(backend.to_host(Y) if not host else Y, dtype=np.float64).T
+    rmse = float(np.sqrt(np.mean((predicted - truth) ** 2)))
+    return {"r2": r2_score(truth, predicted), "rmse": rmse, "cost": cost}

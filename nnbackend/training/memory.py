@@ -16,7 +16,8 @@ from ..core.backend import Backend
 from ..core.optimizers import UPDATE_RULES
 from ..data.memory import refuse_unless_fits
 from ..errors import literal
-from .trainer import EVAL_CHUNK, TrainingOptions
+from .evaluation import EVAL_CHUNK
+from .trainer import TrainingOptions
 
 #: Bytes of a host float64 draw: weights are drawn on the host in float64 (the same
 #: numbers on every backend), then cast and copied to the device.
@@ -62,7 +63,7 @@ def check_network_fits(sizes: Sequence[int], layers: Sequence[int], m: int,
         The hidden sizes as the user gave them (for the message).
     m : int
         Training examples: a full-batch step, and a record's evaluation (in chunks of
-        :data:`~nnbackend.training.trainer.EVAL_CHUNK`), run this many at once.
+        :data:`~nnbackend.training.evaluation.EVAL_CHUNK`), run this many at once.
     options : TrainingOptions
         The batch size and the optimizer (its moving averages).
     backend : Backend

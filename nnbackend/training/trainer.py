@@ -40,16 +40,16 @@ import numpy as np
 from .._text import count
 from ..core.backend import host_rng
 from ..core.host_memory import keep_step_memory
-from ..core.metrics import output_accuracy
-from ..core.network import Network, compute_cost, forward_propagation
-from ..core.optimizers import Update, decayed_learning_rate, make_optimizer
-from ..core.regularization import dropout_masks, l2_cost
+from ..core.network import Network
+from ..core.optimizers import Update
 from ..errors import NNBackendError, SettingError, literal
-from .callbacks import Callback, EarlyStopping
-from .divergence import check_final_parameters, cost_divergence, parameters_finite
+from .callbacks import Callback
+from .divergence import check_final_parameters
+from .evaluation import BatchTotals, _averaged, evaluate  # noqa: F401 -- evaluate: re-exported
 from .graphed import GraphedSteps
+from .models import OneModel
 from .settings import SETTINGS, TRAINING_SETTINGS, check, check_all, check_requirements, default
-from .step import Batch, StepSpec, StepStats, batch_stats, train_step
+from .step import Batch, StepSpec, train_step
 from .streaming import BatchStream
 
 Array = Any
@@ -163,40 +163,6 @@ class TrainingResult:
 
 
 @dataclass
-class BatchTotals:
-    """Cost and accuracy summed over batches on the device, read once when averaged.
-
-    Attributes
-    ----------
-    cost : array or None
-        Sum of ``batch cost * batch size`` (0-d device array).
-    hits : array or None
-        Sum of ``batch accuracy * batch size`` (None for regression).
-    examples : int
-        Examples summed so far.
-    """
-
-    cost: Array | None = None
-    hits: Array | None = None
-    examples: int = 0
-
-    def add_stats(self, stats: StepStats, size: int) -> None:
-        """Add one batch of ``size`` examples, given its summed loss and hits."""
-        cost, hits = stats
-        self.cost = cost if self.cost is None else self.cost + cost
-        if hits is not None:
-            self.hits = hits if self.hits is None else self.hits + hits
-        self.examples += size
-
-    def means(self) -> tuple[Array, Array | None]:
-        """Mean cost and accuracy over the examples added (device arrays)."""
-        if self.cost is None:
-            raise NNBackendError("no batches were added")
-        scale = 1.0 / self.examples
-        return self.cost * scale, None if self.hits is None else self.hits * scale
-
-
-@dataclass
 class TrainingState:
     """Everything the loop changes, so that a run can be checkpointed and resumed.
 
@@ -237,55 +203,6 @@ class TrainingState:
     best_record: Record | None = None
     bad_records: int = 0
     elapsed: float = 0.0
-
-
-#: Examples per forward pass when evaluating: bounds the memory of a record (every
-#: layer's Z and A of the chunk) instead of holding them for the whole data set.
-EVAL_CHUNK = 8192
-
-
-def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2: float,
-             host: bool = False) -> tuple[float, float | None]:
-    """Cost (with the L2 term) and accuracy of ``params`` on ``(X, Y)``, read to the host.
-
-    Up to :data:`EVAL_CHUNK` examples are evaluated in one forward pass; more in chunks of
-    that many, summed on the device and read once. With ``host``, ``X`` and ``Y`` are
-    host NumPy arrays, copied to the device chunk by chunk.
-    """
-    backend, hidden, output = network.backend, network.hidden, network.output
-    xp = backend.xp
-    m = X.shape[0]
-    if m <= EVAL_CHUNK and not host:
-        cache = forward_propagation(params, X.T, hidden, output, xp=xp)
-        J = compute_cost(params, cache, Y, output, l2, xp=xp)
-        acc = output_accuracy(output.task, cache.A[-1], Y, xp=xp)
-        return _read(network, J, acc)
-    if host and m <= EVAL_CHUNK:
-        return evaluate(network, params, backend.asarray(X), backend.asarray(Y), l2)
-    totals = BatchTotals()
-    for start in range(0, m, EVAL_CHUNK):
-        end = min(start + EVAL_CHUNK, m)
-        X_part, Y_part = X[start:end, :], Y[:, start:end]
-        if host:
-            X_part, Y_part = backend.asarray(X_part), backend.asarray(Y_part)
-        part = forward_propagation(params, X_part.T, hidden, output, xp=xp)
-        totals.add_stats(batch_stats(output, part, Y_part, xp=xp), end - start)
-    return _averaged(network, params, totals, l2, m)
-
-
-def _averaged(network: Network, params: dict[str, Array], totals: BatchTotals, l2: float,
-              m: int) -> tuple[float, float | None]:
-    """The totals' mean cost plus the L2 term of ``params`` over ``m``, and accuracy."""
-    J, acc = totals.means()
-    if l2:  # once, over all parameters: the batches summed the loss alone
-        J = J + l2_cost(params, l2, m, xp=network.backend.xp)
-    return _read(network, J, acc)
-
-
-def _read(network: Network, J: Array, acc: Array | None) -> tuple[float, float | None]:
-    """Copy a cost and an accuracy (0-d device arrays) to the host."""
-    to_float = network.backend.to_float
-    return to_float(J), None if acc is None else to_float(acc)
 
 
 class Trainer:
@@ -342,7 +259,11 @@ class Trainer:
                  on_step: Callable[[Trainer], None] | None = None,
                  state: TrainingState | None = None, cuda_graph: str = "auto",
                  data_on: str = "device", callbacks: Sequence[Callback] = (),
-                 comm: Any = None) -> None:
+                 comm: Any = None, stack: Any = None) -> None:
+        if stack is not None and (comm is not None or data_on != "device" or state):
+            raise NNBackendError("a stack of models trains in one process, with its data "
+                                 "on the device, from the start: drop the communicator, "
+                                 "data_on host and the resumed state (or train one model)")
         self.options = (options or TrainingOptions()).checked(validation is not None)
         if data_on not in DATA_PLACES:
             raise NNBackendError(f"unknown data place {data_on!r}; choose device or host")
@@ -359,6 +280,8 @@ class Trainer:
             raise NNBackendError(f"X has {X.shape[0]} examples but Y has {Y.shape[1]}")
         self.network, self.X, self.Y, self.validation = network, X, Y, validation
         self.rng = host_rng(0) if rng is None else rng
+        # One model, or a stack (training/stacked.py): its draws, rates and stops.
+        self.models = stack or OneModel(network, self.options, self.rng)
         self.comm = comm
         if comm is not None and comm.rank != 0:  # rank 0 alone reports, saves, checkpoints
             on_record = on_step = None
@@ -366,10 +289,10 @@ class Trainer:
         self.on_record, self.on_step = on_record, on_step
         # Early stopping (and the best parameters a checkpoint keeps) runs as a callback,
         # first, so that the others see the restored parameters at the end; on every rank.
-        self.callbacks = ([EarlyStopping(self.options.patience)] if validation is not None
-                          else []) + list(callbacks)
+        self.callbacks = ([self.models.stopping(self.options.patience)]
+                          if validation is not None or stack else []) + list(callbacks)
         opts = self.options
-        self.optimizer = make_optimizer(opts.optimizer, opts.beta1, opts.beta2, opts.epsilon)
+        self.optimizer = self.models.optimizer()
         self.m = X.shape[0]
         self.batch = self.m if opts.batch_size is None else min(opts.batch_size, self.m)
         self.by_epoch = opts.epochs is not None
@@ -382,7 +305,11 @@ class Trainer:
         if comm is not None and cuda_graph == "on":
             raise SettingError("CUDA graphs do not run data-parallel yet; use {cuda_graph} "
                                "auto or off with a communicator")
-        self.use_graphs = comm is None and use_cuda_graphs(cuda_graph, network.backend)
+        if stack is not None and cuda_graph == "on":
+            raise SettingError("a stack of models does not run as CUDA graphs yet; use "
+                               "{cuda_graph} auto or off")
+        self.use_graphs = (comm is None and stack is None
+                           and use_cuda_graphs(cuda_graph, network.backend))
         self._stop: tuple[str, str | None] | None = None  # (kind, reason) once requested
         self._clock = time.perf_counter()
 
@@ -406,7 +333,7 @@ class Trainer:
     def parameters_finite(self) -> bool:
         """Whether every parameter is finite (:func:`~nnbackend.training.divergence.
         parameters_finite`: a GPU sync, so for checkpoints and the end, not every step)."""
-        return parameters_finite(self.network.backend, self.state.params)
+        return self.models.parameters_finite(self)
 
     def restore(self, params: dict[str, Array]) -> None:
         """Make ``params`` the run's parameters (e.g. the best ones, after early stopping)."""
@@ -421,9 +348,9 @@ class Trainer:
         the training set, when they cover the whole epoch (they do not after resuming from
         a checkpoint written before checkpoints carried them).
         """
-        st, l2 = self.state, self.options.l2
+        st, l2 = self.state, self.models.l2
         # Data-parallel: each rank evaluates its share of the rows and the sums are reduced.
-        evaluate_on = evaluate if self.comm is None else self.comm.evaluate
+        evaluate_on = self.models.evaluate if self.comm is None else self.comm.evaluate
         if totals is not None and totals.examples == self.m:
             cost, acc = _averaged(self.network, st.params, totals, l2, self.m)
         else:  # iteration mode, or an epoch resumed from a checkpoint without its sums
@@ -439,7 +366,7 @@ class Trainer:
                 entry["val_accuracy"] = val_acc
         entry["time"] = st.elapsed + time.perf_counter() - self._clock
         st.history.append(entry)
-        diverged = cost_divergence(cost, unit, count)  # on the host already: no extra sync
+        diverged = self.models.divergence(cost, unit, count)  # on the host: no extra sync
         if diverged:
             self.request_stop("diverged", diverged)
         if self.on_record is not None:
@@ -453,7 +380,7 @@ class Trainer:
         (kept on the host, in ``state.order``, when the data is)."""
         st = self.state
         if st.batch_start == 0 or st.order is None:
-            st.order = self.rng.permutation(self.m)
+            st.order = self.models.permutation(self.m)
         return None if self.host_data else self.network.backend.asarray(st.order,
                                                                          dtype="int64")
 
@@ -469,7 +396,7 @@ class Trainer:
             # memory rather than hand it back and fault it in again (core/host_memory.py).
             keep_step_memory()
         self._clock = time.perf_counter()
-        spec = StepSpec(net.hidden, net.output, self.optimizer, self.options.l2)
+        spec = StepSpec(net.hidden, net.output, self.optimizer, self.models.l2)
         result: TrainingResult | None = None
         begun: list[Callback] = []  # those whose on_begin ran get their on_end
         stream: BatchStream | None = None
@@ -507,10 +434,9 @@ class Trainer:
         net, st, opts = self.network, self.state, self.options
         backend, xp = net.backend, net.backend.xp
         m, batch, total, by_epoch = self.m, self.batch, self.total_steps, self.by_epoch
-        every, keep_prob = opts.print_every, opts.keep_prob
+        every, models = opts.print_every, self.models
         assert every is not None
         full_batch = batch == m
-        lr0, decay, decay_every = opts.learning_rate, opts.lr_decay, opts.lr_decay_every
         # Columns of ones for db = dZ @ ones (see backward_propagation), one per batch size
         # (the last batch of an epoch may be smaller), made once and reused.
         ones: dict[int, Array] = {}
@@ -527,7 +453,7 @@ class Trainer:
                 order = self._epoch_order()
             if stream is not None:
                 stream.epoch(None if full_batch else st.order, st.batch_start)
-            lr = decayed_learning_rate(lr0, decay, st.epoch, decay_every) if decay else lr0
+            lr = models.learning_rate(st.epoch)
             # Sum batch costs only in epochs that end with a record (epoch mode).
             totals = st.epoch_totals if by_epoch and (
                 (st.epoch + 1) % every == 0 or st.epoch + 1 == opts.epochs) else None
@@ -537,23 +463,23 @@ class Trainer:
                     if self._record("iteration", st.step):
                         stop = True
                         break
+                    lr = models.learning_rate(st.epoch)  # a stack may have frozen models
                 start = st.batch_start
                 # Clip the stop: out-of-bounds slice ends are not in the standard.
                 end = min(start + batch, m)
                 size = end - start
-                rows = None if order is None else order[start:end]
-                masks = (None if keep_prob == 1.0 else
-                         dropout_masks(self.rng, net.layer_sizes, size, keep_prob, backend))
+                rows = None if order is None else order[..., start:end]  # a stack's: (k, b)
+                masks = models.masks(size) if models.dropout else models.fixed_masks
                 streamed = None if stream is None else stream.next()
                 if graphed is not None:
                     stats = graphed.step(None if streamed else rows, masks, lr,
                                          totals is not None, batch=streamed)
                     st.params, st.optimizer_state = graphed.params, graphed.opt_state
                 else:
-                    if rows is None and streamed is None and masks is None:
+                    if rows is None and streamed is None and not models.dropout:
                         # Full-batch gradient descent: the same Batch every step.
                         if whole is None:
-                            whole = Batch(self.X, self.Y, None, xp.ones_like(self.X[:, :1]))
+                            whole = Batch(self.X, self.Y, masks, xp.ones_like(self.X[:, :1]))
                         step_batch = whole
                     else:
                         if streamed is not None:
@@ -564,10 +490,9 @@ class Trainer:
                             # Gather this batch's rows: a (batch, n[0]) copy, never a
                             # permuted copy of the whole data set (which would double the
                             # memory).
-                            Xb = xp.take(self.X, rows, axis=0)
-                            Yb = xp.take(self.Y, rows, axis=1)
+                            Xb, Yb = models.gather(self.X, self.Y, rows)
                         if size not in ones:
-                            ones[size] = xp.ones_like(Xb[:, :1])
+                            ones[size] = models.ones(Xb)
                         step_batch = Batch(Xb, Yb, masks, ones[size])
                     # Donate (update in place) only arrays this loop's own previous step
                     # made and nothing else refers to: never the caller's initial or

@@ -1,0 +1,246 @@
+"""A stack of models in the one training loop: per-model rates, draws, stops and records.
+
+:class:`StackedModels` is what :class:`~nnbackend.training.trainer.Trainer` takes
+(``stack=``) to train ``k`` networks of one depth at once (:mod:`nnbackend.core.stack`),
+each equal to its own single run:
+
+- every model draws its permutations and dropout masks from its own generator, and
+  takes its own rows (:meth:`~nnbackend.core.stack.ModelStack.gather`);
+- learning rate (and its decay), L2, ``keep_prob``, ``beta1``, ``beta2``, ``epsilon``,
+  init and init scale may differ; the number of steps, batch size, update rule, record
+  interval and patience are the stack's;
+- records hold one figure per model (lists), read at the record only;
+- a model whose training cost is not finite is marked ``diverged`` and frozen; a model
+  whose validation cost has not improved for ``patience`` records is frozen and, at the
+  end, gets back its best parameters (``early_stopping``). Frozen means a learning rate
+  of exactly 0: its parameters stay as they are (``W - 0 * dW``), while the others go on;
+  a model's NaN stays in its own slice of every batched product. The run stops when every
+  model is frozen.
+
+CUDA graphs, data-parallel runs, host-resident data and checkpoints do not take stacks
+yet (the trainer refuses them in one line).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.losses import OUTPUT_LAYERS
+from ..core.network import Network
+from ..core.optimizers import Optimizer, decayed_learning_rate
+from ..core.stack import ModelStack
+from ..errors import NNBackendError
+from .callbacks import Callback
+from .evaluation import evaluate
+
+if TYPE_CHECKING:
+    from .trainer import Trainer, TrainingOptions, TrainingResult
+
+Array = Any
+
+#: Options every model of one stack shares: they shape the loop itself.
+SHARED = ("iterations", "epochs", "batch_size", "optimizer", "print_every", "patience")
+
+
+class StackedModels:
+    """``k`` models of one :class:`~nnbackend.core.stack.ModelStack`, as the loop runs them.
+
+    Parameters
+    ----------
+    stack : ModelStack
+        The models' sizes, generators (seeds) and backend.
+    options : sequence of TrainingOptions
+        Each model's options (checked, as its single run's), which may differ only outside
+        :data:`SHARED`.
+    task : str
+        ``binary``, ``multiclass`` or ``regression`` (the output layer).
+    init : str or sequence of str
+        Each model's initializer; ``init_scale`` its scale.
+    has_validation : bool
+        Whether the run has validation data (``patience`` needs it).
+
+    Attributes
+    ----------
+    network : Network
+        The stack as a network: the padded sizes, the stacked parameters.
+    frozen : numpy array of bool, shape (k,)
+        Models that no longer train.
+    stopped_by : list of str
+        Each model's ``completed``, ``early_stopping`` or ``diverged``.
+    steps : list of int or None
+        The step at which each frozen model stopped (None while it trains).
+    best : list of dict or None
+        Each early-stopped model's best record (its own figures, floats).
+    """
+
+    stacked = True
+
+    def __init__(self, stack: ModelStack, options: Sequence[TrainingOptions], task: str,
+                 init: str | Sequence[str] = "small", init_scale: Any = 1.0,
+                 has_validation: bool = False) -> None:
+        if len(options) != stack.k:
+            raise NNBackendError(f"{len(options)} option sets for {stack.k} models")
+        self.options = [o.checked(has_validation) for o in options]
+        first = self.options[0]
+        for o in self.options:
+            for name in SHARED:
+                if getattr(o, name) != getattr(first, name):
+                    raise NNBackendError(
+                        f"models with {name} {getattr(first, name)} and {getattr(o, name)} "
+                        "cannot share a stack: give them one value (or stack them apart)")
+        self.stack, self.k = stack, stack.k
+        self.network = Network(stack.width, stack.hidden, OUTPUT_LAYERS[task], stack.backend,
+                               stack.init_params(init, init_scale))
+        self.l2: Any = stack.per_model([o.l2 for o in self.options], "l2")
+        self.keep = [o.keep_prob for o in self.options]
+        self.dropout = any(p != 1.0 for p in self.keep)
+        self.fixed_masks = stack.unit_masks
+        self.frozen = np.zeros(self.k, dtype=bool)
+        self.stopped_by = ["completed"] * self.k
+        self.steps: list[int | None] = [None] * self.k
+        self.best: list[dict[str, Any] | None] = [None] * self.k
+        self._rate: tuple[Any, Any] = (None, None)  # (key, the uploaded rates)
+        self.evaluate = partial(evaluate, masks=stack.unit_masks)
+
+    def optimizer(self) -> Optimizer:
+        """One update rule, with per-model ``beta1``/``beta2``/``epsilon``."""
+        opts = self.options
+        return self.stack.optimizer(opts[0].optimizer, [o.beta1 for o in opts],
+                                    [o.beta2 for o in opts], [o.epsilon for o in opts])
+
+    def permutation(self, m: int) -> np.ndarray:
+        """Each model's next epoch order: ``(k, m)``."""
+        return self.stack.permutations(m)
+
+    def masks(self, size: int) -> list[Any] | None:
+        """This step's per-model dropout masks (padded units zero)."""
+        return self.stack.masks(size, self.keep)
+
+    def gather(self, X: Array, Y: Array, rows: Array) -> tuple[Array, Array]:
+        """Per-model batches ``(k, b, n[0])`` and ``(k, n[L], b)`` from device rows
+        ``(k, b)``: each model's own rows, as its single run takes them."""
+        xp = self.stack.backend.xp
+        k, b = rows.shape
+        index = xp.reshape(rows, (-1,))
+        Xb = xp.reshape(xp.take(X, index, axis=0), (k, b, X.shape[1]))
+        Yb = xp.reshape(xp.take(Y, index, axis=1), (Y.shape[0], k, b))
+        return Xb, xp.permute_dims(Yb, (1, 0, 2))
+
+    def ones(self, Xb: Array) -> Array:
+        """The batch's column of ones ``(b, 1)``, shared by the models (for ``db``)."""
+        return self.stack.backend.xp.ones_like(Xb[0, :, :1] if Xb.ndim == 3 else Xb[:, :1])
+
+    def learning_rate(self, epoch: int) -> Any:
+        """Each model's (decayed) rate at ``epoch``, 0 for a frozen model: a float when
+        all are equal, else a ``(k, 1, 1)`` array (uploaded when the rates change)."""
+        rates = tuple(0.0 if frozen else
+                      decayed_learning_rate(o.learning_rate, o.lr_decay, epoch,
+                                            o.lr_decay_every) if o.lr_decay else o.learning_rate
+                      for o, frozen in zip(self.options, self.frozen, strict=True))
+        if rates != self._rate[0]:
+            self._rate = (rates, self.stack.per_model(rates, "the learning rate"))
+        return self._rate[1]
+
+    def divergence(self, cost: Any, unit: str, count: int) -> str | None:
+        """None: a model's divergence freezes that model (:class:`StackStopping`)."""
+        return None
+
+    def stopping(self, patience: int | None) -> Callback:
+        """The callback that freezes diverged and early-stopped models."""
+        return StackStopping(self, patience)
+
+    def freeze(self, i: int, kind: str, step: int) -> None:
+        """Stop training model ``i`` (from the next step on), for ``kind``."""
+        self.frozen[i] = True
+        self.stopped_by[i] = kind
+        self.steps[i] = step
+
+    def parameters_finite(self, trainer: Trainer) -> bool:
+        """Mark the models whose parameters are not finite as diverged (one reduction per
+        array, one read); True unless every model diverged."""
+        xp = self.stack.backend.xp
+        per_array = [xp.all(xp.isfinite(value), axis=(-2, -1))
+                     for value in trainer.state.params.values()]
+        finite = self.stack.backend.to_host(xp.all(xp.stack(per_array), axis=0))
+        for i in np.flatnonzero(~finite):
+            if self.stopped_by[i] != "diverged":
+                self.freeze(int(i), "diverged", self.steps[i] or trainer.state.step)
+        return bool(np.any(finite))
+
+    def model(self, params: dict[str, Array], i: int) -> dict[str, Array]:
+        """Model ``i``'s own parameters (unpadded views)."""
+        return self.stack.model(params, i)
+
+    def model_record(self, record: dict[str, Any], i: int) -> dict[str, Any]:
+        """Model ``i``'s figures of a stacked record (floats)."""
+        return {name: value[i] if isinstance(value, list) else value
+                for name, value in record.items()}
+
+
+class StackStopping(Callback):
+    """Per-model divergence and early stopping: freeze, never stop the others.
+
+    Each model's early stopping is its single run's (:class:`~nnbackend.training.
+    callbacks.EarlyStopping`): the best validation cost so far, and the records since it
+    improved; the best parameters are kept on the device, per model (``where``).
+    """
+
+    all_ranks = True
+
+    def __init__(self, models: StackedModels, patience: int | None) -> None:
+        self.models, self.patience = models, patience
+        k = models.k
+        self.best_cost = [math.inf] * k
+        self.bad = [0] * k
+        self.best_params: dict[str, Array] | None = None
+
+    def on_record(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        models, step = self.models, trainer.state.step
+        improved = np.zeros(models.k, dtype=bool)
+        for i in np.flatnonzero(~models.frozen):
+            if not math.isfinite(record["cost"][i]):
+                models.freeze(int(i), "diverged", step)
+                continue
+            if "val_cost" not in record:
+                continue
+            val = record["val_cost"][i]
+            if val < self.best_cost[i]:
+                self.best_cost[i], self.bad[i], improved[i] = val, 0, True
+                models.best[i] = models.model_record(record, int(i))
+                continue
+            self.bad[i] += 1
+            if (self.patience is not None and self.bad[i] >= self.patience
+                    and models.best[i] is not None):
+                models.freeze(int(i), "early_stopping", step)
+        if improved.any():
+            self.best_params = self._where(improved, trainer.state.params, self.best_params)
+        if models.frozen.all():
+            kinds = set(models.stopped_by)
+            trainer.request_stop("diverged" if kinds == {"diverged"} else "early_stopping"
+                                 if "early_stopping" in kinds else "stopped",
+                                 "every model of the stack stopped (diverged or early "
+                                 "stopping)")
+
+    def _where(self, chosen: np.ndarray, params: dict[str, Array],
+               others: dict[str, Array] | None) -> dict[str, Array]:
+        """``params`` for the chosen models, ``others`` for the rest (new arrays)."""
+        backend = self.models.stack.backend
+        mask = backend.asarray(chosen.reshape(-1, 1, 1), dtype="bool")
+        xp = backend.xp
+        return {name: xp.where(mask, value, value if others is None else others[name])
+                for name, value in params.items()}
+
+    def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
+        models = self.models
+        stopped = np.array([kind == "early_stopping" for kind in models.stopped_by])
+        if result is not None and stopped.any() and self.best_params is not None:
+            trainer.restore(self._where(stopped, self.best_params, trainer.state.params))
+        if result is not None:
+            for i in range(models.k):
+                if models.steps[i] is None:
+                    models.steps[i] = result.steps
