@@ -20,6 +20,7 @@ from .data.encoding import encode_targets  # noqa: E402
 from .errors import NNBackendError  # noqa: E402
 from .estimator import NNClassifier, NNRegressor  # noqa: E402
 from .model import Model  # noqa: E402
+from .model.sweep import SweepResult, sweep  # noqa: E402
 from .persistence.models import load_model, save_model  # noqa: E402
 from .training.trainer import Trainer, TrainingOptions, accuracy, gradient_descent, train  # noqa: E402
 
@@ -30,6 +31,7 @@ __all__ = [
     "NNRegressor",
     "Model",
     "Network",
+    "SweepResult",
     "Trainer",
     "TrainingOptions",
     "__version__",
@@ -45,6 +47,7 @@ __all__ = [
     "load_model",
     "resolve_backend",
     "save_model",
+    "sweep",
     "train",
     "update_parameters",
 ]

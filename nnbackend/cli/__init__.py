@@ -72,4 +72,4 @@ def main() -> None:
 
 
 # Register the commands (imported for their side effect on ``cli``).
-from . import convert, devices, evaluate, export, gradcheck, listing, plot, predict, train  # noqa: E402, F401
+from . import convert, devices, evaluate, export, gradcheck, listing, plot, predict, sweep, train  # noqa: E402, F401

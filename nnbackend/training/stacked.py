@@ -74,6 +74,9 @@ class StackedModels:
         Each model's ``completed``, ``early_stopping`` or ``diverged``.
     steps : list of int or None
         The step at which each frozen model stopped (None while it trains).
+    records : list of int or None
+        How many of the run's records each frozen model's single run would have made
+        (None while it trains).
     best : list of dict or None
         Each early-stopped model's best record (its own figures, floats).
     """
@@ -103,6 +106,7 @@ class StackedModels:
         self.frozen = np.zeros(self.k, dtype=bool)
         self.stopped_by = ["completed"] * self.k
         self.steps: list[int | None] = [None] * self.k
+        self.records: list[int | None] = [None] * self.k
         self.best: list[dict[str, Any] | None] = [None] * self.k
         self._rate: tuple[Any, Any] = (None, None)  # (key, the uploaded rates)
         self.evaluate = partial(evaluate, masks=stack.unit_masks)
@@ -154,11 +158,13 @@ class StackedModels:
         """The callback that freezes diverged and early-stopped models."""
         return StackStopping(self, patience)
 
-    def freeze(self, i: int, kind: str, step: int) -> None:
+    def freeze(self, i: int, kind: str, trainer: Trainer) -> None:
         """Stop training model ``i`` (from the next step on), for ``kind``."""
         self.frozen[i] = True
         self.stopped_by[i] = kind
-        self.steps[i] = step
+        if self.steps[i] is None:
+            self.steps[i] = trainer.state.step
+            self.records[i] = len(trainer.state.history)
 
     def parameters_finite(self, trainer: Trainer) -> bool:
         """Mark the models whose parameters are not finite as diverged (one reduction per
@@ -169,7 +175,7 @@ class StackedModels:
         finite = self.stack.backend.to_host(xp.all(xp.stack(per_array), axis=0))
         for i in np.flatnonzero(~finite):
             if self.stopped_by[i] != "diverged":
-                self.freeze(int(i), "diverged", self.steps[i] or trainer.state.step)
+                self.freeze(int(i), "diverged", trainer)
         return bool(np.any(finite))
 
     def model(self, params: dict[str, Array], i: int) -> dict[str, Array]:
@@ -200,11 +206,11 @@ class StackStopping(Callback):
         self.best_params: dict[str, Array] | None = None
 
     def on_record(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        models, step = self.models, trainer.state.step
+        models = self.models
         improved = np.zeros(models.k, dtype=bool)
         for i in np.flatnonzero(~models.frozen):
             if not math.isfinite(record["cost"][i]):
-                models.freeze(int(i), "diverged", step)
+                models.freeze(int(i), "diverged", trainer)
                 continue
             if "val_cost" not in record:
                 continue
@@ -216,7 +222,7 @@ class StackStopping(Callback):
             self.bad[i] += 1
             if (self.patience is not None and self.bad[i] >= self.patience
                     and models.best[i] is not None):
-                models.freeze(int(i), "early_stopping", step)
+                models.freeze(int(i), "early_stopping", trainer)
         if improved.any():
             self.best_params = self._where(improved, trainer.state.params, self.best_params)
         if models.frozen.all():

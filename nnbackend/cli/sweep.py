@@ -1,0 +1,263 @@
+"""``nnbackend sweep``: many networks at once, one row per model.
+
+The options are ``train``'s; those a grid may vary take comma lists (``--lr 0.5,1.2``),
+integer ones also ranges (``--seed 1..32``), and ``--layers`` writes a model with several
+hidden layers with ``x`` (``--layers 4,8x4`` is a 2-4-1 and a 2-8-4-1 network). The
+cartesian product of the lists is trained by :func:`nnbackend.sweep`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import click
+
+from .._text import count
+from ..core.backend import resolve_backend
+from ..data.pipeline import DataSpec, prepare
+from ..model.sweep import OnRecord, StackInfo, SweepResult, check_grid, sweep_prepared
+from ..outputs import replacing
+from ..threads import limit_threads
+from ..training.cadence import print_interval, record_interval
+from ..training.callbacks import json_safe
+from ..training.settings import SETTINGS, flag
+from ..training.trainer import DEFAULT_ITERATIONS
+from . import cli
+from .modelrun import check_output_path
+from .options import data_options, device_options, setting_option, source_options, stack
+
+#: The settings a sweep may vary, in the order of the results' columns.
+VARIED = ("layers", "hidden_activation", "init", "init_scale", "seed", "optimizer",
+          "batch_size", "learning_rate", "lr_decay", "lr_decay_every", "l2", "keep_prob",
+          "beta1", "beta2", "epsilon")
+#: Settings with one value for the whole sweep.
+SINGLE = ("iterations", "epochs", "print_every", "validation_fraction", "patience")
+#: --layers of a sweep: models, not one model's layers.
+LAYERS_HELP = ("Hidden layer sizes, one model per comma: 1,2,3 are three networks with one "
+               "hidden layer (of 1, 2 and 3 units); a model with several hidden layers "
+               "joins them with x: 4,8x4 is a 4-unit network and an 8-then-4 one; 1..5 is "
+               "1,2,3,4,5 (default 4).")
+#: The suffixes --results writes.
+RESULT_FORMATS = (".csv", ".json")
+
+
+def layer_text(layers: Any) -> str:
+    """Hidden sizes as ``--layers`` writes one model: ``4``, ``8x4`` (``-`` for none)."""
+    return "x".join(str(n) for n in layers) or "-"
+
+
+def parse_list(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """The callback that reads a comma list of setting ``name``'s values (None: not
+    given), with ``A..B`` ranges for integers and ``AxB`` for several hidden layers."""
+    setting = SETTINGS[name]
+
+    def one(text: str) -> list[Any]:
+        if setting.kind is tuple:
+            if ".." in text:
+                return [(n,) for n in _range(text)]
+            sizes = text.split("x")
+            if not all(s.isdigit() and int(s) > 0 for s in sizes):
+                raise click.BadParameter(
+                    f"{text!r} is not a hidden-layer size: give positive integers, one "
+                    "model's layers joined by x (4, 8x4), models separated by commas")
+            return [tuple(int(s) for s in sizes)]
+        if setting.kind is int:
+            return _range(text) if ".." in text else [_number(text, int)]
+        if setting.kind is float:
+            return [_number(text, float)]
+        return [text]
+
+    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        return [v for part in str(value).split(",") for v in one(part.strip())]
+
+    return convert
+
+
+def _number(text: str, kind: type) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        hint = " or a range 1..32" if kind is int else ""
+        raise click.BadParameter(f"{text!r} is not {noun}; give a comma list such as "
+                                 f"1,2,3{hint}") from None
+
+
+def _range(text: str) -> list[int]:
+    low, _, high = text.partition("..")
+    first, last = _number(low, int), _number(high, int)
+    if last < first:
+        raise click.BadParameter(f"the range {text!r} is empty; write it low..high")
+    return list(range(first, last + 1))
+
+
+def list_option(name: str) -> Any:
+    """``name``'s option, taking a comma list (its help says so)."""
+    setting = SETTINGS[name]
+    assert setting.flag is not None, f"{name} has no command-line flag"
+    shown = (layer_text(setting.default) if setting.kind is tuple else setting.default)
+    text = (LAYERS_HELP if setting.kind is tuple else
+            f"{setting.help} A comma list (default {shown})"
+            + (", or a range A..B" if setting.kind is int else "") + ".")
+    return click.option(setting.flag, name, default=None, callback=parse_list(name),
+                        metavar="LIST", help=text)
+
+
+sweep_options = stack(
+    *(list_option(name) for name in VARIED),
+    *(setting_option(name) for name in SINGLE),
+    click.option("--max-stack", type=click.IntRange(min=1), default=None,
+                 help="At most this many models in one stack (default: as many as the "
+                      "grouping puts together)."),
+    click.option("--results", "results_path", default=None, metavar="FILE",
+                 help="Write one row per model (.csv or .json, atomically)."),
+    click.option("--save-best", "best_path", default=None, metavar="FILE",
+                 help="Write the best model as an ordinary model file (.npz), which "
+                      "predict, evaluate, plot and export read."),
+    click.option("--json", "as_json", is_flag=True,
+                 help="Print the rows as one JSON object as the last line of stdout; the "
+                      "rest goes to stderr."),
+    click.option("--quiet", "-q", is_flag=True, help="No record lines; only the table."),
+)
+
+
+@cli.command(name="sweep")
+@data_options
+@source_options
+@sweep_options
+@device_options
+@click.pass_context
+def sweep_command(ctx: click.Context, **params: Any) -> None:
+    """Train many networks at once (every combination of the lists) and rank them.
+
+    \b
+    Examples:
+      nnbackend sweep --layers 1,2,3,4,5,20,50 --iterations 5000   # the course's study
+      nnbackend sweep --lr 0.5,1.2 --seed 1..8 --iterations 2000 --results runs.csv
+      nnbackend sweep --data moons --layers 4,8x4 --hidden-activation relu --init he \\
+          --optimizer adam --lr 0.01,0.03 --epochs 50 --batch-size 32 \\
+          --validation-fraction 0.2 --save-best best.npz
+    """
+    limit_threads(params["threads"])
+    say = (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo
+    for key in ("results_path", "best_path"):
+        if params[key]:
+            check_output_path(params[key], "--results" if key == "results_path"
+                              else "--save-best")
+    if params["results_path"] and not params["results_path"].endswith(RESULT_FORMATS):
+        raise click.UsageError(f"--results {params['results_path']}: give a file ending in "
+                               ".csv or .json")
+    lists = {name: params[name] for name in VARIED if params[name] is not None}
+    grid = {name: values for name, values in lists.items() if len(values) > 1}
+    fixed = {name: values[0] for name, values in lists.items() if len(values) == 1}
+    fixed.update({name: params[name] for name in ("iterations", "epochs", "patience")})
+    printed, fixed["print_every"] = _cadence(params)
+    spec = DataSpec(params["data"], params["target"], params["n_samples"], params["noise"],
+                    params["n_classes"], params["data_seed"], params["task"],
+                    params["standardize"], params["validation_fraction"], 3)
+    models = check_grid(grid, fixed)  # every setting checked before any output
+    chosen = resolve_backend(params["device"], params["backend"], params["dtype"])
+    say(f"Backend: {chosen.describe()}; {count(models, 'model')}")
+    # A validation split is drawn by each model's seed, as its single run draws it.
+    result = sweep_prepared(
+        lambda seed: prepare(replace(spec, split_seed=3 if seed is None else seed)),
+        grid, chosen, spec.validation_fraction is not None, max_stack=params["max_stack"],
+        on_record=None if params["quiet"] else _printer(say, printed), **fixed)
+    rows = [_row(row) for row in result.ranked()]
+    say(table(rows, result))
+    if params["results_path"]:
+        write_results(params["results_path"], rows)
+        say(f"Results written to {params['results_path']}")
+    if params["best_path"] and result.best_model is not None:
+        result.best_model.save(params["best_path"])
+        say(f"Best model saved to {params['best_path']}")
+    if params["as_json"]:
+        click.echo(json.dumps(json_safe({"rows": rows, "score": _column(result.score),
+                                         "stacks": [list(s) for s in result.stacks]}),
+                              allow_nan=False))
+
+
+def _cadence(params: dict[str, Any]) -> tuple[int, int]:
+    """The print interval and the (finer) record interval, as ``train`` has them: early
+    stopping counts records, so a model stops where its ``train`` run stops."""
+    by_epoch = params["epochs"] is not None
+    units = params["epochs"] if by_epoch else params["iterations"] or DEFAULT_ITERATIONS
+    printed = print_interval(units, by_epoch, params["print_every"])
+    return printed, record_interval(units, by_epoch, printed)
+
+
+def _printer(say: Callable[[str], None], printed: int) -> OnRecord:
+    """A line per printed record of each stack: the best, median and worst cost."""
+    def on_record(info: StackInfo, record: dict[str, Any]) -> None:
+        unit = "epoch" if "epoch" in record else "iteration"
+        if record[unit] % printed:
+            return
+        costs = record["cost"]
+        finite = sorted(c for c in costs if math.isfinite(c))
+        worst = f"{finite[-1]:.6f}" if len(finite) == len(costs) else "nan"
+        middle = f"{statistics.median(finite):.6f}" if finite else "nan"
+        best = f"{finite[0]:.6f}" if finite else "nan"
+        say(f"Stack {info.index + 1}/{info.count} ({count(len(costs), 'model')}), {unit} "
+            f"{record[unit]}: cost best {best}, median {middle}, worst {worst}")
+
+    return on_record
+
+
+def _column(name: str) -> str:
+    """A setting's column as ``train`` spells its option (``lr``, ``keep-prob``); the
+    figures keep their names (``train_cost``)."""
+    return flag(name).removeprefix("--") if name in SETTINGS else name
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    """A result row for people and files: option names, layers as ``--layers`` writes
+    them."""
+    return {_column(name): layer_text(value) if name == "layers" else value
+            for name, value in row.items()}
+
+
+def table(rows: list[dict[str, Any]], result: SweepResult) -> str:
+    """The rows (best first) as an aligned text table, percentages for accuracies."""
+    if not rows:
+        return "No models."
+    columns = list(rows[0])
+    shown = [[_cell(name, row[name]) for name in columns] for row in rows]
+    widths = [max(len(name), *(len(r[i]) for r in shown)) for i, name in enumerate(columns)]
+    lines = ["  ".join(name.rjust(w) for name, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True))
+              for r in shown]
+    return (f"{len(rows)} models in {len(result.stacks)} stacks, best first by "
+            f"{_column(result.score)}:\n" + "\n".join(lines))
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if name.endswith("accuracy"):
+        return f"{100 * value:.2f}%"
+    if isinstance(value, float):
+        return f"{value:.6f}" if name.endswith(("cost", "r2")) else f"{value:g}"
+    return str(value)
+
+
+def write_results(path: str, rows: list[dict[str, Any]]) -> None:
+    """One row per model, as CSV or JSON (by the suffix), written atomically."""
+    if path.endswith(".json"):
+        data = json.dumps(json_safe(rows), indent=1, allow_nan=False) + "\n"
+    else:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+        data = text.getvalue()
+    with replacing(path) as fh:
+        fh.write(data.encode())

@@ -1,0 +1,324 @@
+"""Many networks at once: a grid of settings trained as stacks, one row per model.
+
+:func:`sweep` trains the cartesian product of a grid (``{"layers": [(1,), (2,)],
+"learning_rate": [0.5, 1.2], "seed": [1, 2, 3]}``) beside fixed settings. Models that can
+share a stack (one depth, hidden activation, update rule, batch size, run length, record
+interval, patience, and the same data: with a validation split, the seed draws the
+split, so each seed's models are stacked apart) are grouped, and hidden sizes are padded
+only where the cost model says it pays (:mod:`nnbackend.training.grouping`). Each stack
+runs through the one training loop (:class:`~nnbackend.training.stacked.StackedModels`),
+so every model equals its own single run (``Model(...).fit``, ``nnbackend train``) with
+the same settings, to rounding (see docs/math.md for what padding may change).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..core.activations import get_hidden_activation
+from ..core.backend import Backend
+from ..core.network import Network
+from ..core.stack import ModelStack
+from ..data.pipeline import PreparedData
+from ..errors import SettingError
+from ..training.grouping import CPU, GPU, group_sizes
+from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
+from ..training.stacked import StackedModels
+from ..training.trainer import Trainer, TrainingOptions, TrainingResult
+from .model import ARCHITECTURE, Model, _backend
+from .scores import final_scores
+
+#: What a grid may vary, and what may be fixed beside it (library names).
+SWEEP_SETTINGS = (*ARCHITECTURE, *TRAINING_SETTINGS)
+#: The data and device keywords of :func:`sweep` (never varied).
+DATA_KEYWORDS = ("task", "standardize", "validation_fraction", "target")
+#: ``on_record(stack, record)``: a record of one stack, with one figure per model.
+OnRecord = Callable[["StackInfo", dict[str, Any]], None]
+#: What the models of one stack must share, besides their depth and data.
+STACK_KEYS = ("hidden_activation", "optimizer", "batch_size", "iterations", "epochs",
+              "print_every", "patience")
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """Which stack a record belongs to.
+
+    Attributes
+    ----------
+    index, count : int
+        This stack's number (from 0) and how many stacks the sweep trains.
+    rows : tuple of int
+        The rows (models, in grid order) it trains.
+    """
+
+    index: int
+    count: int
+    rows: tuple[int, ...]
+
+
+class SweepResult(list[dict[str, Any]]):
+    """The rows of a sweep, in grid order (a list of dicts), and the best model.
+
+    Each row holds the varied settings (library names), ``train_cost``,
+    ``train_accuracy`` (or ``train_r2`` for regression), ``val_cost`` and
+    ``val_accuracy`` (or ``val_r2``) with a validation split, ``iterations`` (the steps
+    the model took) and ``stopped_by`` (``completed``, ``early_stopping`` or
+    ``diverged``; a diverged model's figures are None).
+
+    Attributes
+    ----------
+    varied : tuple of str
+        The grid's settings.
+    score : str
+        The row key that ranks the models (``val_accuracy``, ``train_r2``, ...).
+    best_model : Model or None
+        The model of the best row, as its own single run would have made it (None when
+        every model diverged).
+    best : int or None
+        The index of the best row.
+    stacks : list of tuple of int
+        The rows trained together, stack by stack.
+    """
+
+    varied: tuple[str, ...] = ()
+    score: str = ""
+    best_model: Model | None = None
+    best: int | None = None
+    stacks: list[tuple[int, ...]]
+    _trained: dict[int, tuple[Any, ...]]
+
+    def model(self, i: int) -> Model:
+        """Row ``i``'s model, as its own single run (``Model(...).fit``) makes it."""
+        return _model(*self._trained[i])
+
+    def ranked(self) -> list[dict[str, Any]]:
+        """The rows, best first (diverged ones last)."""
+        return [self[i] for i in ranking(self, self.score)]
+
+
+def ranking(rows: Sequence[Mapping[str, Any]], score: str) -> list[int]:
+    """Row indices by ``score``, highest first; rows without one (diverged) last."""
+    def key(i: int) -> tuple[bool, float]:
+        value = rows[i].get(score)
+        return (value is None, 0.0 if value is None else -value)
+
+    return sorted(range(len(rows)), key=key)
+
+
+@dataclass
+class _Plan:
+    """One model of the grid: its settings, architecture and options."""
+
+    settings: dict[str, Any]
+    arch: dict[str, Any]
+    options: TrainingOptions
+
+
+def _plans(grid: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any]) -> list[_Plan]:
+    """Each combination of the grid beside the fixed settings, checked as a single run
+    checks its own."""
+    for name, values in grid.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise SettingError(f"the grid's {{{name}}} must be a non-empty list of values, "
+                               f"got {values!r}")
+    plans = []
+    for values in itertools.product(*grid.values()):
+        combo = dict(zip(grid, values, strict=True))
+        settings = {**fixed, **combo}
+        arch = {name: check(name, settings.get(name, default(name))) for name in ARCHITECTURE}
+        options = TrainingOptions(**{name: settings[name] for name in TRAINING_SETTINGS
+                                     if name in settings})
+        check_all({**asdict(options), "layers": arch["layers"], "init": arch["init"],
+                   "init_scale": arch["init_scale"]})
+        plans.append(_Plan(combo, arch, options))
+    return plans
+
+
+def check_grid(grid: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any]) -> int:
+    """Check every model's settings as its single run would (one-line
+    :class:`SettingError`), before any work; return the number of models."""
+    check_known([*grid, *fixed], SWEEP_SETTINGS, "sweep")
+    return len(_plans(grid, fixed))
+
+
+def sweep(X: Any, y: Any = None, grid: Mapping[str, Sequence[Any]] | None = None, *,
+          task: str | None = None, standardize: bool = False,
+          validation_fraction: float | None = None, target: str | None = None,
+          device: str = "auto", backend: str | Backend = "auto", dtype: str | None = None,
+          max_stack: int | None = None, on_record: OnRecord | None = None,
+          **fixed: Any) -> SweepResult:
+    """Train every combination of ``grid`` (beside the ``fixed`` settings) in stacks.
+
+    Parameters
+    ----------
+    X, y, task, standardize, validation_fraction, target
+        The data, as for :meth:`Model.fit` (a data set name or file as ``X`` too).
+    grid : mapping of str to list
+        Settings to vary (library names: ``layers``, ``learning_rate``, ``seed``, ``l2``,
+        ``init_scale``, ``keep_prob``, ``optimizer``, ...), each a list of values.
+    device, backend, dtype
+        Where to train (:func:`nnbackend.resolve_backend`).
+    max_stack : int, optional
+        At most this many models in one stack.
+    on_record : callable, optional
+        ``on_record(stack, record)`` with each record of each stack (per-model lists).
+    **fixed
+        Every other setting, the same for all models (``iterations=5000``).
+
+    Returns
+    -------
+    SweepResult
+        The rows (grid order) and ``best_model``.
+
+    Examples
+    --------
+    >>> result = nnbackend.sweep("flower", grid={"layers": [(1,), (4,), (20,)]},
+    ...                          iterations=1000)  # doctest: +SKIP
+    >>> result.ranked()[0], result.best_model  # doctest: +SKIP
+    """
+    chosen = _backend(device, backend, dtype)
+
+    def prepare_for(split_seed: int | None) -> PreparedData:
+        return Model(seed=split_seed, backend=chosen).prepare(
+            X, y, task=task, standardize=standardize,
+            validation_fraction=validation_fraction, target=target)
+
+    return sweep_prepared(prepare_for, grid, chosen, validation_fraction is not None,
+                          max_stack=max_stack, on_record=on_record, **fixed)
+
+
+def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
+                   grid: Mapping[str, Sequence[Any]] | None, backend: Backend,
+                   split: bool, *, max_stack: int | None = None,
+                   on_record: OnRecord | None = None, **fixed: Any) -> SweepResult:
+    """:func:`sweep` on data prepared by ``prepare_for(split_seed)`` (called once per
+    seed with a validation split, ``split``, else once with None)."""
+    grid = dict(grid or {})
+    check_known([*grid, *fixed], SWEEP_SETTINGS, "sweep")
+    if max_stack is not None and (isinstance(max_stack, bool) or not isinstance(max_stack, int)
+                                  or max_stack < 1):
+        raise SettingError(f"{{max_stack}} must be an integer >= 1, got {max_stack!r}")
+    plans = _plans(grid, fixed)
+    datas: dict[Any, PreparedData] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, plan in enumerate(plans):
+        key_seed = plan.arch["seed"] if split else None
+        if key_seed not in datas:
+            datas[key_seed] = prepare_for(key_seed)
+        key = (key_seed, len(plan.arch["layers"]), plan.arch["hidden_activation"],
+               *(getattr(plan.options, name) for name in STACK_KEYS[1:]))
+        groups.setdefault(key, []).append(i)
+    costs = CPU if backend.on_host else GPU
+    stacks: list[tuple[Any, list[int]]] = []
+    for key, members in groups.items():
+        data = datas[key[0]]
+        sizes = [_sizes(plans[i], data) for i in members]
+        m = data.X_train.shape[0]
+        batch = min(plans[members[0]].options.batch_size or m, m)
+        stacks += [(key[0], [members[j] for j in part])
+                   for part in group_sizes(sizes, batch, costs, max_stack)]
+    result = SweepResult([{} for _ in plans])
+    result.varied, result.stacks = tuple(grid), [tuple(rows) for _, rows in stacks]
+    result._trained = {}
+    for index, (key_seed, rows) in enumerate(stacks):
+        info = StackInfo(index, len(stacks), tuple(rows))
+        data = datas[key_seed]
+        for row, (network, run) in _train_stack([plans[i] for i in rows], rows, data,
+                                                backend, info, on_record, result).items():
+            result._trained[row] = (plans[row], network, run, data, backend)
+    task_name = next(iter(datas.values())).targets.task
+    figure = "r2" if task_name == "regression" else "accuracy"
+    result.score = f"{'val' if split else 'train'}_{figure}"
+    order = ranking(result, result.score)
+    if order and result[order[0]].get(result.score) is not None:
+        result.best = order[0]
+        result.best_model = result.model(order[0])
+    return result
+
+
+def _sizes(plan: _Plan, data: PreparedData) -> tuple[int, ...]:
+    return (data.X_train.shape[1], *plan.arch["layers"], data.targets.n_outputs)
+
+
+def _train_stack(plans: list[_Plan], rows: list[int], data: PreparedData, backend: Backend,
+                 info: StackInfo, on_record: OnRecord | None,
+                 table: SweepResult) -> dict[int, tuple[Network, TrainingResult]]:
+    """Train one stack; fill its rows of ``table``; return each model's own network and
+    result (as its single run's)."""
+    first = plans[0]
+    stack = ModelStack([_sizes(p, data) for p in plans], backend,
+                       get_hidden_activation(first.arch["hidden_activation"]),
+                       [p.arch["seed"] for p in plans])
+    has_validation = data.X_val is not None
+    models = StackedModels(stack, [p.options for p in plans], data.targets.task,
+                           [p.arch["init"] for p in plans],
+                           [p.arch["init_scale"] for p in plans], has_validation)
+    validation = (None if data.X_val is None
+                  else (backend.asarray(data.X_val), backend.asarray(data.Y_val)))
+    X, Y = backend.asarray(data.X_train), backend.asarray(data.Y_train)
+    trainer = Trainer(models.network, X, Y, models.options[0], validation=validation,
+                      on_record=None if on_record is None else
+                      (lambda record: on_record(info, record)),
+                      cuda_graph="off", stack=models)
+    run = trainer.run()
+    xp, output = backend.xp, models.network.output
+    out: dict[int, tuple[Network, TrainingResult]] = {}
+    for i, (plan, row) in enumerate(zip(plans, rows, strict=True)):
+        own = {name: xp.asarray(value, copy=True)
+               for name, value in models.model(trainer.state.params, i).items()}
+        network = Network(stack.sizes[i], stack.hidden, output, backend, own)
+        result = _own_result(models, run, i, trainer)
+        out[row] = (network, result)
+        figures: dict[str, Any] = {}
+        splits = [("train", X, Y)] + ([("val", *validation)] if validation else [])
+        for name, Xs, Ys in splits:
+            scores = (None if result.stopped_by == "diverged" else
+                      final_scores(network, Xs, Ys, models.options[i].l2, False))
+            for figure in ("cost", "r2" if output.task == "regression" else "accuracy"):
+                figures[f"{name}_{figure}"] = None if scores is None else scores[figure]
+        table[row] = {**{name: _plain(value) for name, value in plan.settings.items()},
+                      **figures, "iterations": result.steps, "stopped_by": result.stopped_by}
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A setting as a row shows it (layer sizes as a list, for JSON)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _own_result(models: StackedModels, run: TrainingResult, i: int,
+                trainer: Trainer) -> TrainingResult:
+    """Model ``i``'s result as its single run reports it: its records up to its stop."""
+    records = models.records[i] if models.records[i] is not None else len(run.history)
+    history = [models.model_record(r, i) for r in run.history[:records]]
+    stopped = models.steps[i]
+    steps = run.steps if stopped is None else stopped
+    kind = models.stopped_by[i]
+    unit = "epochs" if trainer.by_epoch else "iterations"
+    done = steps // -(-trainer.m // trainer.batch) if trainer.by_epoch else steps
+    reason = {"completed": f"completed {done} {unit}",
+              "early_stopping": "early stopping: validation cost did not improve for "
+                                f"{trainer.options.patience} evaluations",
+              "diverged": "diverged: the cost or the parameters became NaN or infinite; "
+                          "lower the learning rate, or standardize the features"}[kind]
+    epochs = steps // -(-trainer.m // trainer.batch)
+    return TrainingResult(history, steps, epochs, reason, models.best[i], kind)
+
+
+def _model(plan: _Plan, network: Network, result: TrainingResult, data: PreparedData,
+           backend: Backend) -> Model:
+    """The row's model, as ``Model(...).fit`` with its settings would have made it."""
+    arch = plan.arch
+    model = Model(arch["layers"], hidden_activation=arch["hidden_activation"],
+                  init=arch["init"], init_scale=arch["init_scale"], seed=arch["seed"],
+                  backend=backend)
+    model.network, model.task = network, data.targets.task
+    model.classes, model.standardizer = data.targets.classes, data.standardizer
+    model.columns, model.history, model.result = data.columns, result.history, result
+    model.run = {**{name: arch[name] for name in ARCHITECTURE},
+                 "layers": list(arch["layers"]),
+                 "options": asdict(plan.options.checked(data.X_val is not None))}
+    return model

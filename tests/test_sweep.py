@@ -1,0 +1,145 @@
+"""``nnbackend.sweep``: a grid trained in stacks, each model equal to its own single run
+(``Model(...).fit`` with the same settings), and the grouping that decides the stacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.core.backend import Backend
+from nnbackend.errors import SettingError
+from nnbackend.model.scores import final_scores
+from nnbackend.training.grouping import CPU, GPU, group_sizes
+
+from .test_stack import EXACT, skip_torch_amplified, steps_for
+
+
+def max_difference(a: nb.Model, b: nb.Model) -> float:
+    backend = a.backend
+    assert a.network is not None and b.network is not None
+    return max(float(np.max(np.abs(backend.to_host(a.network.params[name])
+                                   - backend.to_host(b.network.params[name]))))
+               for name in b.network.params)
+
+
+def single(backend: Backend, row: dict[str, Any], fixed: dict[str, Any],
+           data: dict[str, Any]) -> nb.Model:
+    """The row's model trained on its own, as ``nnbackend train`` would."""
+    figures = ("train_cost", "train_accuracy", "val_cost", "val_accuracy", "iterations",
+               "stopped_by")
+    settings = {**fixed, **{name: value for name, value in row.items() if name not in figures}}
+    if "layers" in settings:
+        settings["layers"] = tuple(settings["layers"])
+    arch = {name: settings.pop(name) for name in ("layers", "seed", "init_scale",
+                                                  "hidden_activation") if name in settings}
+    return nb.Model(backend=backend, **arch).fit("flower", **data, **settings)
+
+
+def test_sweep_models_equal_their_single_runs(backend64: Backend) -> None:
+    """Mixed hidden sizes (padded where the cost model says), seeds and rates, full batch:
+    each row's model and figures are its single run's."""
+    fixed = {"iterations": steps_for(backend64, 600), "print_every": 100}
+    grid = {"layers": [(3,), (4,), (20,)], "learning_rate": [0.5, 1.2], "seed": [1, 2]}
+    result = nb.sweep("flower", grid=grid, backend=backend64, **fixed)
+    assert len(result) == 12 and result.varied == ("layers", "learning_rate", "seed")
+    assert sorted(i for stack in result.stacks for i in stack) == list(range(12))
+    assert result.score == "train_accuracy"
+    for i, row in enumerate(result):
+        own = single(backend64, row, fixed, {})
+        assert max_difference(result.model(i), own) <= EXACT, row
+        assert own.network is not None
+        X, y = nb.load_dataset("flower")
+        scores = final_scores(own.network, backend64.asarray(X),
+                              backend64.asarray(nb.encode_targets(y).Y), 0.0, False)
+        assert row["train_cost"] == pytest.approx(scores["cost"], rel=1e-10)
+        assert row["train_accuracy"] == scores["accuracy"]
+        assert row["iterations"] == fixed["iterations"] and row["stopped_by"] == "completed"
+    best = result.best_model
+    assert best is not None and result.best is not None
+    assert result.ranked()[0] is result[result.best]
+    assert result[result.best]["train_accuracy"] == max(r["train_accuracy"] for r in result)
+    assert best.predict(nb.load_dataset("flower")[0][:5]).shape == (5,)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_mini_batches_dropout_and_a_validation_split(backend64: Backend,
+                                                     optimizer: str) -> None:
+    """Per-model batches and masks; with a validation split each seed draws its own split,
+    so seeds are stacked apart and each row's validation figures are its single run's."""
+    skip_torch_amplified(backend64, optimizer, "binary")
+    fixed = {"epochs": steps_for(backend64, 20) // 2 or 1, "batch_size": 64,
+             "optimizer": optimizer,
+             "learning_rate": 0.3 if optimizer == "gd" else 0.01}
+    data = {"validation_fraction": 0.25}
+    grid = {"keep_prob": [1.0, 0.8], "l2": [0.0, 0.5], "seed": [1, 2]}
+    result = nb.sweep("flower", grid=grid, backend=backend64, **data, **fixed)
+    assert len(result.stacks) == 2  # one per seed: their data differ
+    assert result.score == "val_accuracy"
+    for i, row in enumerate(result):
+        own = single(backend64, row, fixed, data)
+        assert max_difference(result.model(i), own) <= EXACT, row
+        assert own.history[-1]["val_cost"] == pytest.approx(row["val_cost"], rel=1e-9)
+
+
+def test_a_diverging_model_is_a_row_not_a_failure(reference: Backend) -> None:
+    fixed = {"iterations": 300, "print_every": 50}
+    result = nb.sweep("flower", grid={"learning_rate": [1.2, 1e308, 0.5]},
+                      backend=reference, **fixed)
+    assert [row["stopped_by"] for row in result] == ["completed", "diverged", "completed"]
+    assert result[1]["train_cost"] is None and result[1]["train_accuracy"] is None
+    assert result.ranked()[-1] is result[1]
+    for i in (0, 2):
+        own = single(reference, result[i], fixed, {})
+        assert max_difference(result.model(i), own) <= EXACT
+
+
+def test_early_stopping_per_model(reference: Backend) -> None:
+    """Each model stops when its own run would (its iterations and history), and the best
+    parameters are restored; the other models go on."""
+    fixed = {"epochs": 20, "batch_size": 32, "print_every": 1, "patience": 5}
+    data = {"validation_fraction": 0.25}
+    result = nb.sweep("flower", grid={"learning_rate": [0.5, 5.0]}, backend=reference,
+                      **data, **fixed)
+    assert [row["stopped_by"] for row in result] == ["completed", "early_stopping"]
+    assert [row["iterations"] for row in result] == [200, 120]
+    for i, row in enumerate(result):
+        own = single(reference, row, fixed, data)
+        assert own.result is not None and own.result.stopped_by == row["stopped_by"]
+        assert own.result.steps == row["iterations"]
+        mine = result.model(i)
+        assert len(mine.history) == len(own.history)
+        assert max_difference(mine, own) <= EXACT
+
+
+def test_the_best_model_is_an_ordinary_model_file(reference: Backend, tmp_path) -> None:
+    result = nb.sweep("flower", grid={"layers": [(2,), (4,)]}, backend=reference,
+                      iterations=300)
+    assert result.best_model is not None
+    path = result.best_model.save(tmp_path / "best.npz")
+    loaded = nb.Model.load(path, backend=reference)
+    X = nb.load_dataset("flower")[0]
+    np.testing.assert_array_equal(loaded.predict(X), result.best_model.predict(X))
+    assert loaded.layers == tuple(result[result.best]["layers"])
+
+
+def test_bad_grids_are_one_line_errors(reference: Backend) -> None:
+    with pytest.raises(SettingError, match="did you mean learning_rate"):
+        nb.sweep("flower", grid={"lr": [0.1]}, backend=reference)
+    with pytest.raises(SettingError, match="non-empty list"):
+        nb.sweep("flower", grid={"seed": []}, backend=reference)
+    with pytest.raises(SettingError, match="keep_prob"):
+        nb.sweep("flower", grid={"keep_prob": [1.5]}, backend=reference)
+
+
+def test_grouping_pads_only_where_it_pays() -> None:
+    """On a CPU the course's sizes go in separate stacks (20 and 50 each alone); on a GPU,
+    where padding is nearly free, in one; models of one size always share one."""
+    sizes = [(2, n, 1) for n in (1, 2, 3, 4, 5, 20, 50)]
+    cpu = group_sizes(sizes, 400, CPU)
+    assert [5] in cpu and [6] in cpu and len(cpu) > 2
+    assert group_sizes(sizes, 400, GPU) == [list(range(7))]
+    assert group_sizes([(2, 4, 1)] * 256, 400, CPU) == [list(range(256))]
+    assert group_sizes([(2, 4, 1)] * 5, 400, CPU, max_stack=2) == [[0, 1], [2, 3], [4]]
