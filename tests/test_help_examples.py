@@ -82,7 +82,7 @@ def needs_cuda(args: list[str]) -> bool:
     return any(a.startswith("cuda") for a in args)
 
 
-COMMANDS = ["train", "predict", "evaluate", "plot", "gradcheck", "datasets", "export"]
+COMMANDS = ["train", "sweep", "predict", "evaluate", "plot", "gradcheck", "datasets", "export"]
 
 
 @pytest.mark.slow

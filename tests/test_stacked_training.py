@@ -178,3 +178,25 @@ def test_stacks_refuse_what_they_cannot_run_yet(reference: Backend) -> None:
         Trainer(models.network, X, Y, options[0], stack=models, comm=object())
     with pytest.raises(NNBackendError, match="batch_size"):
         StackedModels(stack, [TrainingOptions(batch_size=10), TrainingOptions()], "binary")
+
+
+@pytest.mark.parametrize("batch_size", [None, 100])
+def test_a_stack_reads_only_at_records(backend: Backend, monkeypatch: pytest.MonkeyPatch,
+                                       batch_size: int | None) -> None:
+    """Per-model costs and accuracies cross to the host at records only (one read each),
+    and the per-model learning rates are uploaded once, not per step."""
+    from .test_sync_points import counting
+
+    spy, counts = counting(backend, monkeypatch)
+    X, Y = flower(spy)
+    options = [TrainingOptions(learning_rate=lr, iterations=40, print_every=10,
+                               batch_size=batch_size) for lr in (1.2, 0.5)]
+    stack = ModelStack([(2, 3, 1), (2, 4, 1)], spy, get_hidden_activation("tanh"), [1, 2])
+    models = StackedModels(stack, options, "binary")
+    trainer = Trainer(models.network, X, Y, options[0], stack=models)
+    counts.update(to_host=0, asarray=0)
+    result = trainer.run()
+    assert len(result.history) == 4 and len(result.history[0]["cost"]) == 2
+    assert counts["to_host"] == 2 * 4 + 1  # + the end's per-model finiteness check
+    epochs = 0 if batch_size is None else 40 // 4  # one (k, m) permutation per epoch
+    assert counts["asarray"] == 1 + epochs

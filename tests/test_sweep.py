@@ -26,16 +26,16 @@ def max_difference(a: nb.Model, b: nb.Model) -> float:
 
 
 def single(backend: Backend, row: dict[str, Any], fixed: dict[str, Any],
-           data: dict[str, Any]) -> nb.Model:
+           data: dict[str, Any], source: str = "flower") -> nb.Model:
     """The row's model trained on its own, as ``nnbackend train`` would."""
-    figures = ("train_cost", "train_accuracy", "val_cost", "val_accuracy", "iterations",
-               "stopped_by")
+    figures = ("train_cost", "train_accuracy", "train_r2", "val_cost", "val_accuracy",
+               "iterations", "stopped_by")
     settings = {**fixed, **{name: value for name, value in row.items() if name not in figures}}
     if "layers" in settings:
         settings["layers"] = tuple(settings["layers"])
     arch = {name: settings.pop(name) for name in ("layers", "seed", "init_scale",
                                                   "hidden_activation") if name in settings}
-    return nb.Model(backend=backend, **arch).fit("flower", **data, **settings)
+    return nb.Model(backend=backend, **arch).fit(source, **data, **settings)
 
 
 def test_sweep_models_equal_their_single_runs(backend64: Backend) -> None:
@@ -143,3 +143,33 @@ def test_grouping_pads_only_where_it_pays() -> None:
     assert group_sizes(sizes, 400, GPU) == [list(range(7))]
     assert group_sizes([(2, 4, 1)] * 256, 400, CPU) == [list(range(256))]
     assert group_sizes([(2, 4, 1)] * 5, 400, CPU, max_stack=2) == [[0, 1], [2, 3], [4]]
+
+
+def test_depths_activations_and_optimizers_go_in_separate_stacks(reference: Backend) -> None:
+    fixed = {"iterations": 100, "learning_rate": 0.1}
+    grid = {"layers": [(3,), (3, 2)], "hidden_activation": ["tanh", "relu"],
+            "optimizer": ["gd", "momentum"]}
+    result = nb.sweep("flower", grid=grid, backend=reference, **fixed)
+    assert len(result.stacks) == 8
+    for i, row in enumerate(result):
+        own = single(reference, row, fixed, {})
+        assert max_difference(result.model(i), own) <= EXACT, row
+
+
+def test_regression_rows_rank_by_r2(reference: Backend) -> None:
+    fixed = {"iterations": 200, "layers": (8,)}
+    result = nb.sweep("sine", grid={"learning_rate": [0.01, 0.1]}, backend=reference,
+                      **fixed)
+    assert result.score == "train_r2"
+    assert set(result[0]) == {"learning_rate", "train_cost", "train_r2", "iterations",
+                              "stopped_by"}
+    assert result.ranked()[0]["train_r2"] >= result.ranked()[1]["train_r2"]
+    for i, row in enumerate(result):
+        own = single(reference, row, fixed, {}, "sine")
+        assert max_difference(result.model(i), own) <= EXACT, row
+        assert own.network is not None
+        X, y = nb.load_dataset("sine")
+        targets = nb.encode_targets(y, "regression")
+        scores = final_scores(own.network, reference.asarray(X), reference.asarray(targets.Y),
+                              0.0, False)
+        assert row["train_r2"] == pytest.approx(scores["r2"], rel=1e-12)

@@ -11,7 +11,10 @@ They follow scikit-learn's conventions without importing it: constructor argumen
 stored unmodified and checked in ``fit``, ``fit`` returns ``self``, fitted attributes end
 in ``_``, ``get_params``/``set_params`` work, and fitted estimators pickle. With
 scikit-learn installed they pass its estimator checks and work in ``Pipeline``,
-``GridSearchCV`` and ``cross_val_score``.
+``GridSearchCV`` and ``cross_val_score``. To compare many settings of the network itself
+(sizes, seeds, learning rates, L2, dropout) on one split, :func:`nnbackend.sweep` trains
+them together in stacks, much faster than one ``GridSearchCV`` fit per setting;
+``GridSearchCV`` remains the way to cross-validate or tune a whole pipeline.
 
 Arrays in, arrays out: NumPy in gives NumPy out; a CuPy, PyTorch or array-api-strict
 array gives outputs in that library, on that device. Unless ``backend`` or ``device`` is
