@@ -14,7 +14,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import click
@@ -178,7 +178,12 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
         write_results(params["results_path"], rows)
         say(f"Results written to {params['results_path']}")
     if params["best_path"] and result.best_model is not None:
-        result.best_model.save(params["best_path"])
+        best = result.best_model
+        seed = best.run["seed"] if spec.validation_fraction is not None else 3
+        # The data it was trained on, as train's model files describe it.
+        best.run.update(data=asdict(replace(spec, split_seed=seed)),
+                        print_every=params["print_every"])
+        best.save(params["best_path"])
         say(f"Best model saved to {params['best_path']}")
     if params["as_json"]:
         click.echo(json.dumps(json_safe({"rows": rows, "score": _column(result.score),

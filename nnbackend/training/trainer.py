@@ -250,6 +250,11 @@ class Trainer:
         Only rank 0 calls ``on_record``, ``on_step`` and the callbacks (it alone prints,
         saves and checkpoints), except callbacks whose ``all_ranks`` attribute is true
         (bookkeeping every rank needs). Not with CUDA graphs.
+    stack : StackedModels, optional
+        Train ``k`` models at once (:mod:`nnbackend.training.stacked`): ``network`` is
+        its ``network`` (the stacked parameters), ``options`` the first model's; each
+        model draws, steps, records and stops as its own single run. Not with CUDA
+        graphs, a communicator, host-resident data or a resumed state (yet).
     """
 
     def __init__(self, network: Network, X: Array, Y: Array,
