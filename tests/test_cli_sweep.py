@@ -99,6 +99,8 @@ def test_several_hidden_layers_are_written_with_x() -> None:
     (["--optimizer", "gd,sgd"], "unknown --optimizer 'sgd'"),
     (["--keep-prob", "0.5,2"], "--keep-prob must be in (0, 1]"),
     (["--results", "out.txt"], "ending in .csv or .json"),
+    (["--patience", "3"], "--patience only applies with --validation-fraction"),
+    (["--data", "nope"], "unknown data set or file 'nope'"),
 ])
 def test_bad_values_are_one_line_errors(args: list[str], message: str) -> None:
     done = run("sweep", "--iterations", 10, *args)

@@ -164,14 +164,23 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
     spec = DataSpec(params["data"], params["target"], params["n_samples"], params["noise"],
                     params["n_classes"], params["data_seed"], params["task"],
                     params["standardize"], params["validation_fraction"], 3)
-    models = check_grid(grid, fixed)  # every setting checked before any output
+    split = spec.validation_fraction is not None
+    models = check_grid(grid, fixed, split)  # every setting checked before any output
     chosen = resolve_backend(params["device"], params["backend"], params["dtype"])
+    datas: dict[int, Any] = {}
+
+    def prepare_for(seed: int | None) -> Any:
+        # A validation split is drawn by each model's seed, as its single run draws it.
+        key = 3 if seed is None else seed
+        if key not in datas:
+            datas[key] = prepare(replace(spec, split_seed=key))
+        return datas[key]
+
+    prepare_for(fixed.get("seed", grid.get("seed", [3])[0]) if split else None)  # errors first
     say(f"Backend: {chosen.describe()}; {count(models, 'model')}")
-    # A validation split is drawn by each model's seed, as its single run draws it.
-    result = sweep_prepared(
-        lambda seed: prepare(replace(spec, split_seed=3 if seed is None else seed)),
-        grid, chosen, spec.validation_fraction is not None, max_stack=params["max_stack"],
-        on_record=None if params["quiet"] else _printer(say, printed), **fixed)
+    result = sweep_prepared(prepare_for, grid, chosen, split, max_stack=params["max_stack"],
+                            on_record=None if params["quiet"] else _printer(say, printed),
+                            **fixed)
     rows = [_row(row) for row in result.ranked()]
     say(table(rows, result))
     if params["results_path"]:

@@ -137,11 +137,16 @@ def _plans(grid: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any]) -> list[
     return plans
 
 
-def check_grid(grid: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any]) -> int:
+def check_grid(grid: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any],
+               split: bool) -> int:
     """Check every model's settings as its single run would (one-line
-    :class:`SettingError`), before any work; return the number of models."""
+    :class:`SettingError`), before any work; ``split``: with validation data. Return the
+    number of models."""
     check_known([*grid, *fixed], SWEEP_SETTINGS, "sweep")
-    return len(_plans(grid, fixed))
+    plans = _plans(grid, fixed)
+    for plan in plans:
+        plan.options.checked(split)
+    return len(plans)
 
 
 def sweep(X: Any, y: Any = None, grid: Mapping[str, Sequence[Any]] | None = None, *,
