@@ -107,3 +107,30 @@ def test_bad_values_are_one_line_errors(args: list[str], message: str) -> None:
     assert done.exit_code == 2, done.output
     assert message in done.output and "Traceback" not in done.output
     assert len(done.output.strip().splitlines()) == 1
+
+
+def test_each_stack_draws_a_progress_bar_on_a_terminal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal each stack has its bar (its steps, its best recorded cost)."""
+    import io
+
+    from nnbackend.cli.sweep import StackBar
+    from nnbackend.core.backend import resolve_backend
+    from nnbackend.data.pipeline import DataSpec, prepare
+    from nnbackend.model.sweep import sweep_prepared
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(StackBar, "INTERVAL", 0.0)  # draw every step
+    data = prepare(DataSpec("flower"))
+    result = sweep_prepared(lambda seed: data, {"layers": [(2,), (40,)]},
+                            resolve_backend("cpu", "numpy", "float64"), False,
+                            callbacks=lambda info: [StackBar(info, screen)], iterations=30,
+                            print_every=10)
+    assert len(result.stacks) == 2
+    drawn = screen.getvalue()
+    assert re.search(r"30/30 iterations of stack 1/2  cost 0\.\d{4} ", drawn), drawn
+    assert "30/30 iterations of stack 2/2" in drawn and drawn.endswith("\r\x1b[K")

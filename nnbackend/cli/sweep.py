@@ -26,12 +26,13 @@ from ..model.sweep import OnRecord, StackInfo, SweepResult, check_grid, sweep_pr
 from ..outputs import replacing
 from ..threads import limit_threads
 from ..training.cadence import print_interval, record_interval
-from ..training.callbacks import json_safe
+from ..training.callbacks import Callback, json_safe
 from ..training.settings import SETTINGS, flag
 from ..training.trainer import DEFAULT_ITERATIONS
 from . import cli
 from .modelrun import check_output_path
 from .options import data_options, device_options, setting_option, source_options, stack
+from .progress import ProgressBar
 
 #: The settings a sweep may vary, in the order of the results' columns.
 VARIED = ("layers", "hidden_activation", "init", "init_scale", "seed", "optimizer",
@@ -178,9 +179,16 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
 
     prepare_for(fixed.get("seed", grid.get("seed", [3])[0]) if split else None)  # errors first
     say(f"Backend: {chosen.describe()}; {count(models, 'model')}")
+    bars: list[StackBar] = []  # on a terminal: one per stack, cleared before each line
+
+    def progress(info: StackInfo) -> list[Callback]:
+        bars[:] = [StackBar(info)] if StackBar.wanted(params["quiet"]) else []
+        return list(bars)
+
     result = sweep_prepared(prepare_for, grid, chosen, split, max_stack=params["max_stack"],
-                            on_record=None if params["quiet"] else _printer(say, printed),
-                            **fixed)
+                            on_record=None if params["quiet"] else _printer(say, printed,
+                                                                            bars),
+                            callbacks=progress, **fixed)
     rows = [_row(row) for row in result.ranked()]
     say(table(rows, result))
     if params["results_path"]:
@@ -209,12 +217,31 @@ def _cadence(params: dict[str, Any]) -> tuple[int, int]:
     return printed, record_interval(units, by_epoch, printed)
 
 
-def _printer(say: Callable[[str], None], printed: int) -> OnRecord:
+class StackBar(ProgressBar):
+    """The progress bar of one stack: its steps, and the best cost of its last record."""
+
+    def __init__(self, info: StackInfo, stream: Any = None) -> None:
+        super().__init__(0, "iterations", stream)
+        self.info = info
+
+    def on_begin(self, trainer: Any) -> None:
+        self.total = trainer.total_steps
+        self.unit = (f"{'steps' if trainer.by_epoch else 'iterations'} of stack "
+                     f"{self.info.index + 1}/{self.info.count}")
+
+    def on_record(self, trainer: Any, record: dict[str, Any]) -> None:
+        finite = [c for c in record["cost"] if math.isfinite(c)]
+        self.cost = min(finite) if finite else None
+
+
+def _printer(say: Callable[[str], None], printed: int, bars: list[StackBar]) -> OnRecord:
     """A line per printed record of each stack: the best, median and worst cost."""
     def on_record(info: StackInfo, record: dict[str, Any]) -> None:
         unit = "epoch" if "epoch" in record else "iteration"
         if record[unit] % printed:
             return
+        for bar in bars:
+            bar.clear()
         costs = record["cost"]
         finite = sorted(c for c in costs if math.isfinite(c))
         worst = f"{finite[-1]:.6f}" if len(finite) == len(costs) else "nan"

@@ -24,6 +24,7 @@ from ..core.network import Network
 from ..core.stack import ModelStack
 from ..data.pipeline import PreparedData
 from ..errors import SettingError
+from ..training.callbacks import Callback
 from ..training.grouping import CPU, GPU, group_sizes
 from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
 from ..training.stacked import StackedModels
@@ -198,9 +199,12 @@ def sweep(X: Any, y: Any = None, grid: Mapping[str, Sequence[Any]] | None = None
 def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
                    grid: Mapping[str, Sequence[Any]] | None, backend: Backend,
                    split: bool, *, max_stack: int | None = None,
-                   on_record: OnRecord | None = None, **fixed: Any) -> SweepResult:
+                   on_record: OnRecord | None = None,
+                   callbacks: Callable[[StackInfo], Sequence[Callback]] | None = None,
+                   **fixed: Any) -> SweepResult:
     """:func:`sweep` on data prepared by ``prepare_for(split_seed)`` (called once per
-    seed with a validation split, ``split``, else once with None)."""
+    seed with a validation split, ``split``, else once with None); ``callbacks(stack)``
+    gives each stack's loop its callbacks (a progress bar)."""
     grid = dict(grid or {})
     check_known([*grid, *fixed], SWEEP_SETTINGS, "sweep")
     if max_stack is not None and (isinstance(max_stack, bool) or not isinstance(max_stack, int)
@@ -231,8 +235,10 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
     for index, (key_seed, rows) in enumerate(stacks):
         info = StackInfo(index, len(stacks), tuple(rows))
         data = datas[key_seed]
+        extra = () if callbacks is None else callbacks(info)
         for row, (network, run) in _train_stack([plans[i] for i in rows], rows, data,
-                                                backend, info, on_record, result).items():
+                                                backend, info, on_record, extra,
+                                                result).items():
             result._trained[row] = (plans[row], network, run, data, backend)
     task_name = next(iter(datas.values())).targets.task
     figure = "r2" if task_name == "regression" else "accuracy"
@@ -250,7 +256,8 @@ def _sizes(plan: _Plan, data: PreparedData) -> tuple[int, ...]:
 
 def _train_stack(plans: list[_Plan], rows: list[int], data: PreparedData, backend: Backend,
                  info: StackInfo, on_record: OnRecord | None,
-                 table: SweepResult) -> dict[int, tuple[Network, TrainingResult]]:
+                 callbacks: Sequence[Callback], table: SweepResult
+                 ) -> dict[int, tuple[Network, TrainingResult]]:
     """Train one stack; fill its rows of ``table``; return each model's own network and
     result (as its single run's)."""
     first = plans[0]
@@ -267,7 +274,7 @@ def _train_stack(plans: list[_Plan], rows: list[int], data: PreparedData, backen
     trainer = Trainer(models.network, X, Y, models.options[0], validation=validation,
                       on_record=None if on_record is None else
                       (lambda record: on_record(info, record)),
-                      cuda_graph="off", stack=models)
+                      cuda_graph="off", callbacks=callbacks, stack=models)
     run = trainer.run()
     xp, output = backend.xp, models.network.output
     out: dict[int, tuple[Network, TrainingResult]] = {}
