@@ -55,6 +55,8 @@ class OneModel:
         self.network, self.options, self.rng = network, options, rng
         self.l2: Any = options.l2
         self.dropout = options.keep_prob != 1.0
+        #: The learning rate of every step when it never changes (no decay), else None.
+        self.constant_rate = None if options.lr_decay else options.learning_rate
 
     def optimizer(self) -> Optimizer:
         """The run's update rule."""

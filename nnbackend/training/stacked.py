@@ -82,6 +82,8 @@ class StackedModels:
     """
 
     stacked = True
+    #: Never constant: a frozen model's rate becomes 0 (see :meth:`learning_rate`).
+    constant_rate = None
 
     def __init__(self, stack: ModelStack, options: Sequence[TrainingOptions], task: str,
                  init: str | Sequence[str] = "small", init_scale: Any = 1.0,

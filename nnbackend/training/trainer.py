@@ -440,6 +440,8 @@ class Trainer:
         backend, xp = net.backend, net.backend.xp
         m, batch, total, by_epoch = self.m, self.batch, self.total_steps, self.by_epoch
         every, models = opts.print_every, self.models
+        # Fixed for the run, read once (each attribute read costs on the flower's step).
+        dropout, fixed, constant_lr = models.dropout, models.fixed_masks, models.constant_rate
         assert every is not None
         full_batch = batch == m
         # Columns of ones for db = dZ @ ones (see backward_propagation), one per batch size
@@ -458,7 +460,7 @@ class Trainer:
                 order = self._epoch_order()
             if stream is not None:
                 stream.epoch(None if full_batch else st.order, st.batch_start)
-            lr = models.learning_rate(st.epoch)
+            lr = constant_lr if constant_lr is not None else models.learning_rate(st.epoch)
             # Sum batch costs only in epochs that end with a record (epoch mode).
             totals = st.epoch_totals if by_epoch and (
                 (st.epoch + 1) % every == 0 or st.epoch + 1 == opts.epochs) else None
@@ -474,14 +476,14 @@ class Trainer:
                 end = min(start + batch, m)
                 size = end - start
                 rows = None if order is None else order[..., start:end]  # a stack's: (k, b)
-                masks = models.masks(size) if models.dropout else models.fixed_masks
+                masks = models.masks(size) if dropout else fixed
                 streamed = None if stream is None else stream.next()
                 if graphed is not None:
                     stats = graphed.step(None if streamed else rows, masks, lr,
                                          totals is not None, batch=streamed)
                     st.params, st.optimizer_state = graphed.params, graphed.opt_state
                 else:
-                    if rows is None and streamed is None and not models.dropout:
+                    if rows is None and streamed is None and not dropout:
                         # Full-batch gradient descent: the same Batch every step.
                         if whole is None:
                             whole = Batch(self.X, self.Y, masks, xp.ones_like(self.X[:, :1]))
