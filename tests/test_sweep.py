@@ -143,6 +143,22 @@ def test_grouping_pads_only_where_it_pays() -> None:
     assert group_sizes(sizes, 400, GPU) == [list(range(7))]
     assert group_sizes([(2, 4, 1)] * 256, 400, CPU) == [list(range(256))]
     assert group_sizes([(2, 4, 1)] * 5, 400, CPU, max_stack=2) == [[0, 1], [2, 3], [4]]
+    # RMSprop and Adam can amplify a padded product's last bit: no padding for them.
+    assert group_sizes(sizes, 400, GPU, pad=False) == [[i] for i in range(7)]
+
+
+def test_adam_stacks_only_models_of_one_size(reference: Backend) -> None:
+    """Padding is exact to rounding only under RMSprop and Adam: a sweep pads only for the
+    other update rules, so every Adam model equals its single run."""
+    fixed = {"iterations": 200, "learning_rate": 0.01, "optimizer": "adam"}
+    result = nb.sweep("flower", grid={"layers": [(3,), (4,)], "seed": [1, 2]},
+                      backend=reference, **fixed)
+    assert sorted(result.stacks) == [(0, 1), (2, 3)]
+    for i, row in enumerate(result):
+        assert max_difference(result.model(i), single(reference, row, fixed, {})) <= EXACT
+    gd = nb.sweep("flower", grid={"layers": [(3,), (4,)]}, backend=reference,
+                  iterations=10)
+    assert gd.stacks == [(0, 1)]  # padding pays for gradient descent on a CPU
 
 
 def test_depths_activations_and_optimizers_go_in_separate_stacks(reference: Backend) -> None:

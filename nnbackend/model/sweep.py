@@ -227,8 +227,9 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
         sizes = [_sizes(plans[i], data) for i in members]
         m = data.X_train.shape[0]
         batch = min(plans[members[0]].options.batch_size or m, m)
+        exact_padding = plans[members[0]].options.optimizer not in ("rmsprop", "adam")
         stacks += [(key[0], [members[j] for j in part])
-                   for part in group_sizes(sizes, batch, costs, max_stack)]
+                   for part in group_sizes(sizes, batch, costs, max_stack, exact_padding)]
     result = SweepResult([{} for _ in plans])
     result.varied, result.stacks = tuple(grid), [tuple(rows) for _, rows in stacks]
     result._trained = {}

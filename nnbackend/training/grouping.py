@@ -63,7 +63,7 @@ def _padded(sizes: Sequence[Sequence[int]]) -> tuple[int, ...]:
 
 
 def group_sizes(sizes: Sequence[Sequence[int]], m: int, costs: StepCosts,
-                max_stack: int | None = None) -> list[list[int]]:
+                max_stack: int | None = None, pad: bool = True) -> list[list[int]]:
     """Cut models of one depth into stacks of least estimated cost.
 
     Parameters
@@ -76,6 +76,11 @@ def group_sizes(sizes: Sequence[Sequence[int]], m: int, costs: StepCosts,
         The backend's constants (:data:`CPU` or :data:`GPU`).
     max_stack : int, optional
         At most this many models per stack (larger groups are split in order).
+    pad : bool
+        Whether models of different sizes may share a stack at all (padded). RMSprop and
+        Adam divide by the gradients' own size, which can amplify the last-bit
+        differences a padded product's longer sums make (docs/math.md): for them each
+        size keeps its own stacks, so every model stays its single run.
 
     Returns
     -------
@@ -91,6 +96,8 @@ def group_sizes(sizes: Sequence[Sequence[int]], m: int, costs: StepCosts,
     for j in range(1, len(distinct) + 1):
         for i in range(j):
             group = distinct[i:j]
+            if not pad and len(group) > 1:
+                continue
             k = sum(len(members[s]) for s in group)
             cost = best[i] + step_cost(_padded(group), k, m, costs)
             if cost < best[j]:
