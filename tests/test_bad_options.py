@@ -34,6 +34,7 @@ VALUES = {"empty": "", "negative": "-1", "huge": "99999999999999999999", "nan": 
 #: built-in set that takes every generator option).
 BASE: dict[str, list[str]] = {
     "train": ["train", "--quiet", "--data", "blobs"],
+    "sweep": ["sweep", "--quiet", "--data", "blobs", "--lr", "0.5,1.0"],
     "predict": ["predict", "--model", "{model}", "--data", "blobs"],
     "evaluate": ["evaluate", "--model", "{model}", "--data", "blobs"],
     "plot": ["plot", "--model", "{model}", "--data", "blobs", "--output", "out.png"],
@@ -50,7 +51,7 @@ OTHER_EXITS = {"gradcheck": {1}, "train": {3}}
 #: word, "-1" or "nan" may be one; only the empty name must be refused.
 NAMES = {("train", "save_path"), ("train", "checkpoint_path"), ("train", "log_file"),
          ("predict", "output"), ("plot", "output"), ("plot", "title"), ("export", "output"),
-         ("convert", "output")}
+         ("convert", "output"), ("sweep", "results_path"), ("sweep", "best_path")}
 #: Values accepted on purpose, beyond NAMES and the unbounded numbers' "huge".
 ACCEPTED = {("plot", "title", "empty")}  # no title is a title
 
@@ -135,7 +136,8 @@ def _must_refuse(command: str, param: click.Parameter, kind: str) -> bool:
         return False
     if (command, param.name) in NAMES:
         return kind == "empty"
-    kind_type = param.type
+    # A sweep's comma lists check each value with train's type for the option.
+    kind_type = getattr(param.type, "item", None) or param.type
     if isinstance(kind_type, (click.IntRange, click.FloatRange)) and kind == "huge":
         return kind_type.max is not None
     if kind_type is click.INT and kind in ("huge", "negative"):

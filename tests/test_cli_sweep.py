@@ -95,9 +95,9 @@ def test_several_hidden_layers_are_written_with_x() -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--seed", "5..1"], "range '5..1' is empty"),
     (["--layers", "4,x"], "not a hidden-layer size"),
-    (["--lr", "0.5,abc"], "'abc' is not a number"),
+    (["--lr", "0.5,abc"], "'abc' is not a valid float"),
     (["--optimizer", "gd,sgd"], "unknown --optimizer 'sgd'"),
-    (["--keep-prob", "0.5,2"], "--keep-prob must be in (0, 1]"),
+    (["--keep-prob", "0.5,2"], "2.0 is not in the range 0<x<=1"),
     (["--results", "out.txt"], "ending in .csv or .json"),
     (["--patience", "3"], "--patience only applies with --validation-fraction"),
     (["--data", "nope"], "unknown data set or file 'nope'"),

@@ -70,7 +70,8 @@ def number_type(kind: type, low: float | None = None, high: float | None = None,
                           min_open=low_open, max_open=high_open)
 
 
-def _setting_type(setting: Setting) -> click.ParamType:
+def setting_type(setting: Setting) -> click.ParamType:
+    """The click type of a number setting: its range from the table."""
     return number_type(setting.kind, setting.low, setting.high, low_open=setting.low_open,
                        high_open=setting.high_open)
 
@@ -103,7 +104,7 @@ def setting_option(name: str, *, help_suffix: str = "", **overrides: Any) -> Dec
     elif setting.choices is not None:
         kwargs["type"] = click.Choice(setting.choices)
     elif setting.kind in (int, float):
-        kwargs["type"] = _setting_type(setting)
+        kwargs["type"] = setting_type(setting)
     elif setting.kind is tuple:  # layer sizes: "20,7,5"
         kwargs.update(default=",".join(map(str, setting.default)), callback=parse_layers)
     kwargs.update(overrides)

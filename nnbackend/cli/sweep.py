@@ -27,11 +27,19 @@ from ..outputs import replacing
 from ..threads import limit_threads
 from ..training.cadence import print_interval, record_interval
 from ..training.callbacks import Callback, json_safe
-from ..training.settings import SETTINGS, flag
+from ..training.settings import SETTINGS, Setting, flag
 from ..training.trainer import DEFAULT_ITERATIONS
 from . import cli
 from .modelrun import check_output_path
-from .options import data_options, device_options, setting_option, source_options, stack
+from .options import (
+    NONEMPTY,
+    data_options,
+    device_options,
+    setting_option,
+    setting_type,
+    source_options,
+    stack,
+)
 from .progress import ProgressBar
 
 #: The settings a sweep may vary, in the order of the results' columns.
@@ -54,62 +62,65 @@ def layer_text(layers: Any) -> str:
     return "x".join(str(n) for n in layers) or "-"
 
 
-def parse_list(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    """The callback that reads a comma list of setting ``name``'s values (None: not
-    given), with ``A..B`` ranges for integers and ``AxB`` for several hidden layers."""
-    setting = SETTINGS[name]
+class SettingList(click.ParamType):
+    """A comma list of one setting's values, each checked as ``train`` checks its option
+    (``item``: the same click type, ranges included); ``A..B`` ranges for integers, and
+    for hidden sizes ``x`` between one model's layers."""
 
-    def one(text: str) -> list[Any]:
-        if setting.kind is tuple:
+    name = "list"
+
+    def __init__(self, setting: Setting) -> None:
+        self.setting = setting
+        self.item: click.ParamType | None = (
+            setting_type(setting) if setting.kind in (int, float) else None)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, list):
+            return value  # already converted (a default)
+        return [v for part in str(value).split(",")
+                for v in self._one(part.strip(), param, ctx)]
+
+    def _one(self, text: str, param: click.Parameter | None,
+             ctx: click.Context | None) -> list[Any]:
+        kind = self.setting.kind
+        if kind is tuple:
             if ".." in text:
-                return [(n,) for n in _range(text)]
+                return [(n,) for n in self._range(text, param, ctx)]
             sizes = text.split("x")
             if not all(s.isdigit() and int(s) > 0 for s in sizes):
-                raise click.BadParameter(
-                    f"{text!r} is not a hidden-layer size: give positive integers, one "
-                    "model's layers joined by x (4, 8x4), models separated by commas")
+                self.fail(f"{text!r} is not a hidden-layer size: give positive integers, "
+                          "one model's layers joined by x (4, 8x4), models separated by "
+                          "commas", param, ctx)
             return [tuple(int(s) for s in sizes)]
-        if setting.kind is int:
-            return _range(text) if ".." in text else [_number(text, int)]
-        if setting.kind is float:
-            return [_number(text, float)]
-        return [text]
+        if self.item is None:
+            return [text]
+        if kind is int and ".." in text:
+            return self._range(text, param, ctx)
+        if not text:
+            self.fail("an empty value in the list; give a comma list such as 1,2,3",
+                      param, ctx)
+        return [self.item.convert(text, param, ctx)]
 
-    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        if value is None:
-            return None
-        return [v for part in str(value).split(",") for v in one(part.strip())]
-
-    return convert
-
-
-def _number(text: str, kind: type) -> Any:
-    try:
-        return kind(text)
-    except ValueError:
-        noun = "an integer" if kind is int else "a number"
-        hint = " or a range 1..32" if kind is int else ""
-        raise click.BadParameter(f"{text!r} is not {noun}; give a comma list such as "
-                                 f"1,2,3{hint}") from None
-
-
-def _range(text: str) -> list[int]:
-    low, _, high = text.partition("..")
-    first, last = _number(low, int), _number(high, int)
-    if last < first:
-        raise click.BadParameter(f"the range {text!r} is empty; write it low..high")
-    return list(range(first, last + 1))
+    def _range(self, text: str, param: click.Parameter | None,
+               ctx: click.Context | None) -> list[int]:
+        low, _, high = text.partition("..")
+        item = self.item or click.IntRange(min=1)
+        first, last = item.convert(low, param, ctx), item.convert(high, param, ctx)
+        if last < first:
+            self.fail(f"the range {text!r} is empty; write it low..high", param, ctx)
+        return list(range(first, last + 1))
 
 
 def list_option(name: str) -> Any:
     """``name``'s option, taking a comma list (its help says so)."""
     setting = SETTINGS[name]
     assert setting.flag is not None, f"{name} has no command-line flag"
-    shown = (layer_text(setting.default) if setting.kind is tuple else setting.default)
+    shown = "" if setting.default is None else f" (default {setting.default})"
     text = (LAYERS_HELP if setting.kind is tuple else
-            f"{setting.help} A comma list (default {shown})"
+            f"{setting.help} A comma list{shown}"
             + (", or a range A..B" if setting.kind is int else "") + ".")
-    return click.option(setting.flag, name, default=None, callback=parse_list(name),
+    return click.option(setting.flag, name, default=None, type=SettingList(setting),
                         metavar="LIST", help=text)
 
 
@@ -119,9 +130,9 @@ sweep_options = stack(
     click.option("--max-stack", type=click.IntRange(min=1), default=None,
                  help="At most this many models in one stack (default: as many as the "
                       "grouping puts together)."),
-    click.option("--results", "results_path", default=None, metavar="FILE",
+    click.option("--results", "results_path", type=NONEMPTY, default=None, metavar="FILE",
                  help="Write one row per model (.csv or .json, atomically)."),
-    click.option("--save-best", "best_path", default=None, metavar="FILE",
+    click.option("--save-best", "best_path", type=NONEMPTY, default=None, metavar="FILE",
                  help="Write the best model as an ordinary model file (.npz), which "
                       "predict, evaluate, plot and export read."),
     click.option("--json", "as_json", is_flag=True,

@@ -26,6 +26,7 @@ from ..data.pipeline import PreparedData
 from ..errors import SettingError
 from ..training.callbacks import Callback
 from ..training.grouping import CPU, GPU, group_sizes
+from ..training.memory import check_network_fits
 from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
 from ..training.stacked import StackedModels
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
@@ -217,6 +218,10 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
         key_seed = plan.arch["seed"] if split else None
         if key_seed not in datas:
             datas[key_seed] = prepare_for(key_seed)
+        data = datas[key_seed]
+        # Each model as its own run refuses it: one that would not fit the memory.
+        check_network_fits(_sizes(plan, data), plan.arch["layers"], data.X_train.shape[0],
+                           plan.options, backend)
         key = (key_seed, len(plan.arch["layers"]), plan.arch["hidden_activation"],
                *(getattr(plan.options, name) for name in STACK_KEYS[1:]))
         groups.setdefault(key, []).append(i)
