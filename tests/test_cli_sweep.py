@@ -134,3 +134,23 @@ def test_each_stack_draws_a_progress_bar_on_a_terminal(
     drawn = screen.getvalue()
     assert re.search(r"30/30 iterations of stack 1/2  cost 0\.\d{4} ", drawn), drawn
     assert "30/30 iterations of stack 2/2" in drawn and drawn.endswith("\r\x1b[K")
+
+
+def test_sweep_options_come_from_the_settings_table() -> None:
+    """Each option is train's setting under its flag and help; a list's values are checked
+    by train's type for it; what is not given is the table's default (in the library)."""
+    from nnbackend.cli.sweep import SINGLE, VARIED
+    from nnbackend.training.settings import SETTINGS
+
+    options = {p.name: p for p in cli.commands["sweep"].params}  # type: ignore[attr-defined]
+    for name in (*VARIED, *SINGLE):
+        setting, option = SETTINGS[name], options[name]
+        assert setting.flag in option.opts, name
+        if name != "layers":
+            assert setting.help in (option.help or ""), name
+    for name in VARIED:
+        assert options[name].default is None  # the library fills the table's default in
+        if SETTINGS[name].kind in (int, float):
+            item = options[name].type.item
+            train = {p.name: p for p in cli.commands["train"].params}[name]  # type: ignore[attr-defined]
+            assert repr(item) == repr(train.type), name
