@@ -189,3 +189,24 @@ def test_regression_rows_rank_by_r2(reference: Backend) -> None:
         scores = final_scores(own.network, reference.asarray(X), reference.asarray(targets.Y),
                               0.0, False)
         assert row["train_r2"] == pytest.approx(scores["r2"], rel=1e-12)
+
+
+def test_a_stack_that_would_not_fit_the_free_memory_is_split(
+        reference: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for three flower models, seven are trained in stacks of three, said in
+    one line, and each is still its single run."""
+    from nnbackend.data import memory
+    from nnbackend.model.sweep import sweep_prepared
+    from nnbackend.training.memory import training_bytes
+
+    one = training_bytes((2, 4, 1), 400, 8, 0)
+    monkeypatch.setattr(memory, "host_available", lambda: 3 * one + one // 2)
+    said: list[str] = []
+    fixed = {"iterations": 50}
+    result = sweep_prepared(
+        lambda seed: nb.Model(backend=reference).prepare("flower"),
+        {"seed": list(range(1, 8))}, reference, False, say=said.append, **fixed)
+    assert result.stacks == [(0, 1, 2), (3, 4, 5), (6,)]
+    assert said == result.notes == ["a stack of 7 models would not fit the free memory: "
+                                    "trained in stacks of 3"]
+    assert max_difference(result.model(6), single(reference, result[6], fixed, {})) <= EXACT

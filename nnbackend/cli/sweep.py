@@ -199,7 +199,7 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
     result = sweep_prepared(prepare_for, grid, chosen, split, max_stack=params["max_stack"],
                             on_record=None if params["quiet"] else _printer(say, printed,
                                                                             bars),
-                            callbacks=progress, **fixed)
+                            callbacks=progress, say=say, **fixed)
     rows = [_row(row) for row in result.ranked()]
     say(table(rows, result))
     if params["results_path"]:

@@ -26,7 +26,7 @@ from ..data.pipeline import PreparedData
 from ..errors import SettingError
 from ..training.callbacks import Callback
 from ..training.grouping import CPU, GPU, group_sizes
-from ..training.memory import check_network_fits
+from ..training.memory import check_network_fits, models_that_fit
 from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
 from ..training.stacked import StackedModels
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
@@ -83,6 +83,8 @@ class SweepResult(list[dict[str, Any]]):
         The index of the best row.
     stacks : list of tuple of int
         The rows trained together, stack by stack.
+    notes : list of str
+        What the sweep changed on its own (a stack split to fit the free memory).
     """
 
     varied: tuple[str, ...] = ()
@@ -90,6 +92,7 @@ class SweepResult(list[dict[str, Any]]):
     best_model: Model | None = None
     best: int | None = None
     stacks: list[tuple[int, ...]]
+    notes: list[str]
     _trained: dict[int, tuple[Any, ...]]
 
     def model(self, i: int) -> Model:
@@ -202,10 +205,11 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
                    split: bool, *, max_stack: int | None = None,
                    on_record: OnRecord | None = None,
                    callbacks: Callable[[StackInfo], Sequence[Callback]] | None = None,
-                   **fixed: Any) -> SweepResult:
+                   say: Callable[[str], None] | None = None, **fixed: Any) -> SweepResult:
     """:func:`sweep` on data prepared by ``prepare_for(split_seed)`` (called once per
     seed with a validation split, ``split``, else once with None); ``callbacks(stack)``
-    gives each stack's loop its callbacks (a progress bar)."""
+    gives each stack's loop its callbacks (a progress bar); ``say`` is told, in one line,
+    when a stack is split to fit the free memory (:attr:`SweepResult.notes` keeps it)."""
     grid = dict(grid or {})
     check_known([*grid, *fixed], SWEEP_SETTINGS, "sweep")
     if max_stack is not None and (isinstance(max_stack, bool) or not isinstance(max_stack, int)
@@ -227,16 +231,30 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
         groups.setdefault(key, []).append(i)
     costs = CPU if backend.on_host else GPU
     stacks: list[tuple[Any, list[int]]] = []
+    notes: list[str] = []
     for key, members in groups.items():
         data = datas[key[0]]
         sizes = [_sizes(plans[i], data) for i in members]
         m = data.X_train.shape[0]
         batch = min(plans[members[0]].options.batch_size or m, m)
         exact_padding = plans[members[0]].options.optimizer not in ("rmsprop", "adam")
-        stacks += [(key[0], [members[j] for j in part])
-                   for part in group_sizes(sizes, batch, costs, max_stack, exact_padding)]
+        for part in group_sizes(sizes, batch, costs, max_stack, exact_padding):
+            rows = [members[j] for j in part]
+            width = tuple(max(column) for column in zip(*(sizes[j] for j in part),
+                                                        strict=True))
+            fit = models_that_fit(width, m, plans[rows[0]].options, backend)
+            if fit is not None and fit < len(rows):
+                note = (f"a stack of {len(rows)} models would not fit the free memory: "
+                        f"trained in stacks of {fit}")
+                notes.append(note)
+                if say is not None:
+                    say(note)
+            step = len(rows) if fit is None else fit
+            stacks += [(key[0], rows[start:start + step])
+                       for start in range(0, len(rows), step)]
     result = SweepResult([{} for _ in plans])
     result.varied, result.stacks = tuple(grid), [tuple(rows) for _, rows in stacks]
+    result.notes = notes
     result._trained = {}
     for index, (key_seed, rows) in enumerate(stacks):
         info = StackInfo(index, len(stacks), tuple(rows))

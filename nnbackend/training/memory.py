@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from ..core.backend import Backend
 from ..core.optimizers import UPDATE_RULES
+from ..data import memory as host_memory
 from ..data.memory import refuse_unless_fits
 from ..errors import literal
 from .evaluation import EVAL_CHUNK
@@ -74,12 +75,7 @@ def check_network_fits(sizes: Sequence[int], layers: Sequence[int], m: int,
     SettingError
         ``{layers} ... needs about N GiB ...; M GiB is available: ...``.
     """
-    batch = m if options.batch_size is None else min(options.batch_size, m)
-    examples = max(batch, min(m, EVAL_CHUNK))
-    moments = len(UPDATE_RULES[options.optimizer].moments) if (
-        options.optimizer in UPDATE_RULES) else 2
-    itemsize = 4 if backend.dtype_name == "float32" else 8
-    on_device = training_bytes(sizes, examples, itemsize, moments)
+    on_device = _training_bytes(sizes, m, options, backend)
     count = shown_count(parameter_count(sizes))
     what = ("{layers} " + literal(",".join(map(str, layers)))
             + f" ({count} parameters, with their gradients, optimizer state and a batch's "
@@ -87,12 +83,37 @@ def check_network_fits(sizes: Sequence[int], layers: Sequence[int], m: int,
     fix = "use fewer or smaller layers"
     device_free = backend.free_memory()
     if device_free is None:  # host memory: the larger of drawing the weights and training
+        itemsize = 4 if backend.dtype_name == "float32" else 8
         drawn = parameter_count(sizes) * itemsize + init_bytes(sizes)
         refuse_unless_fits(max(on_device, drawn), what, fix)
         return
     refuse_unless_fits(init_bytes(sizes), what + " to draw its weights on the host", fix)
     refuse_unless_fits(on_device, what, fix, available=device_free,
                        where=f" on {backend.describe()}")
+
+
+def _training_bytes(sizes: Sequence[int], m: int, options: TrainingOptions,
+                    backend: Backend) -> int:
+    """:func:`training_bytes` of a run on ``m`` examples with ``options``."""
+    batch = m if options.batch_size is None else min(options.batch_size, m)
+    examples = max(batch, min(m, EVAL_CHUNK))
+    moments = len(UPDATE_RULES[options.optimizer].moments) if (
+        options.optimizer in UPDATE_RULES) else 2
+    itemsize = 4 if backend.dtype_name == "float32" else 8
+    return training_bytes(sizes, examples, itemsize, moments)
+
+
+def models_that_fit(width: Sequence[int], m: int, options: TrainingOptions,
+                    backend: Backend) -> int | None:
+    """How many networks padded to ``width`` one stack may hold in the free memory (the
+    device's, else the host's): every array of a stack is ``k`` models' (at least 1;
+    None when the free memory is unknown)."""
+    free = backend.free_memory()
+    if free is None:
+        free = host_memory.host_available()
+    if free is None:
+        return None
+    return max(1, free // _training_bytes(width, m, options, backend))
 
 
 def shown_count(n: int) -> str:
