@@ -43,7 +43,7 @@ from ..core.host_memory import keep_step_memory
 from ..core.network import Network
 from ..core.optimizers import Update
 from ..errors import NNBackendError, SettingError, literal
-from .callbacks import Callback
+from .callbacks import Callback, Checkpoints
 from .divergence import check_final_parameters
 from .evaluation import BatchTotals, _averaged, evaluate  # noqa: F401 -- evaluate: re-exported
 from .graphed import GraphedSteps
@@ -265,10 +265,12 @@ class Trainer:
                  state: TrainingState | None = None, cuda_graph: str = "auto",
                  data_on: str = "device", callbacks: Sequence[Callback] = (),
                  comm: Any = None, stack: Any = None) -> None:
-        if stack is not None and (comm is not None or data_on != "device" or state):
+        if stack is not None and (comm is not None or data_on != "device" or state or any(
+                isinstance(c, Checkpoints) for c in callbacks)):
             raise NNBackendError("a stack of models trains in one process, with its data "
-                                 "on the device, from the start: drop the communicator, "
-                                 "data_on host and the resumed state (or train one model)")
+                                 "on the device, from the start, without checkpoints: drop "
+                                 "the communicator, data_on host, the resumed state and "
+                                 "Checkpoints (or train one model)")
         self.options = (options or TrainingOptions()).checked(validation is not None)
         if data_on not in DATA_PLACES:
             raise NNBackendError(f"unknown data place {data_on!r}; choose device or host")
