@@ -25,7 +25,7 @@ from ..core.stack import ModelStack
 from ..data.pipeline import PreparedData
 from ..errors import SettingError
 from ..training.callbacks import Callback
-from ..training.grouping import CPU, GPU, group_sizes
+from ..training.grouping import CPU, GPU, group_sizes, padded
 from ..training.memory import check_network_fits, models_that_fit
 from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
 from ..training.stacked import StackedModels
@@ -35,13 +35,12 @@ from .scores import final_scores
 
 #: What a grid may vary, and what may be fixed beside it (library names).
 SWEEP_SETTINGS = (*ARCHITECTURE, *TRAINING_SETTINGS)
-#: The data and device keywords of :func:`sweep` (never varied).
-DATA_KEYWORDS = ("task", "standardize", "validation_fraction", "target")
 #: ``on_record(stack, record)``: a record of one stack, with one figure per model.
 OnRecord = Callable[["StackInfo", dict[str, Any]], None]
-#: What the models of one stack must share, besides their depth and data.
-STACK_KEYS = ("hidden_activation", "optimizer", "batch_size", "iterations", "epochs",
-              "print_every", "patience")
+#: What the models of one stack must share besides their depth, hidden activation and
+#: data (the options that shape the loop itself, and the update rule).
+STACK_OPTIONS = ("optimizer", "batch_size", "iterations", "epochs", "print_every",
+                 "patience")
 
 
 @dataclass(frozen=True)
@@ -227,31 +226,16 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
         check_network_fits(_sizes(plan, data), plan.arch["layers"], data.X_train.shape[0],
                            plan.options, backend)
         key = (key_seed, len(plan.arch["layers"]), plan.arch["hidden_activation"],
-               *(getattr(plan.options, name) for name in STACK_KEYS[1:]))
+               *(getattr(plan.options, name) for name in STACK_OPTIONS))
         groups.setdefault(key, []).append(i)
-    costs = CPU if backend.on_host else GPU
     stacks: list[tuple[Any, list[int]]] = []
     notes: list[str] = []
     for key, members in groups.items():
-        data = datas[key[0]]
-        sizes = [_sizes(plans[i], data) for i in members]
-        m = data.X_train.shape[0]
-        batch = min(plans[members[0]].options.batch_size or m, m)
-        exact_padding = plans[members[0]].options.optimizer not in ("rmsprop", "adam")
-        for part in group_sizes(sizes, batch, costs, max_stack, exact_padding):
-            rows = [members[j] for j in part]
-            width = tuple(max(column) for column in zip(*(sizes[j] for j in part),
-                                                        strict=True))
-            fit = models_that_fit(width, m, plans[rows[0]].options, backend)
-            if fit is not None and fit < len(rows):
-                note = (f"a stack of {len(rows)} models would not fit the free memory: "
-                        f"trained in stacks of {fit}")
-                notes.append(note)
-                if say is not None:
-                    say(note)
-            step = len(rows) if fit is None else fit
-            stacks += [(key[0], rows[start:start + step])
-                       for start in range(0, len(rows), step)]
+        stacks += [(key[0], rows) for rows in _cut(plans, members, datas[key[0]], backend,
+                                                   max_stack, notes)]
+    if say is not None:
+        for note in notes:
+            say(note)
     result = SweepResult([{} for _ in plans])
     result.varied, result.stacks = tuple(grid), [tuple(rows) for _, rows in stacks]
     result.notes = notes
@@ -272,6 +256,29 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
         result.best = order[0]
         result.best_model = result.model(order[0])
     return result
+
+
+def _cut(plans: list[_Plan], members: list[int], data: PreparedData, backend: Backend,
+         max_stack: int | None, notes: list[str]) -> list[list[int]]:
+    """The stacks of models that may share one (``members``): by the cost model of their
+    sizes (none padded under RMSprop or Adam), at most ``max_stack``, and no more than
+    the free memory holds (noted in ``notes``)."""
+    sizes = [_sizes(plans[i], data) for i in members]
+    options = plans[members[0]].options
+    m = data.X_train.shape[0]
+    batch = min(options.batch_size or m, m)
+    exact_padding = options.optimizer not in ("rmsprop", "adam")
+    stacks: list[list[int]] = []
+    for part in group_sizes(sizes, batch, CPU if backend.on_host else GPU, max_stack,
+                            exact_padding):
+        rows = [members[j] for j in part]
+        fit = models_that_fit(padded([sizes[j] for j in part]), m, options, backend)
+        if fit is not None and fit < len(rows):
+            notes.append(f"a stack of {len(rows)} models would not fit the free memory: "
+                         f"trained in stacks of {fit}")
+        step = len(rows) if fit is None else fit
+        stacks += [rows[start:start + step] for start in range(0, len(rows), step)]
+    return stacks
 
 
 def _sizes(plan: _Plan, data: PreparedData) -> tuple[int, ...]:

@@ -58,7 +58,8 @@ def step_cost(widths: Sequence[int], k: int, m: int, costs: StepCosts) -> float:
     return costs.overhead + k * m * work
 
 
-def _padded(sizes: Sequence[Sequence[int]]) -> tuple[int, ...]:
+def padded(sizes: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """The sizes of a stack of models of ``sizes`` (one depth): the widest of each layer."""
     return tuple(max(column) for column in zip(*sizes, strict=True))
 
 
@@ -99,7 +100,7 @@ def group_sizes(sizes: Sequence[Sequence[int]], m: int, costs: StepCosts,
             if not pad and len(group) > 1:
                 continue
             k = sum(len(members[s]) for s in group)
-            cost = best[i] + step_cost(_padded(group), k, m, costs)
+            cost = best[i] + step_cost(padded(group), k, m, costs)
             if cost < best[j]:
                 best[j], cut[j] = cost, i
     stacks: list[list[int]] = []
