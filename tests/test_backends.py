@@ -9,14 +9,17 @@ import types
 import numpy as np
 import pytest
 
-from nnbackend.core.backend import cuda_status, resolve_backend
+from nnbackend.core.backend import cuda_pick, cuda_status, resolve_backend
 from nnbackend.errors import NNBackendError
+
+from .helpers import without_torch_cuda
 
 
 @pytest.fixture
 def no_cupy(monkeypatch):
-    """Make ``import cupy`` fail, as on a machine without it."""
+    """Make ``import cupy`` fail, as on a machine without it (nor PyTorch CUDA)."""
     monkeypatch.setitem(sys.modules, "cupy", None)
+    without_torch_cuda(monkeypatch)
 
 
 @pytest.fixture
@@ -33,6 +36,7 @@ def cupy_without_gpu(monkeypatch):
     fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
         getDeviceCount=get_device_count))
     monkeypatch.setitem(sys.modules, "cupy", fake)
+    without_torch_cuda(monkeypatch)
 
 
 def test_cpu_defaults_to_numpy_float64():
@@ -123,8 +127,10 @@ def test_cuda_default_dtype_is_float32():
     status = cuda_status()
     if not status.available:
         pytest.skip(f"no CUDA device: {status.reason}")
-    backend = resolve_backend("cuda")
+    backend = resolve_backend("cuda", "cupy")
     assert (backend.name, backend.device_label, backend.dtype_name) == ("cupy", "cuda:0", "float32")
+    picked = cuda_pick()
+    assert picked.path is not None and resolve_backend("cuda").name == picked.path.backend
 
 
 @pytest.fixture
@@ -134,6 +140,7 @@ def cupy_with_one_gpu(monkeypatch):
     fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
         getDeviceCount=lambda: 1))
     monkeypatch.setitem(sys.modules, "cupy", fake)
+    without_torch_cuda(monkeypatch)
 
 
 @pytest.mark.parametrize("backend", ["auto", "cupy"])

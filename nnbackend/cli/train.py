@@ -274,7 +274,8 @@ def _train(params: dict[str, Any], run: dict[str, Any], out: Output, comm: Any,
     if state is not None:
         say(f"Resuming {params['resume_path']} at step {state.step} of "
             f"{trainer.total_steps}")
-    notes = (["each step replayed as a CUDA graph"] if trainer.use_graphs else []) + (
+    notes = ([f"auto: {chosen.auto_reason}"] if chosen.auto_reason else []) + (
+        ["each step replayed as a CUDA graph"] if trainer.use_graphs else []) + (
         ["training data streamed from host memory"] if data_on == "host" else [])
     if comm is not None:
         notes.append(f"data-parallel over {comm.size} rank(s)")

@@ -59,7 +59,7 @@ class NNClassifier(NNEstimator):
     device, backend, dtype : str, default="auto", "auto", None
         As in :func:`nnbackend.resolve_backend`. With both ``auto``, a CuPy, PyTorch or
         array-api-strict ``X`` trains on its own library and device; NumPy data uses
-        ``auto`` (CUDA when CuPy sees a GPU, else NumPy). ``dtype=None`` follows a
+        ``auto`` (CUDA when CuPy or PyTorch sees a GPU, else NumPy). ``dtype=None`` follows a
         float32/float64 ``X`` computed in its own library, else the backend's default.
 
     Attributes

@@ -260,9 +260,10 @@ _DATA = (
 )
 
 _DEVICE = (
-    Setting("device", str, "auto", "auto, cpu, cuda or cuda:N. auto = CUDA when CuPy sees "
-            "a GPU, else CPU."),
-    Setting("backend", str, "auto", "Array library; auto = numpy on cpu, cupy on cuda.",
+    Setting("device", str, "auto", "auto, cpu, cuda or cuda:N. auto = CUDA when CuPy or "
+            "PyTorch sees a GPU, else CPU."),
+    Setting("backend", str, "auto", "Array library; auto = numpy on cpu, and on cuda the "
+            "fastest installed by the measured order that nnbackend devices shows.",
             choices=BACKENDS),
     Setting("dtype", str, None, "Default: float64 on CPU, float32 on CUDA.", choices=DTYPES),
     Setting("cuda_graph", str, "auto", "Replay each training step as a CUDA graph: one "
