@@ -191,3 +191,16 @@ def test_torch_maximum_with_a_python_scalar_makes_no_tensor(monkeypatch):
         np.testing.assert_array_equal(got.numpy(), [[0.0, 0.0, 2.0, np.nan]])
     np.testing.assert_array_equal(xp.minimum(Z, 0.0).numpy(), [[-1.0, 0.0, 0.0, np.nan]])
     assert xp.maximum(Z, Z * 0.5).dtype == torch.float64  # two arrays: compat's own
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_torch_names_the_valid_gpus_for_an_index_past_the_last(monkeypatch):
+    """As CuPy does: ``cuda:1`` on a one-GPU machine is no reason to install anything."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(NNBackendError) as info:
+        resolve_backend("cuda:1", "torch")
+    assert str(info.value) == ("there is no cuda:1; this machine has 1 CUDA device(s): "
+                               "use cuda:0 .. cuda:0")

@@ -555,6 +555,12 @@ def _numpy_backend(dtype: str | None) -> Backend:
                    update_block_bytes=NUMPY_UPDATE_BLOCK_BYTES)
 
 
+def _no_such_gpu(index: int, count: int) -> str:
+    """The error for ``cuda:index`` on a machine with ``count`` (> 0) GPUs."""
+    return (f"there is no cuda:{index}; this machine has {count} CUDA device(s): use "
+            f"cuda:0 .. cuda:{count - 1}")
+
+
 def _cupy_backend(index: int, dtype: str | None) -> Backend:
     status = cuda_status()
     if not status.available:
@@ -563,10 +569,7 @@ def _cupy_backend(index: int, dtype: str | None) -> Backend:
             f"{CUDA_INSTALL_HINT} on a machine with an NVIDIA driver, or use --device cpu"
         )
     if index >= status.device_count:
-        raise NNBackendError(
-            f"there is no cuda:{index}; this machine has {status.device_count} CUDA "
-            f"device(s): use cuda:0 .. cuda:{status.device_count - 1}"
-        )
+        raise NNBackendError(_no_such_gpu(index, status.device_count))
     import array_api_compat.cupy as xp
     import cupy
 
@@ -638,6 +641,8 @@ def _torch_backend(kind: str, index: int, dtype: str | None) -> Backend:
         kind = "cuda" if torch.cuda.is_available() else "cpu"
     if kind == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if 0 < count <= index:
+            raise NNBackendError(_no_such_gpu(index, count))
         if index >= count:
             raise NNBackendError(
                 f"--device cuda:{index} needs a CUDA GPU that PyTorch can use, but it sees "
