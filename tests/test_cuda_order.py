@@ -228,3 +228,15 @@ def test_the_docs_show_the_line_a_graphed_torch_pick_prints(installed):
     line = (f"Backend: torch on cuda:0, float32 (auto: {reason}; each step replayed as a "
             "CUDA graph)")
     assert f"\n{line}\n" in (DOCS / "devices.md").read_text()
+
+
+def test_auto_gives_each_rank_its_gpu_where_only_pytorch_sees_one(installed) -> None:
+    """Under a launcher, ``--device auto`` is one GPU per rank wherever the auto pick finds a
+    CUDA path, PyTorch's included (not only where CuPy sees a device)."""
+    from nnbackend.distributed.inprocess import run_ranks
+    from nnbackend.distributed.launch import rank_device
+
+    installed(torch=True, cupy=False)
+    assert run_ranks(2, lambda comm: rank_device("auto", comm)) == ["cuda:0", "cuda:1"]
+    installed(torch=False, cupy=False)
+    assert run_ranks(2, lambda comm: rank_device("auto", comm)) == ["auto", "auto"]
