@@ -298,7 +298,9 @@ def _resume_header(ctx: click.Context, params: dict[str, Any]
                              "them)")
     header, arrays = load_state(params["resume_path"])
     run = header["extra"].get("run")
-    if not isinstance(run, dict) or "options" not in run:
+    # A model saved by train --save records its run too: the checkpoint's counters are
+    # what make a checkpoint (as load_checkpoint judges it).
+    if "checkpoint" not in header["extra"] or not isinstance(run, dict) or "options" not in run:
         raise NNBackendError(f"{params['resume_path']} is a model file, not a checkpoint; "
                              "resume from a file written by --checkpoint")
     planned = run["options"]
