@@ -79,7 +79,8 @@ def convert_to_npy(source: str | os.PathLike[str], output: str | os.PathLike[str
     suffix = src.suffix.lower()
     if suffix == ".npz":
         if target is not None:
-            raise NNBackendError("target applies to CSV files only; drop it for an .npz")
+            raise NNBackendError("target (--target) applies to CSV files only; drop it for "
+                                 "an .npz")
         X, y = read_npz(src)
         with replacing_by_name(out) as tmp_x, replacing_by_name(labels_path) as tmp_y:
             _save(tmp_x, np.asarray(X, dtype=dtype))
