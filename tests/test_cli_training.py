@@ -62,6 +62,8 @@ def test_regularisation_and_decay_options_run():
     # --seed is another option, valid with files).
     (["--data", "X.npy", "--data-seed", "5"], "seed (--data-seed) only apply to built-in"),
     (["--target", "label"], "target (--target) applies to CSV files only"),
+    (["--data", "moons", "--n-samples", "1"], "moons needs --n-samples to be an integer >= 2"),
+    (["--data", "blobs", "--n-samples", "2"], "blobs needs --n-samples to be an integer >= 3"),
     (["--task", "regression", "--hidden-activation", "tanh", "--l2", "-1"], "--l2"),
 ])
 def test_bad_training_input_is_one_line_exit_2(args, match):
