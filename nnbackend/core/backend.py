@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NNBackendError
+from ..errors import NNBackendError, SettingError, literal
 
 BACKENDS = ("auto", "numpy", "cupy", "torch", "array-api-strict")
 DTYPES = ("float32", "float64")
@@ -363,15 +363,16 @@ def resolve_backend(
         backend = "cupy" if kind == "cuda" else "numpy"
     if backend == "numpy":
         if kind == "cuda":
-            raise NNBackendError(
-                "the numpy backend runs on the CPU only; use --backend cupy (or torch) "
-                "for --device cuda, or --device cpu"
+            # Templates (SettingError): the command line says --backend, Python backend.
+            raise SettingError(
+                "the numpy backend runs on the CPU only; use {backend} cupy (or torch) "
+                "for {device} cuda, or {device} cpu"
             )
         return _numpy_backend(dtype)
     if backend == "cupy":
         if kind == "cpu":
-            raise NNBackendError(
-                "the cupy backend runs on CUDA only; use --device cuda, or --backend numpy "
+            raise SettingError(
+                "the cupy backend runs on CUDA only; use {device} cuda, or {backend} numpy "
                 "for the CPU"
             )
         return _cupy_backend(index, dtype)
@@ -395,8 +396,8 @@ def _check_dtype(device: Any, dtype: str | None, default: str, *, xp: ModuleType
     chosen = dtype or default
     supported = xp.__array_namespace_info__().dtypes(device=device, kind="real floating")
     if chosen not in supported:
-        raise NNBackendError(
-            f"device does not support {chosen}; use --dtype "
+        raise SettingError(
+            f"device does not support {chosen}; use {{dtype}} "
             f"{' or '.join(sorted(supported))}"
         )
     return chosen
@@ -414,9 +415,10 @@ def _numpy_backend(dtype: str | None) -> Backend:
 def _cupy_backend(index: int, dtype: str | None) -> Backend:
     status = cuda_status()
     if not status.available:
-        raise NNBackendError(
-            f"--device cuda needs a CUDA GPU, but {status.reason}; install CuPy with "
-            f"{CUDA_INSTALL_HINT} on a machine with an NVIDIA driver, or use --device cpu"
+        raise SettingError(
+            f"{{device}} cuda needs a CUDA GPU, but {literal(status.reason)}; install CuPy "
+            f"with {literal(CUDA_INSTALL_HINT)} on a machine with an NVIDIA driver, or use "
+            "{device} cpu"
         )
     if index >= status.device_count:
         raise NNBackendError(
@@ -485,9 +487,9 @@ def _torch_backend(kind: str, index: int, dtype: str | None) -> Backend:
         import array_api_compat.torch as compat
         import torch
     except ImportError as exc:
-        raise NNBackendError(
-            f"the torch backend needs PyTorch ({exc.msg}); install it with "
-            f"{INSTALL_HINTS['torch']}, or use --backend numpy"
+        raise SettingError(
+            f"the torch backend needs PyTorch ({literal(exc.msg)}); install it with "
+            f"{literal(INSTALL_HINTS['torch'])}, or use {{backend}} numpy"
         ) from None
     xp = _torch_namespace(compat, torch)
     if kind == "auto":
@@ -495,10 +497,10 @@ def _torch_backend(kind: str, index: int, dtype: str | None) -> Backend:
     if kind == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if index >= count:
-            raise NNBackendError(
-                f"--device cuda:{index} needs a CUDA GPU that PyTorch can use, but it sees "
-                f"{count}; install a CUDA build of PyTorch on a machine with an NVIDIA "
-                "driver, or use --device cpu"
+            raise SettingError(
+                f"{{device}} cuda:{index} needs a CUDA GPU that PyTorch can use, but it "
+                f"sees {count}; install a CUDA build of PyTorch on a machine with an NVIDIA "
+                "driver, or use {device} cpu"
             )
         dev = torch.device("cuda", index)
         label = f"cuda:{index}"
