@@ -64,12 +64,12 @@ def test_cuda_without_cupy_is_an_error_naming_the_fix(no_cupy, device):
     message = str(info.value)
     assert "CuPy is not installed" in message
     assert "pip install cupy-cuda12x" in message
-    assert "--device cpu" in message
+    assert "or use device cpu" in message  # --device cpu on the command line
     assert "\n" not in message
 
 
 def test_cuda_with_cupy_but_no_device_is_an_error(cupy_without_gpu):
-    with pytest.raises(NNBackendError, match="no usable CUDA driver or device.*--device cpu"):
+    with pytest.raises(NNBackendError, match="no usable CUDA driver or device.*or use device cpu"):
         resolve_backend("cuda", "cupy")
 
 
@@ -93,8 +93,25 @@ def test_unknown_dtype():
 
 def test_strict_device_without_float64():
     assert resolve_backend("no_float64", "array-api-strict").dtype_name == "float32"
-    with pytest.raises(NNBackendError, match="does not support float64; use --dtype float32"):
+    with pytest.raises(NNBackendError, match="does not support float64; use dtype float32"):
         resolve_backend("no_float64", "array-api-strict", "float64")
+
+
+@pytest.mark.parametrize(("device", "backend", "python", "command_line"), [
+    ("cuda", "numpy", "use backend cupy (or torch) for device cuda, or device cpu",
+     "use --backend cupy (or torch) for --device cuda, or --device cpu"),
+    ("cpu", "cupy", "use device cuda, or backend numpy", "use --device cuda, or --backend numpy"),
+])
+def test_backend_refusals_name_each_interfaces_setting(device, backend, python, command_line):
+    # Shared by Model, the estimators and the command line: a Python user is not told
+    # about --backend, a command-line user is.
+    from nnbackend.errors import SettingError
+    from nnbackend.training.settings import flag
+
+    with pytest.raises(SettingError) as caught:
+        resolve_backend(device, backend)
+    assert python in str(caught.value) and "--" not in str(caught.value)
+    assert command_line in caught.value.spelled(flag)
 
 
 def test_strict_devices_and_dtypes():

@@ -213,3 +213,16 @@ def test_a_moved_checkpoint_whose_outputs_lay_elsewhere_is_refused_by_name(
                 copy / "m.npz", "--quiet")
     assert given.exit_code == 0 and (copy / "m.npz").exists()
     assert (models / "m.npz").read_bytes() == before
+
+
+def test_resuming_from_a_model_file_says_it_is_not_a_checkpoint(tmp_path: Path) -> None:
+    # A model saved by train --save records its run (and that run's --save) as well;
+    # resuming from it must not be taken for a run that writes onto its own input.
+    model = tmp_path / "m.npz"
+    assert run("train", "--iterations", "5", "--quiet", "--save", model).exit_code == 0
+    before = model.read_bytes()
+    result = run("train", "--resume", model)
+    assert result.exit_code == 2
+    assert result.stderr == (f"Error: {model} is a model file, not a checkpoint; resume from "
+                             "a file written by --checkpoint\n")
+    assert model.read_bytes() == before

@@ -23,7 +23,7 @@ from nnbackend.cli import cli
 from nnbackend.core import backend as backends
 from nnbackend.core import cuda_order
 from nnbackend.core.backend import CudaStatus, resolve_backend
-from nnbackend.errors import NNBackendError
+from nnbackend.errors import SettingError
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 ORDER = ("by the order measured 2026-11-26 on an NVIDIA H200: torch+graphs 69 us > cupy "
@@ -87,12 +87,13 @@ def test_only_torch_is_picked(installed):
 
 def test_neither_is_one_error_naming_both_installs(installed):
     made = installed(torch=False, cupy=False)
-    with pytest.raises(NNBackendError) as info:
+    with pytest.raises(SettingError) as info:
         resolve_backend("cuda", "auto")
-    assert str(info.value) == (
+    assert info.value.spelled(lambda name: f"--{name}") == (
         f"--device cuda needs a CUDA GPU, but {CPU_ONLY_TORCH} and {NO_CUPY}; install a "
         "CUDA build of PyTorch (pip install torch) or CuPy (pip install cupy-cuda12x, or "
         "cupy-cuda13x for CUDA 13) on a machine with an NVIDIA driver, or use --device cpu")
+    assert str(info.value).startswith("device cuda needs")  # Python's spelling
     assert made == []  # and no silent CPU run
     auto = resolve_backend("auto", "auto")
     assert (auto.name, auto.device_label, auto.auto_reason) == ("numpy", "cpu", "")

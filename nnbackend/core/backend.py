@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NNBackendError
+from ..errors import NNBackendError, SettingError, literal
 from .cuda_order import CudaPath, cuda_order, order_text
 
 BACKENDS = ("auto", "numpy", "cupy", "torch", "array-api-strict")
@@ -395,10 +395,12 @@ def cuda_pick(*, every: bool = False) -> CudaPick:
 
 
 def no_cuda_message(pick: CudaPick) -> str:
-    """The one-line error of ``--device cuda --backend auto`` where no CUDA path runs."""
+    """The one-line error of ``--device cuda --backend auto`` where no CUDA path runs, as a
+    :class:`~nnbackend.errors.SettingError` template (``{device}``: ``--device`` on the
+    command line, ``device`` in Python)."""
     fixes = " or ".join(CUDA_PATH_HINTS[p.backend] for p in cuda_order())
-    return (f"--device cuda needs a CUDA GPU, but {pick.reason}; install {fixes} on a "
-            "machine with an NVIDIA driver, or use --device cpu")
+    return (f"{{device}} cuda needs a CUDA GPU, but {literal(pick.reason)}; install "
+            f"{literal(fixes)} on a machine with an NVIDIA driver, or use {{device}} cpu")
 
 
 def cuda_devices() -> list[dict[str, Any]]:
@@ -491,15 +493,16 @@ def resolve_backend(
         backend = "numpy"
     if backend == "numpy":
         if kind == "cuda":
-            raise NNBackendError(
-                "the numpy backend runs on the CPU only; use --backend cupy (or torch) "
-                "for --device cuda, or --device cpu"
+            # Templates (SettingError): the command line says --backend, Python backend.
+            raise SettingError(
+                "the numpy backend runs on the CPU only; use {backend} cupy (or torch) "
+                "for {device} cuda, or {device} cpu"
             )
         return _numpy_backend(dtype)
     if backend == "cupy":
         if kind == "cpu":
-            raise NNBackendError(
-                "the cupy backend runs on CUDA only; use --device cuda, or --backend numpy "
+            raise SettingError(
+                "the cupy backend runs on CUDA only; use {device} cuda, or {backend} numpy "
                 "for the CPU"
             )
         return _cupy_backend(index, dtype)
@@ -516,7 +519,7 @@ def _auto_cuda_backend(kind: str, index: int, dtype: str | None) -> Backend:
     if pick.path is None:
         if kind == "auto":
             return _numpy_backend(dtype)
-        raise NNBackendError(no_cuda_message(pick))
+        raise SettingError(no_cuda_message(pick))
     make = _cupy_backend if pick.path.backend == "cupy" else functools.partial(
         _torch_backend, "cuda")
     return dataclasses.replace(make(index, dtype), auto_reason=pick.reason)
@@ -539,8 +542,8 @@ def _check_dtype(device: Any, dtype: str | None, default: str, *, xp: ModuleType
     chosen = dtype or default
     supported = xp.__array_namespace_info__().dtypes(device=device, kind="real floating")
     if chosen not in supported:
-        raise NNBackendError(
-            f"device does not support {chosen}; use --dtype "
+        raise SettingError(
+            f"device does not support {chosen}; use {{dtype}} "
             f"{' or '.join(sorted(supported))}"
         )
     return chosen
@@ -564,9 +567,10 @@ def _no_such_gpu(index: int, count: int) -> str:
 def _cupy_backend(index: int, dtype: str | None) -> Backend:
     status = cuda_status()
     if not status.available:
-        raise NNBackendError(
-            f"--device cuda needs a CUDA GPU, but {status.reason}; install CuPy with "
-            f"{CUDA_INSTALL_HINT} on a machine with an NVIDIA driver, or use --device cpu"
+        raise SettingError(
+            f"{{device}} cuda needs a CUDA GPU, but {literal(status.reason)}; install CuPy "
+            f"with {literal(CUDA_INSTALL_HINT)} on a machine with an NVIDIA driver, or use "
+            "{device} cpu"
         )
     if index >= status.device_count:
         raise NNBackendError(_no_such_gpu(index, status.device_count))
@@ -632,9 +636,9 @@ def _torch_backend(kind: str, index: int, dtype: str | None) -> Backend:
         import array_api_compat.torch as compat
         import torch
     except ImportError as exc:
-        raise NNBackendError(
-            f"the torch backend needs PyTorch ({exc.msg}); install it with "
-            f"{INSTALL_HINTS['torch']}, or use --backend numpy"
+        raise SettingError(
+            f"the torch backend needs PyTorch ({literal(exc.msg)}); install it with "
+            f"{literal(INSTALL_HINTS['torch'])}, or use {{backend}} numpy"
         ) from None
     xp = _torch_namespace(compat, torch)
     if kind == "auto":
@@ -644,10 +648,10 @@ def _torch_backend(kind: str, index: int, dtype: str | None) -> Backend:
         if 0 < count <= index:
             raise NNBackendError(_no_such_gpu(index, count))
         if index >= count:
-            raise NNBackendError(
-                f"--device cuda:{index} needs a CUDA GPU that PyTorch can use, but it sees "
-                f"{count}; install a CUDA build of PyTorch on a machine with an NVIDIA "
-                "driver, or use --device cpu"
+            raise SettingError(
+                f"{{device}} cuda:{index} needs a CUDA GPU that PyTorch can use, but it "
+                f"sees {count}; install a CUDA build of PyTorch on a machine with an NVIDIA "
+                "driver, or use {device} cpu"
             )
         dev = torch.device("cuda", index)
         label = f"cuda:{index}"

@@ -55,6 +55,28 @@ class Callback:
         """When the run ends (``result`` is None when it ends with an exception)."""
 
 
+#: The hooks the loop calls on every callback.
+HOOKS = ("on_begin", "on_step", "on_record", "on_epoch_end", "on_end")
+
+
+def checked_callbacks(callbacks: Any) -> list[Callback]:
+    """``callbacks`` as a list, refused in one line unless each one has every hook.
+
+    Without this, a wrong value surfaces as an ``AttributeError`` from inside the loop,
+    after the work has started. None is no callbacks; a string is not a list of them.
+    """
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (Sequence, set)):
+        raise NNBackendError(f"callbacks must be a list of Callback objects "
+                             f"(nnbackend.training.callbacks), got {callbacks!r}")
+    for callback in callbacks:
+        if not all(callable(getattr(callback, hook, None)) for hook in HOOKS):
+            raise NNBackendError(f"callbacks must be Callback objects (subclass "
+                                 f"nnbackend.training.callbacks.Callback), got {callback!r}")
+    return list(callbacks)
+
+
 class Functions(Callback):
     """Plain functions as callbacks: ``on_record(record)`` and ``on_step(trainer)``."""
 

@@ -232,7 +232,7 @@ _TRAINING = (
 _MODEL = (
     Setting("layers", tuple, (4,), "Hidden layer sizes: 4 is the course's shallow network, "
             "20,7,5 a deep one.", estimator="hidden_layer_sizes"),
-    Setting("hidden_activation", str, "tanh", "g of the hidden layers: tanh (the "
+    Setting("hidden_activation", str, "tanh", "The activation g of the hidden layers: tanh (the "
             "course's), relu, leaky_relu, sigmoid, identity, gelu (its tanh approximation: "
             "the Array API has no erf) or silu.",
             choices=tuple(HIDDEN_ACTIVATIONS), estimator="activation"),
