@@ -194,7 +194,8 @@ def test_the_vote_picks_the_most_urgent_signal() -> None:
 
 def settings(rank: int, **changes) -> dict:
     base = {"data_fingerprint": {"rows": 10, "sha256": "abc"}, "seed": 1, "layers": [4, 3],
-            "options": {"learning_rate": 0.1, "epochs": None}, "resumed_step": 120}
+            "options": {"learning_rate": 0.1, "epochs": None}, "resumed_step": 120,
+            "data": {"target": None, "split_seed": 1}}  # as the command line's run has it
     if rank == 1:
         for key, value in changes.items():
             section, _, name = key.rpartition("__")
@@ -204,7 +205,7 @@ def settings(rank: int, **changes) -> dict:
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"options__learning_rate": 5.0}, "rank 1 has --lr 5.0, rank 0 --lr 0.1"),
-    ({"seed": 7}, "rank 1 has --seed 7, rank 0 --seed 1"),
+    ({"seed": 7, "data__split_seed": 7}, "rank 1 has --seed 7, rank 0 --seed 1"),
     ({"layers": [4]}, "rank 1 has --layers 4, rank 0 --layers 4,3"),
     ({"resumed_step": 300}, "rank 1 has a checkpoint at step 300, rank 0 a checkpoint at "
                             "step 120"),
