@@ -194,6 +194,33 @@ def test_a_copied_checkpoint_writes_beside_itself_never_into_the_first_run(
     assert again.exit_code == 0 and f"Model saved to {first / 'm.npz'}" in again.output
 
 
+def test_a_checkpoint_on_a_relative_data_file_resumes_elsewhere_with_data_given_anew(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first run's --data is relative to where it started: from another folder it
+    names nothing, which is said in one line, and --data gives the same data from there
+    (other data is refused by the fingerprint)."""
+    first = tmp_path / "A"
+    first.mkdir()
+    write_moons_csv(first / "d.csv")
+    write_moons_csv(tmp_path / "other.csv", seed=1)
+    monkeypatch.chdir(first)
+    assert run("train", "--data", "d.csv", "--iterations", "200", "--checkpoint", "ck.npz",
+               "--quiet").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    lost = run("train", "--resume", "A/ck.npz", "--iterations", "400", "--quiet")
+    assert lost.exit_code == 2 and lost.stderr.count("\n") == 1, lost.output
+    assert ("A/ck.npz trains on the data file d.csv, which is not found from "
+            f"{tmp_path}") in lost.stderr and "resume with --data PATH" in lost.stderr
+    other = run("train", "--resume", "A/ck.npz", "--data", "other.csv", "--iterations",
+                "400", "--quiet")
+    assert other.exit_code == 2 and "changed since the checkpoint" in other.stderr
+    given = run("train", "--resume", "A/ck.npz", "--data", "A/d.csv", "--iterations", "400",
+                "--quiet")
+    assert given.exit_code == 0, given.output
+    _, _, state, _ = load_checkpoint(first / "ck.npz", resolve_backend("cpu"))
+    assert state.step == 400
+
+
 def test_a_moved_checkpoint_whose_outputs_lay_elsewhere_is_refused_by_name(
         tmp_path: Path) -> None:
     models, first, copy = tmp_path / "models", tmp_path / "A", tmp_path / "B"

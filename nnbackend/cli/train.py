@@ -16,6 +16,7 @@ import numpy as np
 from .._text import count
 from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
+from ..data.datasets import DATASETS
 from ..data.pipeline import DataSpec, PreparedData, fingerprint, prepare
 from ..data.scale import scale_hint
 from ..distributed.agreement import FINGERPRINT, RESUMED_STEP, RanksDisagree, check_same_run
@@ -65,7 +66,8 @@ output_options = stack(
                       "with --checkpoint."),
     click.option("--resume", "resume_path", type=NONEMPTY, default=None, metavar="PATH",
                  help="Continue the run saved in this checkpoint (same data and options; "
-                      "--device/--backend may change)."),
+                      "--device/--backend may change; --data names the same data from "
+                      "another folder)."),
     setting_option("cuda_graph"),
     click.option("--data-on", type=click.Choice(["auto", "device", "host"]), default="auto",
                  show_default=True,
@@ -96,7 +98,7 @@ output_options = stack(
 )
 
 #: Options that may accompany --resume; every other one is fixed by the checkpoint.
-RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_path",
+RESUME_OPTIONS = {"resume_path", "data", "device", "backend", "save_path", "checkpoint_path",
                   "checkpoint_every", "as_json", "quiet", "cuda_graph", "data_on",
                   "threads", "log_file", "iterations", "epochs", "distributed"}
 #: The flags of the files a run writes, by parameter name.
@@ -203,6 +205,7 @@ def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, out: O
         header, _ = _resume_header(ctx, params)
         run = header["extra"]["run"]
         _restore_outputs(params, run, header["extra"].get("written_to"))
+        _resumed_data(ctx, params, run)
         ranks = run.get("ranks", 1)
         if ranks != (1 if comm is None else comm.size):
             raise NNBackendError(
@@ -315,6 +318,24 @@ def _resume_header(ctx: click.Context, params: dict[str, Any]
                                  f"of {planned[unit]}; give more to extend the run")
         run["options"] = {**planned, unit: longer}
     return header, arrays
+
+
+def _resumed_data(ctx: click.Context, params: dict[str, Any], run: dict[str, Any]) -> None:
+    """A resumed run reads the first run's data file, or the one ``--data`` names now.
+
+    The first run's path is as it was typed, relative to where that run started: from
+    another folder, or beside a copied checkpoint, it names nothing. ``--data`` then gives
+    the same data from here (the checkpoint's fingerprint refuses other data).
+    """
+    if ctx.get_parameter_source("data") != click.core.ParameterSource.DEFAULT:
+        run["data"] = {**run["data"], "data": params["data"]}
+        return
+    spec = run["data"]["data"]
+    if spec not in DATASETS and not data_files(spec):
+        raise NNBackendError(
+            f"{params['resume_path']} trains on the data file {spec}, which is not found "
+            f"from {os.getcwd()} (the first run's path, as given); resume with --data PATH "
+            "naming the same data from here (its fingerprint is checked)")
 
 
 def _restore_outputs(params: dict[str, Any], run: dict[str, Any],
