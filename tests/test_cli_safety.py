@@ -240,3 +240,35 @@ def test_a_moved_checkpoint_whose_outputs_lay_elsewhere_is_refused_by_name(
                 copy / "m.npz", "--quiet")
     assert given.exit_code == 0 and (copy / "m.npz").exists()
     assert (models / "m.npz").read_bytes() == before
+
+
+def test_a_checkpoint_that_cannot_be_written_costs_a_warning_not_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full scratch disk under --checkpoint while --save lies elsewhere: the checkpoints
+    after step 10 fail, training goes on, the model is saved, and the run says which
+    checkpoint it kept (it ended with exit 2 and no model at the first failure)."""
+    from nnbackend.cli import train as train_command
+    from nnbackend.errors import NNBackendError
+
+    real = train_command.save_checkpoint
+
+    def filling(path, trainer, *args, **kwargs):
+        if trainer.state.step > 10:
+            raise NNBackendError(f"cannot write {path}: No space left on device; check the "
+                                 "path and free space")
+        return real(path, trainer, *args, **kwargs)
+
+    monkeypatch.setattr(train_command, "save_checkpoint", filling)
+    model, checkpoint = tmp_path / "m.npz", tmp_path / "ck.npz"
+    result = run("train", "--iterations", "30", "--checkpoint", checkpoint,
+                 "--checkpoint-every", "10", "--save", model, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert model.exists()
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [f"Warning: the checkpoint of step {step} could not be written (cannot "
+                        f"write {checkpoint}: No space left on device; check the path and "
+                        "free space); training goes on and the one of step 10 is kept"
+                        for step in (20, 30, 30)]  # (30: its own, and the end's)
+    assert f"Checkpoint: {checkpoint} (from step 10)" in result.output
+    _, _, state, _ = load_checkpoint(checkpoint, resolve_backend("cpu"))
+    assert state.step == 10

@@ -468,7 +468,9 @@ def _run_with_progress(trainer: Trainer, params: dict[str, Any], model: Model,
             save_checkpoint(checkpoint, t, model.run, model.classes, model.standardization)
 
         every = params["checkpoint_every"] or _print_interval_in_steps(trainer, model)
-        callbacks.append(Checkpoints(every, save))
+        # A checkpoint that cannot be written (a full scratch disk) is not worth the run.
+        callbacks.append(Checkpoints(every, save, warn=lambda text: click.echo(
+            f"Warning: {text}", err=True)))
     trainer.callbacks.extend(callbacks)
     return trainer.run()
 
@@ -547,12 +549,14 @@ def _report_checkpoint(trainer: Trainer, path: str, interrupted: bool,
     if written is None and not kept:
         if not Path(path).exists():
             say(f"No checkpoint written to {path}: the parameters were never finite at a "
-                "checkpoint")
+                "checkpoint, or it could not be written")
             return
         say(f"Checkpoint: {path} (unchanged: this run wrote none with finite parameters)")
     else:
-        say(f"Checkpoint: {path}" + (f" (resume with: {resume_command(path, ranks)})"
-                                     if interrupted else ""))
+        older = (f", from step {written}" if written is not None and not kept
+                 and written != trainer.state.step else "")  # the last ones failed
+        say(f"Checkpoint: {path}" + (f" (resume with: {resume_command(path, ranks)}{older})"
+                                     if interrupted else f" ({older[2:]})" if older else ""))
     summary["checkpoint"] = path
 
 
