@@ -272,3 +272,38 @@ def test_a_checkpoint_that_cannot_be_written_costs_a_warning_not_the_run(
     assert f"Checkpoint: {checkpoint} (from step 10)" in result.output
     _, _, state, _ = load_checkpoint(checkpoint, resolve_backend("cpu"))
     assert state.step == 10
+
+
+def test_a_stop_whose_checkpoint_cannot_be_written_is_kept_in_the_default_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGUSR1 (Slurm's warning) when --checkpoint's disk is full: the stop is kept where
+    a run without --checkpoint is, and the line that resumes names it."""
+    import os
+    import signal
+
+    from nnbackend.cli import train as train_command
+    from nnbackend.errors import NNBackendError
+
+    real = train_command.save_checkpoint
+    checkpoint = tmp_path / "full" / "ck.npz"
+    checkpoint.parent.mkdir()
+
+    def filling(path, trainer, *args, **kwargs):
+        if Path(path) == checkpoint and trainer.state.step > 10:
+            if trainer.state.step == 20:
+                os.kill(os.getpid(), signal.SIGUSR1)  # the stop comes after this step
+            raise NNBackendError(f"cannot write {path}: No space left on device")
+        return real(path, trainer, *args, **kwargs)
+
+    monkeypatch.setattr(train_command, "save_checkpoint", filling)
+    monkeypatch.chdir(tmp_path)
+    result = run("train", "--iterations", "1000", "--checkpoint", checkpoint,
+                 "--checkpoint-every", "10", "--save", "m.npz", "--quiet")
+    assert result.exit_code == 128 + signal.SIGUSR1, result.output
+    assert not (tmp_path / "m.npz").exists()
+    assert ("Checkpoint: nnbackend-checkpoint.npz (resume with: nnbackend train --resume "
+            "nnbackend-checkpoint.npz)") in result.output
+    _, _, state, _ = load_checkpoint(tmp_path / "nnbackend-checkpoint.npz",
+                                     resolve_backend("cpu"))
+    _, _, older, _ = load_checkpoint(checkpoint, resolve_backend("cpu"))
+    assert older.step == 10 and state.step >= 20

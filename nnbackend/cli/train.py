@@ -577,9 +577,13 @@ def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict
     diverged = result.stopped_by == "diverged"
     root = comm is None or comm.is_root
     kept = None  # the default checkpoint of a stopped run given no --checkpoint
-    if interrupted and root and not params["checkpoint_path"] and trainer.parameters_finite():
-        kept = params["checkpoint_path"] = keep_stopped_run(params, lambda path: save_checkpoint(
+    # (or whose --checkpoint could not take the stop's: a full disk; a warning said so)
+    missed = next((c.written != trainer.state.step for c in trainer.callbacks
+                   if isinstance(c, Checkpoints)), True)
+    if interrupted and root and missed and trainer.parameters_finite():
+        kept = keep_stopped_run(params, lambda path: save_checkpoint(
             path, trainer, model.run, model.classes, model.standardization), say)
+        params["checkpoint_path"] = kept or params["checkpoint_path"]
     say(f"Stopped: {result.stop_reason}" + (f" ({stop_note(stops)})" if interrupted else ""))
     summary: dict[str, Any] = {
         **chosen.as_dict(), "layers": list(network.layer_sizes), "task": model.task,
