@@ -19,15 +19,19 @@ Each step runs in its own process with its own time limit, and the whole run sta
 inside ``--budget`` seconds (default 480): a step that would not fit is reported as
 skipped. The steps:
 
-1. ``tests``: the test suite on the ``cupy`` backend family (pytest directly).
-2. ``train-float64``: ``nnbackend train --device cuda --dtype float64`` on the flower
-   against the same run on the CPU: costs at iterations 0..6000 equal to 1e-9, and the
-   training accuracy at most one example apart (later, lr 1.2 amplifies rounding).
+1. ``tests``: the tests that need a GPU (``-m gpu``: the ``cupy`` backend family and
+   the PyTorch CUDA tests), with pytest directly.
+2. ``train-float64``: ``nnbackend train --device cuda --backend cupy --dtype float64`` on
+   the flower against the same run on the CPU: costs at iterations 0..6000 equal to 1e-9,
+   and the training accuracy at most one example apart (later, lr 1.2 amplifies
+   rounding).
 3. ``cuda-graph``: the float64 run on PyTorch CUDA with CUDA graphs on and off: costs
    equal to 1e-12 (the graph replays the same kernels); against CuPy's eager run to 1e-9
    up to iteration 6000.
-4. ``train-float32``: ``--device cuda`` in float32 against the CPU in float32.
-5. ``devices``: ``nnbackend devices`` lists the GPU; ``--device cuda:N`` past the last
+4. ``train-float32``: CuPy in float32 against the CPU in float32.
+5. ``devices``: ``nnbackend devices`` lists the GPU and the measured order of the CUDA
+   backends; ``--backend auto`` picks the first of them that can run here, and
+   ``nnbackend train``'s first line says so and why; ``--device cuda:N`` past the last
    GPU is a one-line error with exit status 2.
 6. ``steps``: ``scripts/gpu_probes.py steps``: time, kernels and host waits per training
    step of each implementation; nnbackend's fastest against PyTorch autograd (planar
@@ -36,8 +40,14 @@ skipped. The steps:
    kept in host memory, >= 80% of the speed with the data on the device.
 8. ``bench``: ``scripts/bench.py --device cuda`` (planar, wide, deep) against PyTorch
    CUDA, with fewer repetitions than on the CPU.
+9. ``tests-rest``: the rest of the suite (``-m "not gpu"``: it must pass unchanged on a
+   GPU machine) in whatever budget is left; unfinished, it is reported as skipped.
 
-It writes ``OUT/summary.md`` (the tables to paste into the README) and
+``--dry-run`` runs every step on the CPU instead, with NumPy standing in for CuPy and
+tiny sizes (the tests are only collected): it checks this script and the probes against
+the current code, in about a minute, on any machine; its figures mean nothing.
+
+It writes ``OUT/summary.md`` (the tables to paste into the docs) and
 ``OUT/summary.json``, plus each step's log. Exit status: 0 when every step passed,
 1 when one failed, 2 when the machine cannot run the check (no GPU, missing wheels).
 """
@@ -52,9 +62,11 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -69,6 +81,42 @@ DOWNLOAD_HINT = ("pip download --no-deps --only-binary=:all: --python-version "
 #: Costs of the flower run compared between devices up to this iteration: later, lr 1.2
 #: amplifies rounding differences of 1e-16 to about 1e-4 (see the README).
 COMPARED_UP_TO = 6000
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the steps run: a CUDA GPU, or the CPU standing in for it (``--dry-run``).
+
+    Attributes
+    ----------
+    device : str
+        ``--device`` of the GPU runs.
+    cupy : str
+        The backend of the runs that check CuPy (NumPy in a dry run).
+    graphs : str
+        ``--cuda-graph`` of the graphed PyTorch run (``auto`` in a dry run: off on a CPU).
+    dry : bool
+        True in a dry run: the figures are not judged, only produced.
+    """
+
+    device: str
+    cupy: str
+    graphs: str
+    dry: bool
+
+    @property
+    def scale(self) -> float:
+        """The probes' and the benchmark's size factor."""
+        return 0.001 if self.dry else 1.0
+
+    @property
+    def flower(self) -> tuple[str, ...]:
+        """Extra ``train`` options of the flower runs: 300 iterations in a dry run."""
+        return ("--iterations", "300") if self.dry else ()
+
+
+GPU = Target("cuda", "cupy", "on", dry=False)
+DRY_RUN = Target("cpu", "numpy", "auto", dry=True)
 
 
 @dataclass
@@ -153,11 +201,16 @@ def compare_costs(run: dict[str, Any], reference: dict[str, Any], up_to: int
     return max(abs(a["cost"] - b["cost"]) for a, b in pairs), len(pairs)
 
 
+#: pytest's closing line: ``12 passed, 3 skipped in 4.2s``, ``347/2733 tests collected
+#: (2386 deselected) in 5.68s``, ``no tests ran in 0.1s``.
+PYTEST_CLOSING = re.compile(r"^(\d|no tests ran).* in [\d.]+s\b")
+
+
 def pytest_summary(output: str) -> str:
     """pytest's closing line (``12 passed, 3 skipped in 4.2s``), or the last line."""
     lines = [line.strip("= ") for line in output.splitlines() if line.strip()]
     for line in reversed(lines):
-        if " passed" in line or " failed" in line or " error" in line:
+        if PYTEST_CLOSING.match(line):
             return line
     return lines[-1] if lines else "(no output)"
 
@@ -177,7 +230,7 @@ def ensure_dependencies(wheels: Path, out: Path, env: dict[str, str]) -> str | N
     if "array_api_compat" in missing and not any("array_api_compat" in f for f in found):
         return (f"array-api-compat is not installed and no wheel is in {wheels}; on a "
                 f"machine with network access run: {DOWNLOAD_HINT}")
-    site = out / "site"
+    site = Path(tempfile.mkdtemp(prefix="gpu-check-site-"))  # not in OUT: results only
     done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index",
                            "--no-deps", "--target", str(site), *found],
                           capture_output=True, text=True, check=False)
@@ -195,10 +248,13 @@ def gpu_description() -> dict[str, Any]:
                             .isoformat(timespec="seconds"),
                             "python": platform.python_version(),
                             "machine": platform.platform()}
-    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
-                          "--format=csv,noheader"], capture_output=True, text=True,
-                         check=False)
-    info["nvidia_smi"] = smi.stdout.strip().splitlines()
+    try:
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                              "--format=csv,noheader"], capture_output=True, text=True,
+                             check=False)
+        info["nvidia_smi"] = smi.stdout.strip().splitlines()
+    except OSError as exc:  # no nvidia-smi: a dry run, or a driver without its tools
+        info["nvidia_smi"] = [f"nvidia-smi did not run ({exc.strerror})"]
     for module in ("numpy", "cupy", "torch", "array_api_compat", "array_api_strict"):
         try:
             info[module] = importlib.import_module(module).__version__
@@ -214,29 +270,57 @@ def gpu_description() -> dict[str, Any]:
     return info
 
 
-def check_tests(checker: Checker, step: Step, limit: float) -> None:
-    """The suite on the cupy family; ``-n`` workers when pytest-xdist is there."""
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE"]
-    if importlib.util.find_spec("xdist") is not None:
+def git_commit() -> str | None:
+    """This checkout's commit, or None where git or the history is missing."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def check_tests(checker: Checker, step: Step, limit: float, target: Target,
+                marks: str = "gpu") -> None:
+    """The tests ``-m marks`` selects, on the cupy family; ``-n`` workers when
+    pytest-xdist is there. A dry run only collects them."""
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE",
+            "-m", marks]
+    if target.dry:
+        args.append("--collect-only")
+    elif importlib.util.find_spec("xdist") is not None:
         args += ["-n", "8"]
-    done = checker.command("tests", args, limit, {"NNBACKEND_TEST_BACKENDS": "cupy"})
+    # The cupy family alone: the other families are the CPU's, which CI runs.
+    done = checker.command(step.name, args, limit, {"NNBACKEND_TEST_BACKENDS": "cupy"})
     step.detail = pytest_summary(done.stdout)
     step.status = "passed" if done.returncode == 0 else "failed"
 
 
-def flower_run(checker: Checker, name: str, limit: float, *args: str) -> dict[str, Any]:
+def check_rest_of_tests(checker: Checker, step: Step, limit: float, target: Target) -> None:
+    """The tests that need no GPU, in the budget left: not finishing is no failure."""
+    try:
+        check_tests(checker, step, limit, target, marks="not gpu")
+    except subprocess.TimeoutExpired:
+        step.status, step.detail = "skipped", f"not finished in the {limit:.0f} s left"
+
+
+def flower_run(checker: Checker, name: str, limit: float, target: Target, *args: str
+               ) -> dict[str, Any]:
     """``nnbackend train --json`` on the flower with ``args``; its JSON summary."""
-    done = checker.command(name, nnbackend_cli("train", "--json", "--quiet", *args), limit)
+    done = checker.command(name, nnbackend_cli("train", "--json", "--quiet", *target.flower,
+                                               *args), limit)
     if done.returncode != 0:
         raise RuntimeError(f"train {' '.join(args)} exited {done.returncode}: "
                            f"{done.stderr.strip().splitlines()[-1:]}")
     return json_line(done.stdout)
 
 
-def check_float64(checker: Checker, step: Step, limit: float) -> None:
-    """CUDA float64 against the CPU: costs to 1e-9 up to iteration 6000, same accuracy."""
-    gpu = flower_run(checker, step.name, limit / 2, "--device", "cuda", "--dtype", "float64")
-    cpu = flower_run(checker, step.name, limit / 2, "--device", "cpu", "--dtype", "float64")
+def check_float64(checker: Checker, step: Step, limit: float, target: Target) -> None:
+    """CuPy float64 against the CPU: costs to 1e-9 up to iteration 6000, same accuracy."""
+    gpu = flower_run(checker, step.name, limit / 2, target, "--device", target.device,
+                     "--backend", target.cupy, "--dtype", "float64")
+    cpu = flower_run(checker, step.name, limit / 2, target, "--device", "cpu", "--dtype",
+                     "float64")
     diff, count = compare_costs(gpu, cpu, COMPARED_UP_TO)
     # The final accuracy comes from iteration 10000, where lr 1.2 has amplified 1e-16
     # rounding differences (cuBLAS and OpenBLAS sum in other orders) to about 1e-4 in the
@@ -255,14 +339,16 @@ def check_float64(checker: Checker, step: Step, limit: float) -> None:
                    f"max |cost diff| over all records: {late:.1e}")
 
 
-def check_cuda_graph(checker: Checker, step: Step, limit: float) -> None:
+def check_cuda_graph(checker: Checker, step: Step, limit: float, target: Target) -> None:
     """The float64 flower run on PyTorch CUDA with graphs on and off: costs equal to
     1e-12; and against CuPy's eager run (other kernels) up to iteration 6000."""
     runs = {}
-    for mode in ("on", "off"):
-        runs[mode] = flower_run(checker, step.name, limit / 3, "--backend", "torch",
-                                "--device", "cuda", "--dtype", "float64", "--cuda-graph", mode)
-    cupy = flower_run(checker, step.name, limit / 3, "--device", "cuda", "--dtype", "float64")
+    for key, mode in (("on", target.graphs), ("off", "off")):
+        runs[key] = flower_run(checker, step.name, limit / 3, target, "--backend", "torch",
+                               "--device", target.device, "--dtype", "float64",
+                               "--cuda-graph", mode)
+    cupy = flower_run(checker, step.name, limit / 3, target, "--device", target.device,
+                      "--backend", target.cupy, "--dtype", "float64")
     diff, count = compare_costs(runs["on"], runs["off"], 10**9)
     vs_cupy, _ = compare_costs(runs["on"], cupy, COMPARED_UP_TO)
     times = {mode: run["history"][-1]["time"] for mode, run in runs.items()}
@@ -270,65 +356,80 @@ def check_cuda_graph(checker: Checker, step: Step, limit: float) -> None:
     step.data = {"max_cost_diff": diff, "records": count, "record_times": times,
                  "max_cost_diff_vs_cupy_eager_to_6000": vs_cupy,
                  "graphs_used": [runs["on"]["cuda_graph"], runs["off"]["cuda_graph"]]}
-    step.status = ("passed" if diff <= 1e-12 and vs_cupy <= 1e-9 and runs["on"]["cuda_graph"]
+    graphed = bool(runs["on"]["cuda_graph"]) == (not target.dry)  # a CPU has no graphs
+    step.status = ("passed" if diff <= 1e-12 and vs_cupy <= 1e-9 and graphed
                    and runs["on"]["train_accuracy"] == runs["off"]["train_accuracy"]
                    else "failed")
     step.detail = (f"torch: max |cost(graph) - cost(eager)| over {count} records: {diff:.2e} "
                    f"(<= 1e-12), vs CuPy eager up to iteration {COMPARED_UP_TO}: "
-                   f"{vs_cupy:.2e}; seconds to the last record (iteration 9000): graphs "
+                   f"{vs_cupy:.2e}; seconds to the last record (iteration "
+                   f"{runs['on']['history'][-1]['iteration']}): graphs "
                    f"{times['on']:.2f}, torch eager {times['off']:.2f}, CuPy eager "
                    f"{times['cupy eager']:.2f}")
 
 
-def probe(checker: Checker, name: str, limit: float, repeats: int) -> dict[str, Any]:
+def probe(checker: Checker, name: str, limit: float, repeats: int, target: Target
+          ) -> dict[str, Any]:
     """``scripts/gpu_probes.py NAME``'s JSON document."""
+    quick = ["--quick"] if target.dry and name == "steps" else []
     done = checker.command(name, [sys.executable, "scripts/gpu_probes.py", name,
-                                  "--repeats", str(repeats)], limit)
+                                  "--repeats", str(repeats), "--device", target.device,
+                                  "--scale", str(target.scale), *quick], limit)
     if done.returncode != 0:
         raise RuntimeError(f"gpu_probes.py {name} exited {done.returncode}: "
                            f"{done.stderr.strip().splitlines()[-1:]}")
     return json_line(done.stdout)
 
 
+#: The steps, in the order they run (``--skip`` names them).
+STEP_NAMES = ("tests", "train-float64", "cuda-graph", "train-float32", "devices", "steps",
+              "streaming", "bench", "tests-rest")
 #: Per-step targets on the GPU: (workload, best nnbackend variant / torch autograd).
 STEP_TARGETS = {"planar": 0.3, "wide": 1.0, "deep": 1.0}
 
 
-def check_steps(checker: Checker, step: Step, limit: float, repeats: int) -> None:
-    """Per-step time and kernels of each variant; nnbackend's best against the targets."""
-    doc = probe(checker, "steps", limit, repeats)
+def check_steps(checker: Checker, step: Step, limit: float, repeats: int,
+                target: Target) -> None:
+    """Per-step time and kernels of each variant; nnbackend's best against the targets
+    (not judged in a dry run: a CPU's figures)."""
+    doc = probe(checker, "steps", limit, repeats, target)
     step.data = doc
     verdicts = []
-    for name, target in STEP_TARGETS.items():
+    for name, limit_ratio in STEP_TARGETS.items():
         rows = doc[name]["rows"]
         best = min(rows[:-1], key=lambda r: r["us_per_step"])
-        ok = best["over_torch_autograd"] <= target
+        ok = best["over_torch_autograd"] <= limit_ratio
         verdicts.append(ok)
         doc[name]["target"] = {"best": best["variant"], "ratio": best["over_torch_autograd"],
-                               "limit": target, "met": ok}
-    step.status = "passed" if all(verdicts) else "failed"
+                               "limit": limit_ratio, "met": ok}
+    step.status = "passed" if all(verdicts) or target.dry else "failed"
     step.detail = "; ".join(
         f"{name} {doc[name]['target']['best']}: {doc[name]['target']['ratio']:.2f}x torch "
         f"autograd (<= {doc[name]['target']['limit']})" for name in STEP_TARGETS)
 
 
-def check_streaming(checker: Checker, step: Step, limit: float, repeats: int) -> None:
-    """The wide workload with its data kept on the host: >= 80% of the on-device speed."""
-    doc = probe(checker, "streaming", limit, repeats)
+def check_streaming(checker: Checker, step: Step, limit: float, repeats: int,
+                    target: Target) -> None:
+    """The wide workload with its data kept on the host: >= 80% of the on-device speed
+    (not judged in a dry run), and the same costs."""
+    doc = probe(checker, "streaming", limit, repeats, target)
     step.data = doc
     results = {k: v for k, v in doc.items() if isinstance(v, dict)}
-    step.status = "passed" if all(r["host_speed_over_device"] >= 0.8 and r["same_cost"]
-                                  for r in results.values()) else "failed"
+    step.status = "passed" if results and all(
+        (r["host_speed_over_device"] >= 0.8 or target.dry) and r["same_cost"]
+        for r in results.values()) else "failed"
     step.detail = "; ".join(
         f"{name}: {r['host_speed_over_device']:.2f}x the on-device speed ({r['host_s']:.2f} "
         f"vs {r['device_s']:.2f} s for 2 epochs), same cost: {r['same_cost']}"
         for name, r in results.items())
 
 
-def check_float32(checker: Checker, step: Step, limit: float) -> None:
-    """CUDA float32 against the CPU in float32: same accuracy within 1 point."""
-    gpu = flower_run(checker, step.name, limit / 2, "--device", "cuda")
-    cpu = flower_run(checker, step.name, limit / 2, "--device", "cpu", "--dtype", "float32")
+def check_float32(checker: Checker, step: Step, limit: float, target: Target) -> None:
+    """CuPy in float32 against the CPU in float32: same accuracy within 1 point."""
+    gpu = flower_run(checker, step.name, limit / 2, target, "--device", target.device,
+                     "--backend", target.cupy, "--dtype", "float32")
+    cpu = flower_run(checker, step.name, limit / 2, target, "--device", "cpu", "--dtype",
+                     "float32")
     diff, count = compare_costs(gpu, cpu, COMPARED_UP_TO)
     gap = abs(gpu["train_accuracy"] - cpu["train_accuracy"])
     step.data = {"max_cost_diff": diff, "records": count, "dtype": gpu["dtype"],
@@ -340,29 +441,54 @@ def check_float32(checker: Checker, step: Step, limit: float) -> None:
                    f"{COMPARED_UP_TO}: {diff:.1e}")
 
 
-def check_devices(checker: Checker, step: Step, limit: float) -> None:
-    """``devices --json`` lists the GPU; ``cuda:N`` past the last one is a clean error."""
-    done = checker.command(step.name, nnbackend_cli("devices", "--json"), limit / 2)
+def expected_pick(listing: dict[str, Any]) -> str:
+    """The backend ``auto`` must pick by ``devices --json``'s measured order: the first
+    CUDA path that can run here, else NumPy."""
+    usable = [path["backend"] for path in listing["cuda_order"]["paths"] if path["available"]]
+    return usable[0] if usable else "numpy"
+
+
+def check_devices(checker: Checker, step: Step, limit: float, target: Target) -> None:
+    """``devices --json`` lists the GPU and the order; ``auto`` picks the order's first
+    usable path and says why on train's first line; ``cuda:N`` past the last GPU is a
+    clean error."""
+    done = checker.command(step.name, nnbackend_cli("devices", "--json"), limit / 3)
     listing = json_line(done.stdout)
     gpus = listing["cuda_devices"]
+    auto = checker.command(step.name, nnbackend_cli(
+        "train", "--device", "auto", "--backend", "auto", "--iterations", "1"), limit / 3)
+    first = (auto.stdout.splitlines() or [""])[0]
+    pick = expected_pick(listing)
+    says_why = "(auto: fastest CUDA path installed, by the order measured " in first
+    picked = (auto.returncode == 0 and listing["auto"]["backend"].startswith(f"{pick} on ")
+              and first.startswith(f"Backend: {listing['auto']['backend']}")
+              and (says_why or pick == "numpy"))
     bad = checker.command(step.name, nnbackend_cli(
-        "train", "--device", f"cuda:{len(gpus)}", "--iterations", "1"), limit / 2)
+        "train", "--device", f"cuda:{len(gpus)}", "--iterations", "1"), limit / 3)
     error = bad.stderr.strip()
     one_line = bad.returncode == 2 and error.startswith("Error:") and "\n" not in error
-    step.data = {"devices": listing, "missing_device_error": error}
-    step.status = "passed" if gpus and listing["auto"]["backend"].startswith("cupy") \
-        and one_line else "failed"
-    step.detail = (f"{len(gpus)} GPU(s): {', '.join(g['name'] for g in gpus)}; auto picks "
-                   f"{listing['auto']['backend']}; cuda:{len(gpus)} -> exit {bad.returncode}: "
-                   f"{error[:120]}")
+    step.data = {"devices": listing, "auto_first_line": first, "expected_pick": pick,
+                 "missing_device_error": error}
+    on_gpu = bool(gpus) and pick != "numpy"
+    step.status = "passed" if (on_gpu or target.dry) and picked and one_line else "failed"
+    order = " > ".join(f"{p['path']} ({'usable' if p['available'] else 'not usable'})"
+                       for p in listing["cuda_order"]["paths"])
+    step.detail = (f"{len(gpus)} GPU(s): {', '.join(g['name'] for g in gpus)}; order "
+                   f"{order}; auto picks {listing['auto']['backend']} (expected {pick}); "
+                   f"train's first line: {first[:200]}; cuda:{len(gpus)} -> exit "
+                   f"{bad.returncode}: {error[:120]}")
 
 
-def check_bench(checker: Checker, step: Step, limit: float, repeats: int) -> None:
+def check_bench(checker: Checker, step: Step, limit: float, repeats: int,
+                target: Target) -> None:
     """The benchmark's planar, wide and deep workloads with --device cuda."""
     path = checker.out / "bench.json"
+    # A dry run compares with PyTorch alone: the CPU's other peers take minutes.
+    peers = ["--peers", "torch"] if target.dry else []
     done = checker.command(step.name, [
-        sys.executable, "scripts/bench.py", "--device", "cuda", "--workloads",
-        "planar,wide,deep", "--repeats", str(repeats), "--quiet", "--json", str(path)], limit)
+        sys.executable, "scripts/bench.py", "--device", target.device, "--workloads",
+        "planar,wide,deep", "--repeats", str(repeats), "--scale", str(target.scale),
+        *peers, "--quiet", "--json", str(path)], limit)
     if done.returncode != 0:
         raise RuntimeError(f"bench.py exited {done.returncode}: "
                            f"{done.stderr.strip().splitlines()[-1:]}")
@@ -388,13 +514,19 @@ def bench_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def markdown(info: dict[str, Any], steps: list[Step]) -> str:
     """The summary as markdown: the machine, one line per step, the benchmark table."""
     gpu = "; ".join(info.get("nvidia_smi") or ["nvidia-smi printed nothing"])
-    lines = [f"# nnbackend GPU check, {info['date']}", "",
+    title = "dry run on the CPU (figures mean nothing)" if info.get("dry_run") else "GPU check"
+    lines = [f"# nnbackend {title}, {info['date']}", "",
+             f"- nnbackend commit: {info.get('commit')}",
              f"- GPU (name, driver, memory): {gpu}",
              f"- CUDA runtime {info.get('cuda_runtime')}, driver API "
              f"{info.get('cuda_driver')}; Python {info['python']}; numpy {info['numpy']}, "
              f"cupy {info['cupy']}, torch {info['torch']}, array-api-compat "
              f"{info['array_api_compat']}", "",
              "| step | result | seconds | what it found |", "| --- | --- | --- | --- |"]
+    devices = next((s for s in steps if s.name == "devices" and s.data), None)
+    if devices is not None:
+        lines[-3:-3] = [f"- `--backend auto` picked (expected {devices.data['expected_pick']}"
+                        f" by the measured order): `{devices.data['auto_first_line']}`"]
     lines += [f"| {s.name} | {s.status} | {s.seconds:.1f} | {s.detail} |" for s in steps]
     probes = next((s for s in steps if s.name == "steps" and s.data), None)
     if probes is not None:
@@ -441,8 +573,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed repetitions per benchmark workload (default 3)")
     parser.add_argument("--skip", default="",
-                        help="comma-separated steps to leave out: tests, train-float64, "
-                             "cuda-graph, train-float32, devices, steps, streaming, bench")
+                        help="comma-separated steps to leave out: " + ", ".join(STEP_NAMES))
+    parser.add_argument("--commit", default=None,
+                        help="the nnbackend commit checked, for the summary (default: git "
+                             "rev-parse HEAD, where git and the history are there)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="run every step on the CPU (NumPy standing in for CuPy, tiny "
+                             "sizes, tests only collected): checks this script on any "
+                             "machine; its figures mean nothing")
     return parser.parse_args(argv)
 
 
@@ -453,8 +591,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.pop("CUPY_TF32", None)  # never TF32: results are compared with the CPU
+    target = DRY_RUN if args.dry_run else GPU
     problem = ensure_dependencies(args.wheels, args.out, env)
-    if problem is None:
+    if problem is None and not target.dry:
         sys.path.insert(0, str(ROOT))
         from nnbackend.core.backend import cuda_status
 
@@ -464,18 +603,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu_check.py: error: {problem}", file=sys.stderr)
         return 2
     info = gpu_description()
+    info["dry_run"] = target.dry
+    info["commit"] = args.commit or git_commit()
     checker = Checker(args.out, args.budget, env)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    repeats = 1 if target.dry else args.repeats
     plan: list[tuple[str, float, Callable[[Step, float], None]]] = [
-        ("tests", 150, lambda s, t: check_tests(checker, s, t)),
-        ("train-float64", 60, lambda s, t: check_float64(checker, s, t)),
-        ("cuda-graph", 60, lambda s, t: check_cuda_graph(checker, s, t)),
-        ("train-float32", 60, lambda s, t: check_float32(checker, s, t)),
-        ("devices", 30, lambda s, t: check_devices(checker, s, t)),
-        ("steps", 120, lambda s, t: check_steps(checker, s, t, args.repeats)),
-        ("streaming", 90, lambda s, t: check_streaming(checker, s, t, args.repeats)),
-        ("bench", 200, lambda s, t: check_bench(checker, s, t, args.repeats)),
+        ("tests", 150, lambda s, t: check_tests(checker, s, t, target)),
+        ("train-float64", 60, lambda s, t: check_float64(checker, s, t, target)),
+        ("cuda-graph", 60, lambda s, t: check_cuda_graph(checker, s, t, target)),
+        ("train-float32", 60, lambda s, t: check_float32(checker, s, t, target)),
+        ("devices", 30, lambda s, t: check_devices(checker, s, t, target)),
+        ("steps", 120, lambda s, t: check_steps(checker, s, t, repeats, target)),
+        ("streaming", 90, lambda s, t: check_streaming(checker, s, t, repeats, target)),
+        ("bench", 200, lambda s, t: check_bench(checker, s, t, repeats, target)),
+        ("tests-rest", args.budget, lambda s, t: check_rest_of_tests(checker, s, t, target)),
     ]
+    assert [name for name, _, _ in plan] == list(STEP_NAMES)
     for name, limit, check in plan:
         if name in skip:
             checker.steps.append(Step(name, detail="left out with --skip"))

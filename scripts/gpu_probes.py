@@ -106,13 +106,14 @@ def seconds(variant: Any, steps: int | None = None) -> float:
     return time.perf_counter() - start
 
 
-def kernels_per_step(variant: Any, torch: Any) -> dict[str, Any]:
+def kernels_per_step(variant: Any, torch: Any, lengths: tuple[int, int] = (20, 60)
+                     ) -> dict[str, Any]:
     """Kernels, GPU time and waiting host calls per step, from two run lengths' difference
     (which cancels the set-up, the record and the captures)."""
     from torch.profiler import ProfilerActivity, profile
 
     counts = {}
-    short, long = 20, 60
+    short, long = lengths
     for steps in (short, long):
         variant.sync()
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
@@ -130,14 +131,20 @@ def kernels_per_step(variant: Any, torch: Any) -> dict[str, Any]:
             "waits_per_step": (counts[long][2] - counts[short][2]) / per}
 
 
-def steps_probe(repeats: int, device: str, scale: float) -> dict[str, Any]:
-    """Per-step time and kernels of every variant on planar, wide and deep."""
+def steps_probe(repeats: int, device: str, scale: float, quick: bool = False
+                ) -> dict[str, Any]:
+    """Per-step time and kernels of every variant on planar, wide and deep.
+
+    ``quick`` runs a handful of steps per measurement: a smoke test of this code (the
+    CPU dry run of ``scripts/gpu_check.py``), not a timing.
+    """
     import torch
 
     out: dict[str, Any] = {}
     on_gpu = device != "cpu"
+    warm_up, lengths = (2, (2, 6)) if quick else (50, (20, 60))
     for work in build_workloads(["planar", "wide", "deep"], scale, repeats):
-        steps = max(60, round(STEPS[work.name] * scale))
+        steps = 5 if quick else max(60, round(STEPS[work.name] * scale))
         variants: list[Any] = [
             NNBackendSteps(work, "cupy" if on_gpu else "numpy", "off", steps, device),
             NNBackendSteps(work, "torch", "off", steps, device),
@@ -145,7 +152,7 @@ def steps_probe(repeats: int, device: str, scale: float) -> dict[str, Any]:
             TorchSteps(work, torch, steps, device)]
         times: dict[str, list[float]] = {v.key: [] for v in variants}
         for variant in variants:
-            variant.run(50)  # warm-up: kernels compiled, pools filled
+            variant.run(warm_up)  # kernels compiled, pools filled
         for rep in range(repeats):
             for i in range(len(variants)):
                 variant = variants[(rep + i) % len(variants)]
@@ -155,7 +162,7 @@ def steps_probe(repeats: int, device: str, scale: float) -> dict[str, Any]:
             row = {"variant": variant.key, "us_per_step": statistics.median(times[variant.key]),
                    "runs_us_per_step": times[variant.key]}
             try:
-                row.update(kernels_per_step(variant, torch))
+                row.update(kernels_per_step(variant, torch, lengths))
             except Exception as exc:  # the profiler is a report, not a requirement
                 row["profile_error"] = f"{type(exc).__name__}: {exc}"
             rows.append(row)
@@ -222,9 +229,15 @@ def main(argv: list[str] | None = None) -> int:
                              "instead (a smoke test of this script)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="shrink the workloads' data and steps (default 1)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few steps per measurement: checks this script, times "
+                             "nothing (steps only)")
     args = parser.parse_args(argv)
-    probe = steps_probe if args.probe == "steps" else streaming_probe
-    print(json.dumps(probe(args.repeats, args.device, args.scale), default=str))
+    if args.probe == "steps":
+        doc = steps_probe(args.repeats, args.device, args.scale, args.quick)
+    else:
+        doc = streaming_probe(args.repeats, args.device, args.scale)
+    print(json.dumps(doc, default=str))
     return 0
 
 

@@ -49,3 +49,16 @@ def stop_runs_after_two_steps(monkeypatch: Any) -> None:
         return real_run(self)
 
     monkeypatch.setattr(Trainer, "run", short_run)
+
+
+def without_torch_cuda(monkeypatch: Any) -> None:
+    """PyTorch cannot use CUDA here, whatever this machine has.
+
+    For tests of what ``--backend auto`` does with CuPy alone: on a GPU machine with a CUDA
+    build of PyTorch, the measured order would otherwise pick PyTorch.
+    """
+    from nnbackend.core import backend as backends
+    from nnbackend.core.backend import CudaStatus
+
+    monkeypatch.setattr(backends, "torch_cuda_status",
+                        lambda: CudaStatus(False, 0, "PyTorch found no NVIDIA driver"))

@@ -9,14 +9,17 @@ import types
 import numpy as np
 import pytest
 
-from nnbackend.core.backend import cuda_status, resolve_backend
+from nnbackend.core.backend import cuda_pick, cuda_status, resolve_backend
 from nnbackend.errors import NNBackendError
+
+from .helpers import without_torch_cuda
 
 
 @pytest.fixture
 def no_cupy(monkeypatch):
-    """Make ``import cupy`` fail, as on a machine without it."""
+    """Make ``import cupy`` fail, as on a machine without it (nor PyTorch CUDA)."""
     monkeypatch.setitem(sys.modules, "cupy", None)
+    without_torch_cuda(monkeypatch)
 
 
 @pytest.fixture
@@ -33,6 +36,7 @@ def cupy_without_gpu(monkeypatch):
     fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
         getDeviceCount=get_device_count))
     monkeypatch.setitem(sys.modules, "cupy", fake)
+    without_torch_cuda(monkeypatch)
 
 
 def test_cpu_defaults_to_numpy_float64():
@@ -60,12 +64,12 @@ def test_cuda_without_cupy_is_an_error_naming_the_fix(no_cupy, device):
     message = str(info.value)
     assert "CuPy is not installed" in message
     assert "pip install cupy-cuda12x" in message
-    assert "--device cpu" in message
+    assert "or use device cpu" in message  # --device cpu on the command line
     assert "\n" not in message
 
 
 def test_cuda_with_cupy_but_no_device_is_an_error(cupy_without_gpu):
-    with pytest.raises(NNBackendError, match="no usable CUDA driver or device.*--device cpu"):
+    with pytest.raises(NNBackendError, match="no usable CUDA driver or device.*or use device cpu"):
         resolve_backend("cuda", "cupy")
 
 
@@ -89,8 +93,25 @@ def test_unknown_dtype():
 
 def test_strict_device_without_float64():
     assert resolve_backend("no_float64", "array-api-strict").dtype_name == "float32"
-    with pytest.raises(NNBackendError, match="does not support float64; use --dtype float32"):
+    with pytest.raises(NNBackendError, match="does not support float64; use dtype float32"):
         resolve_backend("no_float64", "array-api-strict", "float64")
+
+
+@pytest.mark.parametrize(("device", "backend", "python", "command_line"), [
+    ("cuda", "numpy", "use backend cupy (or torch) for device cuda, or device cpu",
+     "use --backend cupy (or torch) for --device cuda, or --device cpu"),
+    ("cpu", "cupy", "use device cuda, or backend numpy", "use --device cuda, or --backend numpy"),
+])
+def test_backend_refusals_name_each_interfaces_setting(device, backend, python, command_line):
+    # Shared by Model, the estimators and the command line: a Python user is not told
+    # about --backend, a command-line user is.
+    from nnbackend.errors import SettingError
+    from nnbackend.training.settings import flag
+
+    with pytest.raises(SettingError) as caught:
+        resolve_backend(device, backend)
+    assert python in str(caught.value) and "--" not in str(caught.value)
+    assert command_line in caught.value.spelled(flag)
 
 
 def test_strict_devices_and_dtypes():
@@ -123,8 +144,10 @@ def test_cuda_default_dtype_is_float32():
     status = cuda_status()
     if not status.available:
         pytest.skip(f"no CUDA device: {status.reason}")
-    backend = resolve_backend("cuda")
+    backend = resolve_backend("cuda", "cupy")
     assert (backend.name, backend.device_label, backend.dtype_name) == ("cupy", "cuda:0", "float32")
+    picked = cuda_pick()
+    assert picked.path is not None and resolve_backend("cuda").name == picked.path.backend
 
 
 @pytest.fixture
@@ -134,6 +157,7 @@ def cupy_with_one_gpu(monkeypatch):
     fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
         getDeviceCount=lambda: 1))
     monkeypatch.setitem(sys.modules, "cupy", fake)
+    without_torch_cuda(monkeypatch)
 
 
 @pytest.mark.parametrize("backend", ["auto", "cupy"])
@@ -184,3 +208,16 @@ def test_torch_maximum_with_a_python_scalar_makes_no_tensor(monkeypatch):
         np.testing.assert_array_equal(got.numpy(), [[0.0, 0.0, 2.0, np.nan]])
     np.testing.assert_array_equal(xp.minimum(Z, 0.0).numpy(), [[-1.0, 0.0, 0.0, np.nan]])
     assert xp.maximum(Z, Z * 0.5).dtype == torch.float64  # two arrays: compat's own
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_torch_names_the_valid_gpus_for_an_index_past_the_last(monkeypatch):
+    """As CuPy does: ``cuda:1`` on a one-GPU machine is no reason to install anything."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(NNBackendError) as info:
+        resolve_backend("cuda:1", "torch")
+    assert str(info.value) == ("there is no cuda:1; this machine has 1 CUDA device(s): "
+                               "use cuda:0 .. cuda:0")

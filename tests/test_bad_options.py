@@ -14,6 +14,7 @@ is the same), so that a huge ``--iterations`` is accepted without running for ev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,8 @@ def test_bad_value_is_one_line_and_exit_2(command: str, option: str, kind: str,
     lines = result.stderr.splitlines()
     if result.exit_code == 2:
         assert len(lines) == 1 and lines[0].startswith("Error: "), shown
+        if kind == "empty":  # never named as the path "." that Path('') becomes
+            assert not re.search(r"(^|\s)\.(\s|$)", lines[0]), shown
     elif _must_refuse(command, param, kind):
         pytest.fail(f"not refused: {shown}")
     else:

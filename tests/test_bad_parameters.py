@@ -159,3 +159,18 @@ def test_every_seed_of_the_library_is_checked_in_one_line(seed: Any) -> None:
         with pytest.raises(NNBackendError, match=r"seed must be an integer from 0 to "
                                                  r"4294967295 \(2\*\*32 - 1\) or None, got "):
             call()
+
+
+@pytest.mark.parametrize("kind", list(VALUES))
+@pytest.mark.parametrize("name", ["callbacks", "options"])
+def test_fit_callbacks_and_options(name: str, kind: str,
+                                   data: tuple[np.ndarray, np.ndarray]) -> None:
+    # Not settings of the table: a list of Callback objects and a TrainingOptions. None
+    # is none (the default options); every other value of the sweep is refused.
+    call = lambda: Model(device="cpu").fit(*data, **{name: VALUES[kind]})  # noqa: E731
+    if kind == "none":
+        call()
+        return
+    with pytest.raises(NNBackendError, match=rf"^{name} must be ") as caught:
+        call()
+    assert "\n" not in str(caught.value)

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from nnbackend.cli import cli
 from nnbackend.core.backend import cuda_status
 
+from .helpers import without_torch_cuda
+
 
 def run(*args: str):
     return CliRunner().invoke(cli, list(args))
@@ -58,6 +60,7 @@ def test_deep_network_options():
 
 def test_cuda_without_a_gpu_is_a_one_line_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)
+    without_torch_cuda(monkeypatch)
     result = run("train", "--device", "cuda")
     assert result.exit_code == 2
     assert result.stdout == ""
@@ -113,7 +116,8 @@ def test_cuda_run_on_a_gpu():
     status = cuda_status()
     if not status.available:
         pytest.skip(f"no CUDA device: {status.reason}")
-    result = run("train", "--device", "cuda", "--iterations", "200", "--json")
+    result = run("train", "--device", "cuda", "--backend", "cupy", "--iterations", "200",
+                 "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout.splitlines()[-1])
     assert (payload["backend"], payload["device"], payload["dtype"]) == (
@@ -123,6 +127,7 @@ def test_cuda_run_on_a_gpu():
 def test_the_device_default_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("NNBACKEND_DEVICE", "cuda:7")
     monkeypatch.setitem(sys.modules, "cupy", None)
+    without_torch_cuda(monkeypatch)
     result = run("train", "--iterations", "1")
     assert result.exit_code == 2 and "--device cuda needs a CUDA GPU" in result.stderr
     assert "NNBACKEND_DEVICE" in run("train", "--help").stdout

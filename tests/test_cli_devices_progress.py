@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from nnbackend.cli import cli
 from nnbackend.cli.progress import ProgressBar
 
+from .helpers import without_torch_cuda
+
 
 def fake_cupy_with_one_gpu(monkeypatch):
     props = {"name": b"NVIDIA Test GPU", "totalGlobalMem": 80 * 2**30}
@@ -25,11 +27,13 @@ def fake_cupy_with_one_gpu(monkeypatch):
 
 def test_devices_without_cuda(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)
+    without_torch_cuda(monkeypatch)
     result = CliRunner().invoke(cli, ["devices"])
     assert result.exit_code == 0, result.output
     assert "numpy" in result.stdout and "CUDA devices: none" in result.stdout
     assert "cupy              not installed (pip install cupy-cuda12x" in result.stdout
-    assert "--device auto picks: numpy on cpu, float64 (CuPy is not installed" in result.stdout
+    assert ("--device auto picks: numpy on cpu, float64 (PyTorch found no NVIDIA driver and "
+            "CuPy is not installed") in result.stdout
 
 
 def test_devices_says_how_to_install_every_missing_library(monkeypatch):
@@ -46,6 +50,7 @@ def test_devices_says_how_to_install_every_missing_library(monkeypatch):
 
 def test_devices_lists_gpus_and_auto_picks_cuda(monkeypatch):
     fake_cupy_with_one_gpu(monkeypatch)
+    without_torch_cuda(monkeypatch)
     result = CliRunner().invoke(cli, ["devices", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

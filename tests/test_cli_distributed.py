@@ -32,13 +32,19 @@ def mpirun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300, check=False)
 
 
-@pytest.fixture
-def need_mpi() -> None:
+def require_mpi() -> None:
+    """Skip (with the reason) where MPI is missing; fail instead where the session requires
+    it (``NNBACKEND_REQUIRE_MPI``, set by ``nox -s mpi``)."""
     missing = mpi_missing()
     if missing is not None:
         if os.environ.get("NNBACKEND_REQUIRE_MPI"):
             pytest.fail(missing)
         pytest.skip(missing)
+
+
+@pytest.fixture
+def need_mpi() -> None:
+    require_mpi()
 
 
 def test_mpirun_train_gives_the_one_process_model(need_mpi: None, tmp_path: Path) -> None:

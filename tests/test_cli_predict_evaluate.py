@@ -165,7 +165,8 @@ def test_predict_on_a_gpu(models):
     if not status.available:
         pytest.skip(f"no CUDA device: {status.reason}")
     saved = models["named"]
-    result = invoke("predict", "--model", saved.path, "--data", "blobs", "--device", "cuda")
+    result = invoke("predict", "--model", saved.path, "--data", "blobs", "--device", "cuda",
+                    "--backend", "cupy")
     assert result.exit_code == 0, result.output
     assert result.stderr == "Backend: cupy on cuda:0, float32\n"
     reference = invoke("predict", "--model", saved.path, "--data", "blobs")

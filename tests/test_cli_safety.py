@@ -194,6 +194,33 @@ def test_a_copied_checkpoint_writes_beside_itself_never_into_the_first_run(
     assert again.exit_code == 0 and f"Model saved to {first / 'm.npz'}" in again.output
 
 
+def test_a_checkpoint_on_a_relative_data_file_resumes_elsewhere_with_data_given_anew(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first run's --data is relative to where it started: from another folder it
+    names nothing, which is said in one line, and --data gives the same data from there
+    (other data is refused by the fingerprint)."""
+    first = tmp_path / "A"
+    first.mkdir()
+    write_moons_csv(first / "d.csv")
+    write_moons_csv(tmp_path / "other.csv", seed=1)
+    monkeypatch.chdir(first)
+    assert run("train", "--data", "d.csv", "--iterations", "200", "--checkpoint", "ck.npz",
+               "--quiet").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    lost = run("train", "--resume", "A/ck.npz", "--iterations", "400", "--quiet")
+    assert lost.exit_code == 2 and lost.stderr.count("\n") == 1, lost.output
+    assert ("A/ck.npz trains on the data file d.csv, which is not found from "
+            f"{tmp_path}") in lost.stderr and "resume with --data PATH" in lost.stderr
+    other = run("train", "--resume", "A/ck.npz", "--data", "other.csv", "--iterations",
+                "400", "--quiet")
+    assert other.exit_code == 2 and "changed since the checkpoint" in other.stderr
+    given = run("train", "--resume", "A/ck.npz", "--data", "A/d.csv", "--iterations", "400",
+                "--quiet")
+    assert given.exit_code == 0, given.output
+    _, _, state, _ = load_checkpoint(first / "ck.npz", resolve_backend("cpu"))
+    assert state.step == 400
+
+
 def test_a_moved_checkpoint_whose_outputs_lay_elsewhere_is_refused_by_name(
         tmp_path: Path) -> None:
     models, first, copy = tmp_path / "models", tmp_path / "A", tmp_path / "B"
@@ -213,3 +240,83 @@ def test_a_moved_checkpoint_whose_outputs_lay_elsewhere_is_refused_by_name(
                 copy / "m.npz", "--quiet")
     assert given.exit_code == 0 and (copy / "m.npz").exists()
     assert (models / "m.npz").read_bytes() == before
+
+
+def test_resuming_from_a_model_file_says_it_is_not_a_checkpoint(tmp_path: Path) -> None:
+    # A model saved by train --save records its run (and that run's --save) as well;
+    # resuming from it must not be taken for a run that writes onto its own input.
+    model = tmp_path / "m.npz"
+    assert run("train", "--iterations", "5", "--quiet", "--save", model).exit_code == 0
+    before = model.read_bytes()
+    result = run("train", "--resume", model)
+    assert result.exit_code == 2
+    assert result.stderr == (f"Error: {model} is a model file, not a checkpoint; resume from "
+                             "a file written by --checkpoint\n")
+    assert model.read_bytes() == before
+
+
+def test_a_checkpoint_that_cannot_be_written_costs_a_warning_not_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full scratch disk under --checkpoint while --save lies elsewhere: the checkpoints
+    after step 10 fail, training goes on, the model is saved, and the run says which
+    checkpoint it kept (it ended with exit 2 and no model at the first failure)."""
+    from nnbackend.cli import train as train_command
+    from nnbackend.errors import NNBackendError
+
+    real = train_command.save_checkpoint
+
+    def filling(path, trainer, *args, **kwargs):
+        if trainer.state.step > 10:
+            raise NNBackendError(f"cannot write {path}: No space left on device; check the "
+                                 "path and free space")
+        return real(path, trainer, *args, **kwargs)
+
+    monkeypatch.setattr(train_command, "save_checkpoint", filling)
+    model, checkpoint = tmp_path / "m.npz", tmp_path / "ck.npz"
+    result = run("train", "--iterations", "30", "--checkpoint", checkpoint,
+                 "--checkpoint-every", "10", "--save", model, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert model.exists()
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [f"Warning: the checkpoint of step {step} could not be written (cannot "
+                        f"write {checkpoint}: No space left on device; check the path and "
+                        "free space); training goes on and the one of step 10 is kept"
+                        for step in (20, 30, 30)]  # (30: its own, and the end's)
+    assert f"Checkpoint: {checkpoint} (from step 10)" in result.output
+    _, _, state, _ = load_checkpoint(checkpoint, resolve_backend("cpu"))
+    assert state.step == 10
+
+
+def test_a_stop_whose_checkpoint_cannot_be_written_is_kept_in_the_default_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGUSR1 (Slurm's warning) when --checkpoint's disk is full: the stop is kept where
+    a run without --checkpoint is, and the line that resumes names it."""
+    import os
+    import signal
+
+    from nnbackend.cli import train as train_command
+    from nnbackend.errors import NNBackendError
+
+    real = train_command.save_checkpoint
+    checkpoint = tmp_path / "full" / "ck.npz"
+    checkpoint.parent.mkdir()
+
+    def filling(path, trainer, *args, **kwargs):
+        if Path(path) == checkpoint and trainer.state.step > 10:
+            if trainer.state.step == 20:
+                os.kill(os.getpid(), signal.SIGUSR1)  # the stop comes after this step
+            raise NNBackendError(f"cannot write {path}: No space left on device")
+        return real(path, trainer, *args, **kwargs)
+
+    monkeypatch.setattr(train_command, "save_checkpoint", filling)
+    monkeypatch.chdir(tmp_path)
+    result = run("train", "--iterations", "1000", "--checkpoint", checkpoint,
+                 "--checkpoint-every", "10", "--save", "m.npz", "--quiet")
+    assert result.exit_code == 128 + signal.SIGUSR1, result.output
+    assert not (tmp_path / "m.npz").exists()
+    assert ("Checkpoint: nnbackend-checkpoint.npz (resume with: nnbackend train --resume "
+            "nnbackend-checkpoint.npz)") in result.output
+    _, _, state, _ = load_checkpoint(tmp_path / "nnbackend-checkpoint.npz",
+                                     resolve_backend("cpu"))
+    _, _, older, _ = load_checkpoint(checkpoint, resolve_backend("cpu"))
+    assert older.step == 10 and state.step >= 20

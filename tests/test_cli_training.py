@@ -58,6 +58,12 @@ def test_regularisation_and_decay_options_run():
     (["--iterations", "10", "--epochs", "2"], "--iterations or --epochs, not both"),
     (["--validation-fraction", "1"], "--validation-fraction"),
     (["--optimizer", "sgd"], "'sgd' is not one of"),
+    # A file takes no generator options, named as the command line spells them (its
+    # --seed is another option, valid with files).
+    (["--data", "X.npy", "--data-seed", "5"], "seed (--data-seed) only apply to built-in"),
+    (["--target", "label"], "target (--target) applies to CSV files only"),
+    (["--data", "moons", "--n-samples", "1"], "moons needs --n-samples to be an integer >= 2"),
+    (["--data", "blobs", "--n-samples", "2"], "blobs needs --n-samples to be an integer >= 3"),
     (["--task", "regression", "--hidden-activation", "tanh", "--l2", "-1"], "--l2"),
 ])
 def test_bad_training_input_is_one_line_exit_2(args, match):

@@ -67,7 +67,7 @@ def test_npz_with_and_without_labels(tmp_path):
     np.savez(tmp_path / "c.npz", features=X)
     with pytest.raises(NNBackendError, match=r"has no array X \(it has: features\)"):
         read_features(str(tmp_path / "c.npz"), 2)
-    with pytest.raises(NNBackendError, match="target applies to CSV files only"):
+    with pytest.raises(NNBackendError, match=r"target \(--target\) applies to CSV files only"):
         read_features(str(tmp_path / "a.npz"), 2, "y")
 
 

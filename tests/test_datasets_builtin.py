@@ -163,17 +163,18 @@ def test_load_data_reads_files_and_refuses_builtin_options_for_them(tmp_path):
     (tmp_path / "d.csv").write_text("a,b\n1,3\n2,4\n")
     X, y = load_data(str(tmp_path / "d.csv"), target="a")
     assert X.tolist() == [[3.0], [4.0]] and y.tolist() == [1, 2]
-    with pytest.raises(NNBackendError, match=r"target applies to CSV files only"):
+    with pytest.raises(NNBackendError, match=r"target \(--target\) applies to CSV files only"):
         load_data(str(tmp_path / "d.npz"), target="y")
     with pytest.raises(NNBackendError,
-                       match=r"^noise, seed only apply to built-in data sets, not to the"):
+                       match=r"^noise \(--noise\), seed \(--data-seed\) only apply to "
+                             r"built-in data sets, not to the"):
         load_data(str(tmp_path / "d.npz"), seed=1, noise=0.1)
 
 
 def test_load_data_takes_names_and_their_options():
     X, y = load_data("moons", n_samples=50, seed=3)
     np.testing.assert_array_equal(X, load_dataset("moons", n_samples=50, seed=3)[0])
-    with pytest.raises(NNBackendError, match="target applies to CSV files only"):
+    with pytest.raises(NNBackendError, match=r"target \(--target\) applies to CSV files only"):
         load_data("moons", target="label")
     with pytest.raises(NNBackendError, match=r"^unknown data set or file 'moon'; built-in "
                                              r"ones are: .*; files must end in .csv"):

@@ -54,6 +54,27 @@ def test_a_divergence_after_the_last_record_is_caught_at_the_end(backend: Backen
     assert not trainer.parameters_finite()
 
 
+def test_a_cost_overflowing_after_the_last_record_is_caught_at_the_end(backend) -> None:
+    """Finite parameters whose cost is infinite (outputs that square past the largest
+    float): the last record's cost was finite, the run's end is not."""
+    net = Network.create((2, 4, 1), backend, task="regression", seed=3)
+    huge = float(np.finfo(backend.dtype_name).max) ** 0.75
+    targets = backend.asarray(X_FLOWER[:, :1].T)
+
+    def blow_up(t: Trainer) -> None:
+        if t.state.step == 40:  # the last step, after the last record (at 30)
+            t.state.params = {**t.state.params, "b2": t.state.params["b2"] + huge}
+
+    trainer = Trainer(net, backend.asarray(X_FLOWER), targets,
+                      TrainingOptions(iterations=40, print_every=10), host_rng(0),
+                      on_step=blow_up)
+    result = trainer.run()
+    assert [r["iteration"] for r in result.history][-1] == 30 and trainer.parameters_finite()
+    assert result.stopped_by == "diverged"
+    assert result.stop_reason.startswith(
+        "diverged: the training cost became inf after the last record (found at step 40")
+
+
 def test_graphed_steps_are_checked_at_the_end_too(reference: Backend) -> None:
     graphed, calls = stand_in(reference)
     result = flower_trainer(graphed, BETWEEN_RECORDS, cuda_graph="on").run()

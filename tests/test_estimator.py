@@ -283,6 +283,15 @@ def test_get_params_set_params_and_repr() -> None:
     assert odd.hidden_layer_sizes == "big"
 
 
+@pytest.mark.parametrize("estimator", [NNClassifier, NNRegressor])
+def test_an_unknown_constructor_keyword_names_the_estimator(estimator: type) -> None:
+    # Python's own TypeError, as for every scikit-learn estimator: naming the class the
+    # user called, not the class that holds the parameters.
+    with pytest.raises(TypeError, match=rf"^{estimator.__name__}\.__init__\(\) got an "
+                                        "unexpected keyword argument 'lr'$"):
+        estimator(lr=0.1)
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"hidden_layer_sizes": (4, 0)}, "hidden_layer_sizes must be a tuple of positive"),
     ({"hidden_layer_sizes": "big"}, "hidden_layer_sizes must be a tuple of positive"),

@@ -44,6 +44,61 @@ def test_costs_are_compared_up_to_an_iteration(gpu_check):
 def test_pytests_closing_line_is_found(gpu_check):
     out = "....F\n=== short test summary info ===\n=== 1 failed, 4 passed in 2.0s ===\n"
     assert gpu_check.pytest_summary(out) == "1 failed, 4 passed in 2.0s"
+    collected = ("tests/test_x.py::test_bad_data_fails_with_one_line[an error]\n\n"
+                 "347/2733 tests collected (2386 deselected) in 5.68s\n")
+    assert gpu_check.pytest_summary(collected) == (
+        "347/2733 tests collected (2386 deselected) in 5.68s")
+
+
+def listing(torch: bool, cupy: bool, auto: str) -> dict:
+    """``nnbackend devices --json`` on a one-GPU machine (the parts the check reads)."""
+    return {"cuda_devices": [{"device": "cuda:0", "name": "NVIDIA H100", "memory_gib": 79.2}],
+            "cuda_order": {"paths": [{"backend": "torch", "path": "torch+graphs",
+                                      "available": torch},
+                                     {"backend": "cupy", "path": "cupy", "available": cupy}]},
+            "auto": {"backend": auto, "reason": "..."}}
+
+
+class FakeChecker:
+    """Answers ``devices --json``, the auto run and the ``cuda:1`` run as a GPU would."""
+
+    def __init__(self, devices: dict, first_line: str) -> None:
+        self.devices, self.first_line = devices, first_line
+
+    def command(self, name, args, limit, extra_env=None):
+        if "devices" in args:
+            return subprocess.CompletedProcess(args, 0, json.dumps(self.devices), "")
+        if "cuda:1" in args:
+            return subprocess.CompletedProcess(args, 2, "", "Error: there is no cuda:1; ...\n")
+        return subprocess.CompletedProcess(args, 0, self.first_line + "\nData: ...\n", "")
+
+
+AUTO_LINE = ("Backend: torch on cuda:0, float32 (auto: fastest CUDA path installed, by the "
+             "order measured 2026-11-26 on an NVIDIA H200: torch+graphs 69 us > cupy 446 us "
+             "per flower step; each step replayed as a CUDA graph)")
+
+
+@pytest.mark.parametrize(("torch", "cupy", "auto", "first", "status"), [
+    (True, True, "torch on cuda:0, float32", AUTO_LINE, "passed"),
+    (False, True, "cupy on cuda:0, float32",
+     "Backend: cupy on cuda:0, float32 (auto: fastest CUDA path installed, by the order "
+     "measured ...)", "passed"),
+    # the order says torch, but CuPy was picked (as before the order existed)
+    (True, True, "cupy on cuda:0, float32", "Backend: cupy on cuda:0, float32", "failed"),
+    # the right pick, but the first line does not say why
+    (True, True, "torch on cuda:0, float32", "Backend: torch on cuda:0, float32", "failed"),
+])
+def test_the_devices_step_checks_the_auto_pick_by_the_order(gpu_check, tmp_path, torch,
+                                                           cupy, auto, first, status):
+    step = gpu_check.Step("devices")
+    gpu_check.check_devices(FakeChecker(listing(torch, cupy, auto), first), step, 30.0,
+                            gpu_check.GPU)
+    assert step.status == status, step.detail
+    assert step.data["auto_first_line"] == first
+    text = gpu_check.markdown({"date": "d", "python": "3", "numpy": "2", "cupy": "14",
+                               "torch": "2", "array_api_compat": "1"}, [step])
+    assert f"- `--backend auto` picked (expected {'torch' if torch else 'cupy'} by the " \
+           f"measured order): `{first}`" in text
 
 
 def test_missing_wheels_are_named_with_the_download_command(gpu_check, tmp_path,
@@ -95,3 +150,26 @@ def test_the_probes_run_in_their_cpu_smoke_mode():
     doc = json.loads(done.stdout.splitlines()[-1])
     assert doc["numpy"]["same_cost"] and doc["torch"]["same_cost"]
     assert doc["numpy"]["host_speed_over_device"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_the_dry_run_runs_every_step_on_the_cpu(tmp_path):
+    """The whole check against the current code, NumPy standing in for CuPy: what a GPU
+    session would run, less the GPU (the rest of the suite is left out: this is it)."""
+    done = subprocess.run([sys.executable, str(SCRIPTS / "gpu_check.py"), "--dry-run",
+                           "--out", str(tmp_path), "--skip", "tests-rest"],
+                          capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    steps = {step["name"]: step for step in summary["steps"]}
+    assert [name for name, step in steps.items() if step["status"] != "passed"] == [
+        "tests-rest"]
+    assert " tests collected (" in steps["tests"]["detail"]  # the GPU tests, selected
+    assert steps["devices"]["data"]["expected_pick"] in ("numpy", "torch", "cupy")
+    assert steps["devices"]["data"]["auto_first_line"].startswith("Backend: ")
+    assert set(steps["steps"]["data"]) == {"planar", "wide", "deep"}
+    assert {row["workload"] for row in steps["bench"]["data"]["table"]} == {
+        "planar", "wide", "deep"}
+    text = (tmp_path / "summary.md").read_text()
+    assert text.startswith("# nnbackend dry run on the CPU (figures mean nothing)")

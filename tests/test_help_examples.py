@@ -121,3 +121,12 @@ def test_every_help_example_runs_and_is_useful(command: str, workdir: Path,
     if command == "evaluate":  # restore what plot's example replaced, for later runs
         iris_X, iris_y = load_dataset("iris")
         write_csv(workdir / "test.csv", iris_X, iris_y, target="species")
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))  # type: ignore[attr-defined]
+def test_help_that_shows_mpirun_says_what_root_needs(command: str) -> None:
+    # Open MPI refuses to start as root (containers, CI) until told; say it where the
+    # command is shown, as the README and docs do.
+    text = " ".join(CliRunner().invoke(cli, [command, "--help"]).output.split())
+    if "mpirun" in text:
+        assert "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1" in text, command

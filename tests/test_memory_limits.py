@@ -120,6 +120,35 @@ def test_a_network_beyond_the_available_memory_is_refused(monkeypatch):
     assert invoke(*args).exit_code == 0
 
 
+def test_an_address_space_limit_counts_as_the_available_memory():
+    """``ulimit -v`` (some clusters set one per job): 20000,20000 would have failed inside
+    NumPy with a traceback; the limit's headroom, far below MemAvailable, refuses it."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, resource.RLIM_INFINITY))
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "nnbackend", "train", "--data", "moons",
+                           "--layers", "20000,20000", "--iterations", "1"], env=env,
+                          preexec_fn=limit, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.startswith("Error: --layers 20000,20000 (") and done.stderr.count(
+        "\n") == 1, done.stderr[-2000:]
+    assert "is available: use fewer or smaller layers" in done.stderr
+
+
+def test_an_unforeseen_memory_error_is_one_line(monkeypatch):
+    from nnbackend.cli import train
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 2.98 GiB for an array")
+
+    monkeypatch.setattr(train, "prepare", exhausted)
+    assert_one_line_error(invoke("train", "--data", "moons", "--iterations", "1"),
+                          "Error: out of memory (Unable to allocate 2.98 GiB", "free memory")
+
+
 def test_estimators_and_models_spell_the_setting_their_way(monkeypatch):
     X, y = np.random.RandomState(0).randn(50, 2), np.arange(50) % 2
     monkeypatch.setattr(arrayfiles, "available_memory", lambda: 2**20)

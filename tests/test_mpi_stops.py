@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_cli_distributed import ENV, need_mpi  # noqa: F401  (the fixture below)
+from tests.test_cli_distributed import ENV, need_mpi, require_mpi  # noqa: F401  (need_mpi: below)
 
 pytestmark = pytest.mark.usefixtures("need_mpi")
 
@@ -72,6 +72,7 @@ def params(path: Path) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    require_mpi()  # module fixtures are set up before the function-scoped need_mpi
     where = tmp_path_factory.mktemp("straight")
     job = start("--iterations", "6000", "--quiet", "--save", "m.npz", cwd=where)
     _, err = finish(job)

@@ -96,6 +96,43 @@ def test_the_default_checkpoint_never_replaces_another(tmp_path: Path) -> None:
     assert "resume with: nnbackend train --resume nnbackend-checkpoint-2.npz" in out
 
 
+def test_a_stopped_run_is_kept_elsewhere_when_the_working_directory_takes_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only working directory (a job started in a read-only project folder): the
+    run goes to the --save file's folder, else the temporary directory; lost only when
+    none takes it, and then each place is named."""
+    import tempfile
+
+    from nnbackend.cli.stopping import keep_stopped_run
+
+    work, out, temp = (tmp_path / name for name in ("work", "out", "temp"))
+    for folder in (work, out, temp):
+        folder.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    refusing = {work}
+
+    def save(path: str) -> None:
+        if Path(path).resolve().parent in refusing:
+            raise OSError(30, "Read-only file system")
+        Path(path).write_bytes(b"checkpoint")
+
+    said: list[str] = []
+    params = {"resume_path": None, "save_path": str(out / "m.npz")}
+    assert keep_stopped_run(params, save, said.append) == str(out / "nnbackend-checkpoint.npz")
+    assert said == [f"Note: the stopped run could not be kept in {work}/nnbackend-checkpoint"
+                    f".npz ([Errno 30] Read-only file system); it is kept in {out}/nnbackend-"
+                    "checkpoint.npz instead"]
+    refusing.add(out)
+    kept = keep_stopped_run({"resume_path": None, "save_path": None}, save, said.append)
+    assert kept == str(temp / "nnbackend-checkpoint.npz")
+    refusing.add(temp)
+    said.clear()
+    assert keep_stopped_run(params, save, said.append) is None
+    assert len(said) == 3 and all(line.startswith("Error: the stopped run could not be kept")
+                                  for line in said)
+
+
 def test_a_closed_stdout_stops_the_run_and_keeps_it(tmp_path: Path,
                                                     straight: dict[str, np.ndarray]) -> None:
     """``nnbackend train ... | head -3``: a message on stderr, the rest of the report there,
@@ -194,7 +231,8 @@ def test_the_vote_picks_the_most_urgent_signal() -> None:
 
 def settings(rank: int, **changes) -> dict:
     base = {"data_fingerprint": {"rows": 10, "sha256": "abc"}, "seed": 1, "layers": [4, 3],
-            "options": {"learning_rate": 0.1, "epochs": None}, "resumed_step": 120}
+            "options": {"learning_rate": 0.1, "epochs": None}, "resumed_step": 120,
+            "data": {"target": None, "split_seed": 1}}  # as the command line's run has it
     if rank == 1:
         for key, value in changes.items():
             section, _, name = key.rpartition("__")
@@ -204,7 +242,7 @@ def settings(rank: int, **changes) -> dict:
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"options__learning_rate": 5.0}, "rank 1 has --lr 5.0, rank 0 --lr 0.1"),
-    ({"seed": 7}, "rank 1 has --seed 7, rank 0 --seed 1"),
+    ({"seed": 7, "data__split_seed": 7}, "rank 1 has --seed 7, rank 0 --seed 1"),
     ({"layers": [4]}, "rank 1 has --layers 4, rank 0 --layers 4,3"),
     ({"resumed_step": 300}, "rank 1 has a checkpoint at step 300, rank 0 a checkpoint at "
                             "step 120"),

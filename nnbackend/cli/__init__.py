@@ -37,6 +37,13 @@ class OneLineErrors(click.Group):
             message = exc.spelled(flag) if isinstance(exc, SettingError) else str(exc)
             click.echo(f"Error: {message}", err=True)
             code = EXIT_USAGE
+        except MemoryError as exc:
+            # What no estimate foresaw (another process took the memory meanwhile): one
+            # line, as for the sizes refused before allocating.
+            click.echo(f"Error: out of memory ({exc or 'an allocation failed'}); use smaller "
+                       "layers, fewer examples or a smaller --batch-size, or free memory",
+                       err=True)
+            code = EXIT_USAGE
         except click.ClickException as exc:
             exc.show()
             code = exc.exit_code

@@ -1,12 +1,21 @@
-"""``nnbackend devices``: what can run here, and what ``--device auto`` would pick."""
+"""``nnbackend devices``: what can run here, the CUDA order, and what ``auto`` would pick."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from ..core.backend import INSTALL_HINTS, auto_choice, cuda_devices, installed_version
+from ..core.backend import (
+    INSTALL_HINTS,
+    CudaPick,
+    auto_choice,
+    cuda_devices,
+    cuda_pick,
+    installed_version,
+)
+from ..core.cuda_order import cuda_order, measured
 from . import cli
 
 LIBRARIES = (("numpy", "numpy", "cpu"), ("cupy", "cupy", "cuda"), ("torch", "torch", "cpu, "
@@ -17,7 +26,8 @@ LIBRARIES = (("numpy", "numpy", "cpu"), ("cupy", "cupy", "cuda"), ("torch", "tor
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def devices(as_json: bool) -> None:
-    """List the array libraries importable here, the CUDA devices, and the auto choice.
+    """List the array libraries importable here, the CUDA devices, the measured order of
+    the CUDA backends, and what auto picks.
 
     \b
     Example:
@@ -25,9 +35,13 @@ def devices(as_json: bool) -> None:
     """
     libraries = {name: installed_version(module) for name, module, _ in LIBRARIES}
     gpus = cuda_devices()
-    picked, reason = auto_choice()
+    pick = cuda_pick(every=True)
+    picked, reason = auto_choice(pick)
+    order, source = _order_rows(pick), measured()
     if as_json:
         click.echo(json.dumps({"libraries": libraries, "cuda_devices": gpus,
+                               "cuda_order": {"measured": source.date,
+                                              "machine": source.machine, "paths": order},
                                "auto": {"backend": picked, "reason": reason}}))
         return
     click.echo("Array libraries:")
@@ -40,4 +54,17 @@ def devices(as_json: bool) -> None:
     click.echo("CUDA devices:" + ("" if gpus else " none"))
     for gpu in gpus:
         click.echo(f"  {gpu['device']}  {gpu['name']}, {gpu['memory_gib']} GiB")
+    click.echo(f"CUDA backends, fastest first ({source.summary()}; us per training "
+               "step, flower / deep):")
+    for rank, row in enumerate(order, 1):
+        usable = "usable" if row["available"] else "not usable"
+        click.echo(f"  {rank}. {row['path']:<13} {row['flower_us']:>6,.0f} / "
+                   f"{row['deep_us']:>6,.0f}  {usable}: {row['reason']}")
     click.echo(f"--device auto picks: {picked} ({reason})")
+
+
+def _order_rows(pick: CudaPick) -> list[dict[str, Any]]:
+    """The measured order, each path with whether it can run here and why."""
+    return [{"backend": path.backend, "path": path.label, "flower_us": path.flower_us,
+             "deep_us": path.deep_us, "available": pick.statuses[path.backend].available,
+             "reason": pick.statuses[path.backend].reason} for path in cuda_order()]

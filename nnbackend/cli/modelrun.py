@@ -141,8 +141,8 @@ class LoadedModel:
             flags = ", ".join("--" + name.replace("_", "-") for name in sorted(given))
             raise NNBackendError(f"{flags} only apply to built-in data sets, not to the "
                                  f"file {spec}; drop them")
-        first = Path(spec.split(",")[0].strip())
-        if first.suffix.lower() not in DATA_SUFFIXES and not os.path.exists(first):
+        first = spec.split(",")[0].strip()  # a string: Path('') would be "." and exist
+        if Path(first).suffix.lower() not in DATA_SUFFIXES and not os.path.exists(first):
             raise NNBackendError(
                 f"unknown data set or file {spec!r}; built-in ones are: {', '.join(DATASETS)}; "
                 f"files must end in {', '.join(DATA_SUFFIXES)}"

@@ -4,8 +4,9 @@ exit with the signal's code; and its output, which survives a reader that went a
 A stop signal (SIGTERM, SIGUSR1, SIGHUP, SIGINT: :mod:`nnbackend.training.stops`) ends the
 run after the current step, on every rank at the same step. The run is then kept in a
 checkpoint: ``--checkpoint``'s, or, without one, :data:`DEFAULT_CHECKPOINT` in the working
-directory (``-2``, ``-3``, ... when that name holds another file), so that the work is
-never lost. One line names it with the command that resumes it, and the process exits
+directory (``-2``, ``-3``, ... when that name holds another file; where that directory
+takes no file, the ``--save`` file's folder or the temporary directory), so that the work
+is never lost. One line names it with the command that resumes it, and the process exits
 with ``128 + signal number`` (130 for Ctrl-C, 143 for SIGTERM).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,20 +29,21 @@ from ..training.stops import BROKEN_PIPE, signal_name
 DEFAULT_CHECKPOINT = "nnbackend-checkpoint.npz"
 
 
-def default_checkpoint(resume_path: str | None) -> str:
+def default_checkpoint(resume_path: str | None, folder: str = "") -> str:
     """The checkpoint a stopped run without ``--checkpoint`` is written to.
 
     A resumed run continues in the checkpoint it was resumed from. Otherwise
-    :data:`DEFAULT_CHECKPOINT`, or the first of ``nnbackend-checkpoint-2.npz``, ``-3``, ...
-    that does not exist: another run's checkpoint is never replaced.
+    :data:`DEFAULT_CHECKPOINT` in ``folder`` (default the working directory), or the first
+    of ``nnbackend-checkpoint-2.npz``, ``-3``, ... that does not exist: another run's
+    checkpoint is never replaced.
     """
     if resume_path:
         return resume_path
     stem, suffix = os.path.splitext(DEFAULT_CHECKPOINT)
-    name, number = DEFAULT_CHECKPOINT, 1
+    name, number = os.path.join(folder, DEFAULT_CHECKPOINT), 1
     while os.path.lexists(name):
         number += 1
-        name = f"{stem}-{number}{suffix}"
+        name = os.path.join(folder, f"{stem}-{number}{suffix}")
     return name
 
 
@@ -123,11 +126,27 @@ class Output:
 def keep_stopped_run(params: dict[str, Any], save: Callable[[str], Any],
                      say: Callable[[str], None]) -> str | None:
     """Write a stopped run's checkpoint to :func:`default_checkpoint` when the command was
-    given no ``--checkpoint``; the path written, or None (saying why it failed)."""
-    path = default_checkpoint(params["resume_path"])
-    try:
-        save(path)
-    except (OSError, NNBackendError) as error:
-        say(f"Error: the stopped run could not be kept in {Path(path).resolve()}: {error}")
-        return None
-    return path
+    given no ``--checkpoint``; the path written, or None (saying why it failed).
+
+    Where that cannot be written (a read-only working directory, a full disk), the run is
+    kept in the next place that takes it: the ``--save`` file's folder (checked writable
+    before the run), then the temporary directory.
+    """
+    failed: dict[str, str] = {}  # resolved path: why not
+    folders = ["", os.path.dirname(params["save_path"] or ""), tempfile.gettempdir()]
+    for folder in folders:
+        path = default_checkpoint(None if failed else params["resume_path"], folder)
+        if str(Path(path).resolve()) in failed:
+            continue  # (the --save folder may be the working directory)
+        try:
+            save(path)
+        except (OSError, NNBackendError) as error:
+            failed[str(Path(path).resolve())] = str(error)
+            continue
+        for where, why in failed.items():
+            say(f"Note: the stopped run could not be kept in {where} ({why}); it is kept "
+                f"in {path} instead")
+        return path
+    for where, why in failed.items():
+        say(f"Error: the stopped run could not be kept in {where}: {why}")
+    return None

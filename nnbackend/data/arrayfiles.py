@@ -114,9 +114,10 @@ def human_bytes(n: int) -> str:
 def available_memory() -> int | None:
     """Bytes of memory this process may still allocate, or None when unknown.
 
-    The smaller of the kernel's ``MemAvailable`` and a cgroup (v2 or v1) limit's headroom.
+    The smallest of the kernel's ``MemAvailable``, a cgroup (v2 or v1) limit's headroom
+    and an address-space limit's (``ulimit -v``, which some clusters set per job).
     """
-    candidates = [_meminfo_available(), _cgroup_headroom()]
+    candidates = [_meminfo_available(), _cgroup_headroom(), _address_space_headroom()]
     known = [n for n in candidates if n is not None]
     return min(known) if known else None
 
@@ -130,6 +131,21 @@ def _meminfo_available() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def _address_space_headroom() -> int | None:
+    """``RLIMIT_AS`` less the process's virtual size (``VmSize``), or None without one."""
+    try:
+        import resource  # (POSIX only)
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+        size = int(status.split("VmSize:", 1)[1].split()[0]) * 1024
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
+    return max(limit - size, 0)
 
 
 def _cgroup_headroom() -> int | None:

@@ -71,6 +71,8 @@ def convert_to_npy(source: str | os.PathLike[str], output: str | os.PathLike[str
         raise NNBackendError(f"the output {out} must end in .npy (its labels go beside it)")
     if dtype not in ("float32", "float64"):
         raise NNBackendError(f"unknown dtype {dtype!r}; choose float32 or float64")
+    if not os.fspath(source).strip():  # Path('') would be named "."
+        raise NNBackendError("the data path is empty; give a .csv or .npz file")
     if not os.path.isfile(src):  # False for a name too long to exist, unlike Path's
         raise NNBackendError(f"data file {src} not found; check the path")
     labels_path = npy_labels_path(out)
@@ -79,7 +81,8 @@ def convert_to_npy(source: str | os.PathLike[str], output: str | os.PathLike[str
     suffix = src.suffix.lower()
     if suffix == ".npz":
         if target is not None:
-            raise NNBackendError("target applies to CSV files only; drop it for an .npz")
+            raise NNBackendError("target (--target) applies to CSV files only; drop it for "
+                                 "an .npz")
         X, y = read_npz(src)
         with replacing_by_name(out) as tmp_x, replacing_by_name(labels_path) as tmp_y:
             _save(tmp_x, np.asarray(X, dtype=dtype))

@@ -261,15 +261,17 @@ def load_labelled(spec: str, target: str | None = None, **options: Any) -> DataF
     if key in DATASETS:
         if target is not None:
             raise NNBackendError(
-                f"target applies to CSV files only, not to the built-in {key} data set; "
-                "drop it"
+                f"target (--target) applies to CSV files only, not to the built-in {key} "
+                "data set; drop it"
             )
         return DataFile(*load_dataset(key, **options))
     given = sorted(k for k, v in options.items() if v is not None)
     if given:
         raise NNBackendError(
-            f"{', '.join(given)} only apply to built-in data sets, not to the file {spec}; "
-            "drop them"
+            # Both spellings, as load_dataset's refusals: the command line calls seed
+            # --data-seed (its --seed is another option, valid with files).
+            f"{', '.join(map(option_label, given))} only apply to built-in data sets, not "
+            f"to the file {spec}; drop them"
         )
     first = spec.split(",")[0].strip()
     if Path(first).suffix.lower() not in DATA_SUFFIXES and not os.path.exists(first):

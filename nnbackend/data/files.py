@@ -108,7 +108,8 @@ def read_data(spec: str, target: str | None = None) -> DataFile:
         _require_file(features)
         _require_file(labels)
         if target is not None:
-            raise NNBackendError(f"target applies to CSV files only, not to {spec}; drop it")
+            raise NNBackendError(f"target (--target) applies to CSV files only, not to "
+                                 f"{spec}; drop it")
         return DataFile(*_check_arrays(_load_npy(features, mmap=True), _load_npy(labels),
                                        f"{features} + {labels}"))
     path = _require_file(spec)
@@ -121,7 +122,8 @@ def read_data(spec: str, target: str | None = None) -> DataFile:
     if suffix == ".csv":
         return read_csv_file(path, target)
     if target is not None:
-        raise NNBackendError(f"target applies to CSV files only, not to {path}; drop it")
+        raise NNBackendError(f"target (--target) applies to CSV files only, not to "
+                             f"{path}; drop it")
     if suffix == ".npz":
         return DataFile(*read_npz(path))
     labels_path = npy_labels_path(path)
@@ -245,7 +247,8 @@ def read_features(
     if suffix not in (".npz", ".npy"):
         return read_data_file(spec, target)  # the one-line error for unknown types
     if target is not None:
-        raise NNBackendError(f"target applies to CSV files only, not to {path}; drop it")
+        raise NNBackendError(f"target (--target) applies to CSV files only, not to "
+                             f"{path}; drop it")
     if suffix == ".npy":
         labels_path = npy_labels_path(path)
         if labels_path.is_file():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.backend import host_rng
-from ..errors import NNBackendError
+from ..errors import SettingError, literal
 from .memory import refuse_unless_fits
 
 #: The seed of every generator when none is given: built-in data is reproducible by default.
@@ -32,11 +32,12 @@ def _rng(seed: int | None) -> np.random.RandomState:
 def check_samples(name: str, n_samples: int, minimum: int, noise: float = 0.0) -> None:
     """Refuse sizes and noise levels the generator cannot honour (one-line errors)."""
     if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < minimum:
-        raise NNBackendError(
-            f"{name} needs n_samples to be an integer >= {minimum}, got {n_samples!r}"
-        )
+        # Templates: the command line says --n-samples, Python n_samples.
+        raise SettingError(f"{name} needs {{n_samples}} to be an integer >= {minimum}, got "
+                           f"{literal(repr(n_samples))}")
     if not np.isfinite(noise) or noise < 0:
-        raise NNBackendError(f"{name} needs noise to be a number >= 0, got {noise!r}")
+        raise SettingError(f"{name} needs {{noise}} to be a number >= 0, got "
+                           f"{literal(repr(noise))}")
     refuse_unless_fits(int(n_samples) * BYTES_PER_SAMPLE,
                        f"{{n_samples}} {int(n_samples)} for the {name} data set",
                        "use fewer samples")
@@ -44,9 +45,8 @@ def check_samples(name: str, n_samples: int, minimum: int, noise: float = 0.0) -
 
 def _check_classes(name: str, n_classes: int) -> None:
     if isinstance(n_classes, bool) or int(n_classes) != n_classes or n_classes < 2:
-        raise NNBackendError(
-            f"{name} needs n_classes to be an integer >= 2, got {n_classes!r}"
-        )
+        raise SettingError(f"{name} needs {{n_classes}} to be an integer >= 2, got "
+                           f"{literal(repr(n_classes))}")
 
 
 def _class_sizes(n_samples: int, n_classes: int) -> list[int]:

@@ -3,8 +3,9 @@
 A generated data set or a network asked for with sizes beyond the machine would otherwise
 fail deep inside NumPy (a traceback) or after minutes of swapping. Their callers estimate
 the bytes they need and call :func:`refuse_unless_fits`, which compares them with the
-memory available: the host's (``MemAvailable`` in ``/proc/meminfo``, or a cgroup limit's
-headroom when that is smaller; :func:`nnbackend.data.arrayfiles.available_memory`) or a
+memory available: the host's (``MemAvailable`` in ``/proc/meminfo``, or a cgroup limit's or
+an address-space limit's headroom when that is smaller;
+:func:`nnbackend.data.arrayfiles.available_memory`) or a
 GPU's free memory (``Backend.free_memory``).
 """
 

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 FINGERPRINT = "data_fingerprint"
 #: The step a resumed run continues from (0 for a new run).
 RESUMED_STEP = "resumed_step"
-#: How a message names what is not a command-line setting.
-WORDS = {RESUMED_STEP: "a checkpoint at step"}
+#: How a message names what is not a command-line setting (the data's split seed is
+#: --seed's: no option of its own).
+WORDS = {RESUMED_STEP: "a checkpoint at step", "split_seed": "--seed"}
 
 
 class RanksDisagree(NNBackendError):

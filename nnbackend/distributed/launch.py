@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core.backend import cuda_status
+from ..core.backend import cuda_pick
 from ..errors import NNBackendError
 from .communicator import Communicator
 from .mpi import MPICommunicator
@@ -27,10 +27,11 @@ def connect(kind: str) -> Communicator:
 def rank_device(device: str, comm: Communicator) -> str:
     """This rank's ``--device``: one GPU per rank on each machine.
 
-    ``cuda`` (and ``auto`` where CuPy sees a CUDA device) becomes ``cuda:{local_rank}``;
-    anything else (``cpu``, an explicit ``cuda:N``) is kept.
+    ``cuda`` (and ``auto`` where a CUDA path, PyTorch's or CuPy's, sees a device: the one
+    ``--backend auto`` would pick) becomes ``cuda:{local_rank}``; anything else (``cpu``,
+    an explicit ``cuda:N``) is kept.
     """
     name = device.strip().lower()
-    if name == "cuda" or (name == "auto" and cuda_status().available):
+    if name == "cuda" or (name == "auto" and cuda_pick().path is not None):
         return f"cuda:{comm.local_rank}"
     return device

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,9 @@ from .base import Array, NNEstimator
 from .exceptions import DataConversionWarning, sklearn_compatible
 
 
+# A dataclass (eq=False, repr=False as in the base) so that its __init__ is its own: an
+# unknown keyword's TypeError names NNClassifier, not the base class of the parameters.
+@dataclass(eq=False, repr=False)
 class NNClassifier(NNEstimator):
     """A fully-connected network classifier with the notes' math (scikit-learn style).
 
@@ -59,7 +63,7 @@ class NNClassifier(NNEstimator):
     device, backend, dtype : str, default="auto", "auto", None
         As in :func:`nnbackend.resolve_backend`. With both ``auto``, a CuPy, PyTorch or
         array-api-strict ``X`` trains on its own library and device; NumPy data uses
-        ``auto`` (CUDA when CuPy sees a GPU, else NumPy). ``dtype=None`` follows a
+        ``auto`` (CUDA when CuPy or PyTorch sees a GPU, else NumPy). ``dtype=None`` follows a
         float32/float64 ``X`` computed in its own library, else the backend's default.
 
     Attributes
@@ -90,7 +94,7 @@ class NNClassifier(NNEstimator):
     """
 
     _estimator_type = "classifier"  # how scikit-learn < 1.6 tells classifiers apart
-    classes_: np.ndarray
+    classes_: np.ndarray = field(init=False)  # fitted; not a parameter
 
     def _encode(self, y: Any, n_samples: int) -> tuple[Targets, dict[str, Any]]:
         """Check the labels and encode them (0/1 for two classes, else one-hot)."""

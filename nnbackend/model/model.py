@@ -37,7 +37,7 @@ from ..data.preprocessing import Standardizer
 from ..data.scale import FeatureScaleWarning, scale_hint
 from ..errors import NNBackendError, SettingError
 from ..persistence.models import load_model, model_from_bytes, model_to_bytes, save_model
-from ..training.callbacks import Callback
+from ..training.callbacks import Callback, checked_callbacks
 from ..training.divergence import refuse_diverged, refuse_non_finite
 from ..training.memory import check_network_fits
 from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
@@ -346,6 +346,10 @@ class Model:
             calls this with the same data, settings and seed.
         """
         check_known(training, TRAINING_SETTINGS, "Model.fit")
+        if options is not None and not isinstance(options, TrainingOptions):
+            raise NNBackendError(f"options must be a TrainingOptions (or None), got "
+                                 f"{options!r}; or give its fields as keywords")
+        callbacks = checked_callbacks(callbacks)
         options = replace(options or TrainingOptions(), **training)
         # Settings that mean nothing beside others (beta1 with gd, keep_prob without
         # hidden layers) are refused before any work.

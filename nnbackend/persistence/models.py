@@ -233,6 +233,8 @@ def _check_source(source: Source) -> None:
             raise NNBackendError("model bytes are not an nnbackend model (not an .npz "
                                  "archive); give bytes from model_to_bytes")
         return
+    if not os.fspath(source).strip():  # Path('') is ".", a directory: say what was given
+        raise NNBackendError("the model path is empty; give a model file written by nnbackend")
     path = Path(source)
     try:
         mode = path.stat().st_mode

@@ -55,6 +55,28 @@ class Callback:
         """When the run ends (``result`` is None when it ends with an exception)."""
 
 
+#: The hooks the loop calls on every callback.
+HOOKS = ("on_begin", "on_step", "on_record", "on_epoch_end", "on_end")
+
+
+def checked_callbacks(callbacks: Any) -> list[Callback]:
+    """``callbacks`` as a list, refused in one line unless each one has every hook.
+
+    Without this, a wrong value surfaces as an ``AttributeError`` from inside the loop,
+    after the work has started. None is no callbacks; a string is not a list of them.
+    """
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (Sequence, set)):
+        raise NNBackendError(f"callbacks must be a list of Callback objects "
+                             f"(nnbackend.training.callbacks), got {callbacks!r}")
+    for callback in callbacks:
+        if not all(callable(getattr(callback, hook, None)) for hook in HOOKS):
+            raise NNBackendError(f"callbacks must be Callback objects (subclass "
+                                 f"nnbackend.training.callbacks.Callback), got {callback!r}")
+    return list(callbacks)
+
+
 class Functions(Callback):
     """Plain functions as callbacks: ``on_record(record)`` and ``on_step(trainer)``."""
 
@@ -82,6 +104,10 @@ class Checkpoints(Callback):
     save : callable
         ``save(trainer)`` writes one (e.g. :func:`nnbackend.persistence.checkpoints.
         save_checkpoint` with the run's description), atomically.
+    warn : callable, optional
+        ``warn(message)`` when a write fails (a full disk): the run goes on, keeping the
+        last checkpoint written, and tries again at the next one, so that a full scratch
+        disk does not cost the run its ``--save``. Default: the error is raised.
 
     Attributes
     ----------
@@ -90,8 +116,9 @@ class Checkpoints(Callback):
         (so that nobody claims a checkpoint that does not exist).
     """
 
-    def __init__(self, every: int, save: Callable[[Trainer], None]) -> None:
-        self.every, self.save = every, save
+    def __init__(self, every: int, save: Callable[[Trainer], None],
+                 warn: Callable[[str], object] | None = None) -> None:
+        self.every, self.save, self.warn = every, save, warn
         self.written: int | None = None
 
     def on_step(self, trainer: Trainer) -> None:
@@ -105,9 +132,19 @@ class Checkpoints(Callback):
 
     def _save_finite(self, trainer: Trainer) -> None:
         """Save, unless a parameter is NaN or infinite (checked on the device first)."""
-        if trainer.parameters_finite():
+        if not trainer.parameters_finite():
+            return
+        try:
             self.save(trainer)
-            self.written = trainer.state.step
+        except (OSError, NNBackendError) as error:
+            if self.warn is None:
+                raise
+            kept = ("none is kept yet" if self.written is None
+                    else f"the one of step {self.written} is kept")
+            self.warn(f"the checkpoint of step {trainer.state.step} could not be written "
+                      f"({error}); training goes on and {kept}")
+            return
+        self.written = trainer.state.step
 
 
 class EarlyStopping(Callback):

@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..errors import NNBackendError
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ def check_final_parameters(trainer: Trainer) -> None:
     """Mark the run diverged when its parameters are no longer finite at its end, whatever
     else stopped it (a divergence between two records, or after the last one)."""
     if trainer.parameters_finite():
+        _check_final_cost(trainer)
         return  # (a cost already found non-finite keeps its own, earlier, reason)
     history, st = trainer.state.history, trainer.state
     unit = "epoch" if trainer.by_epoch else "iteration"
@@ -56,6 +59,30 @@ def check_final_parameters(trainer: Trainer) -> None:
     trainer.request_stop("diverged", (
         f"diverged: the parameters became NaN or infinite {since} (found at step "
         f"{st.step}, the end of the run); {FIX}"), override=True)
+
+
+def _check_final_cost(trainer: Trainer) -> None:
+    """Mark the run diverged when its cost after the last step, unrecorded, is not finite.
+
+    Finite parameters can still overflow the cost (a regression whose outputs near 1e155
+    square to infinity): the last record saw a finite cost, the steps after it did not.
+    One evaluation, as a record makes, and only when the last step made no record.
+    """
+    from .trainer import evaluate  # (the trainer imports this module)
+
+    st = trainer.state
+    unit = "epoch" if trainer.by_epoch else "iteration"
+    done = st.epoch if trainer.by_epoch else st.step
+    if st.history and st.history[-1].get(unit) == done:  # the record checked its cost
+        return
+    evaluate_on = evaluate if trainer.comm is None else trainer.comm.evaluate
+    with trainer.network.backend.compute_mode(), np.errstate(over="ignore", invalid="ignore"):
+        cost, _ = evaluate_on(trainer.network, st.params, trainer.X, trainer.Y,
+                              trainer.options.l2, host=trainer.host_data)
+    if not math.isfinite(cost):
+        trainer.request_stop("diverged", (
+            f"diverged: the training cost became {cost} after the last record (found at "
+            f"step {st.step}, the end of the run); {FIX}"), override=True)
 
 
 class DivergedError(NNBackendError):

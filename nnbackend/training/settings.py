@@ -232,7 +232,7 @@ _TRAINING = (
 _MODEL = (
     Setting("layers", tuple, (4,), "Hidden layer sizes: 4 is the course's shallow network, "
             "20,7,5 a deep one.", estimator="hidden_layer_sizes"),
-    Setting("hidden_activation", str, "tanh", "g of the hidden layers: tanh (the "
+    Setting("hidden_activation", str, "tanh", "The activation g of the hidden layers: tanh (the "
             "course's), relu, leaky_relu, sigmoid, identity, gelu (its tanh approximation: "
             "the Array API has no erf) or silu.",
             choices=tuple(HIDDEN_ACTIVATIONS), estimator="activation"),
@@ -260,9 +260,10 @@ _DATA = (
 )
 
 _DEVICE = (
-    Setting("device", str, "auto", "auto, cpu, cuda or cuda:N. auto = CUDA when CuPy sees "
-            "a GPU, else CPU."),
-    Setting("backend", str, "auto", "Array library; auto = numpy on cpu, cupy on cuda.",
+    Setting("device", str, "auto", "auto, cpu, cuda or cuda:N. auto = CUDA when CuPy or "
+            "PyTorch sees a GPU, else CPU."),
+    Setting("backend", str, "auto", "Array library; auto = numpy on cpu, and on cuda the "
+            "fastest installed by the measured order that nnbackend devices shows.",
             choices=BACKENDS),
     Setting("dtype", str, None, "Default: float64 on CPU, float32 on CUDA.", choices=DTYPES),
     Setting("cuda_graph", str, "auto", "Replay each training step as a CUDA graph: one "
