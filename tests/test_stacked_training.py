@@ -201,6 +201,29 @@ def test_a_stack_reads_only_at_records(backend: Backend, monkeypatch: pytest.Mon
     counts.update(to_host=0, asarray=0)
     result = trainer.run()
     assert len(result.history) == 4 and len(result.history[0]["cost"]) == 2
-    assert counts["to_host"] == 2 * 4 + 1  # + the end's per-model finiteness check
+    # + the end's per-model finiteness check, and one evaluation of the cost after the
+    # last step (it made no record: records at 0, 10, 20, 30 of 40 steps).
+    assert counts["to_host"] == 2 * (4 + 1) + 1
     epochs = 0 if batch_size is None else 40 // 4  # one (k, m) permutation per epoch
     assert counts["asarray"] == 1 + epochs
+
+
+def test_a_cost_overflowing_after_the_last_record_marks_that_model_only(
+        reference: Backend) -> None:
+    """Finite parameters whose cost is infinite at the end (one model's outputs square
+    past the largest float): that model is diverged, the other completed."""
+    X, _ = flower(reference)
+    Y = reference.asarray(nb.load_dataset("flower")[0][:, :1].T)
+    huge = float(np.finfo(reference.dtype_name).max) ** 0.75
+    options = [TrainingOptions(iterations=40, print_every=10)] * 2
+
+    def blow_up(trainer: Trainer) -> None:
+        if trainer.state.step == 40:  # the last step, after the last record (at 30)
+            b2 = reference.to_host(trainer.state.params["b2"]).copy()
+            b2[1] += huge
+            trainer.state.params = {**trainer.state.params, "b2": reference.asarray(b2)}
+
+    models, result = stacked(reference, X, Y, [(2, 4, 1)] * 2, [1, 2], options,
+                             task="regression", on_step=blow_up)
+    assert models.stopped_by == ["completed", "diverged"]
+    assert result.stopped_by == "completed" and models.steps == [40, 40]

@@ -68,18 +68,17 @@ def _check_final_cost(trainer: Trainer) -> None:
     square to infinity): the last record saw a finite cost, the steps after it did not.
     One evaluation, as a record makes, and only when the last step made no record.
     """
-    from .trainer import evaluate  # (the trainer imports this module)
-
     st = trainer.state
     unit = "epoch" if trainer.by_epoch else "iteration"
     done = st.epoch if trainer.by_epoch else st.step
     if st.history and st.history[-1].get(unit) == done:  # the record checked its cost
         return
-    evaluate_on = evaluate if trainer.comm is None else trainer.comm.evaluate
+    models = trainer.models  # one model, or a stack (each model's cost checked)
+    evaluate_on = models.evaluate if trainer.comm is None else trainer.comm.evaluate
     with trainer.network.backend.compute_mode(), np.errstate(over="ignore", invalid="ignore"):
         cost, _ = evaluate_on(trainer.network, st.params, trainer.X, trainer.Y,
-                              trainer.options.l2, host=trainer.host_data)
-    if not math.isfinite(cost):
+                              models.l2, host=trainer.host_data)
+    if models.cost_diverged(trainer, cost):
         trainer.request_stop("diverged", (
             f"diverged: the training cost became {cost} after the last record (found at "
             f"step {st.step}, the end of the run); {FIX}"), override=True)

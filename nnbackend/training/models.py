@@ -16,6 +16,7 @@ the small interface here, chosen once when the trainer is built:
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from ..core.network import Network
@@ -98,6 +99,10 @@ class OneModel:
     def divergence(self, cost: Any, unit: str, count: int) -> str | None:
         """The run's stop reason when a recorded cost is not finite."""
         return cost_divergence(cost, unit, count)
+
+    def cost_diverged(self, trainer: Trainer, cost: Any) -> bool:
+        """Whether a cost evaluated at the end of the run is not finite."""
+        return not math.isfinite(cost)
 
     def stopping(self, patience: int | None) -> Callback:
         """The callback that keeps the best parameters (and stops early)."""

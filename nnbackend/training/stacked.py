@@ -156,6 +156,14 @@ class StackedModels:
         """None: a model's divergence freezes that model (:class:`StackStopping`)."""
         return None
 
+    def cost_diverged(self, trainer: Trainer, cost: Any) -> bool:
+        """Mark the training models whose cost at the end of the run (after their last
+        record) is not finite as diverged; True when every model diverged."""
+        for i in np.flatnonzero(~self.frozen):
+            if not math.isfinite(cost[i]):
+                self.freeze(int(i), "diverged", trainer)
+        return all(kind == "diverged" for kind in self.stopped_by)
+
     def stopping(self, patience: int | None) -> Callback:
         """The callback that freezes diverged and early-stopped models."""
         return StackStopping(self, patience)
