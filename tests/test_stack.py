@@ -3,7 +3,7 @@
 Each single run is the real training loop (``nnbackend.train``, as ``nnbackend train`` runs
 it: one generator for the weights, the shuffles and the masks); the stack is the same
 ``train_step`` called in a plain loop on stacked parameters
-(:class:`nnbackend.core.stack.ModelStack`).
+(:class:`nnbackend.training.stack.ModelStack`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from nnbackend.core.losses import OUTPUT_LAYERS
 from nnbackend.core.metrics import output_accuracy
 from nnbackend.core.network import Network, compute_cost, forward_propagation
 from nnbackend.core.optimizers import OPTIMIZERS, Optimizer
-from nnbackend.core.stack import ModelStack
 from nnbackend.errors import NNBackendError
+from nnbackend.training.stack import ModelStack
 from nnbackend.training.step import Batch, StepSpec, train_step
 
 #: max |parameter difference| allowed between a stacked model and its single run (float64).

@@ -16,9 +16,9 @@ import nnbackend as nb
 from nnbackend.core.activations import get_hidden_activation
 from nnbackend.core.backend import Backend
 from nnbackend.core.network import Network
-from nnbackend.core.stack import ModelStack
 from nnbackend.errors import NNBackendError, SettingError
 from nnbackend.training.callbacks import Checkpoints
+from nnbackend.training.stack import ModelStack
 from nnbackend.training.stacked import StackedModels
 from nnbackend.training.trainer import Trainer, TrainingOptions, TrainingResult
 

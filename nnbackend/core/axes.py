@@ -1,7 +1,7 @@
 """The model axis: the few places where a stack of networks reads differently from one.
 
 Every array of the math may carry an optional leading axis of ``k`` models (see
-:mod:`nnbackend.core.stack`): ``W[l]`` is ``(k, n[l], n[l-1])``, ``A[l]`` is
+:mod:`nnbackend.training.stack`): ``W[l]`` is ``(k, n[l], n[l-1])``, ``A[l]`` is
 ``(k, n[l], m)``. The equations themselves need no change, because ``matmul`` and the
 element-wise operators broadcast over leading axes; what does change is
 

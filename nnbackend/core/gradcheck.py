@@ -75,7 +75,7 @@ def gradient_check(
         may be a ``(k, 1, 1)`` array of per-model strengths).
     masks : list, optional
         Fixed masks for the hidden layers, as a training step takes them: dropout masks,
-        or a padded stack's unit masks (:class:`nnbackend.core.stack.ModelStack`).
+        or a padded stack's unit masks (:class:`nnbackend.training.stack.ModelStack`).
 
     A stack of models (parameters with a leading model axis; ``X`` shared or per model,
     ``(k, m, n[0])``) is checked as one function: the sum of the models' costs, whose

@@ -14,7 +14,7 @@ The public methods take examples as rows, ``X`` of shape ``(m, n[0])``, and hand
 ``X.T``: a free view, so data stays row-major in memory (fast mini-batch slicing) while
 the equations read exactly as in the notes.
 
-The same functions train a stack of ``k`` networks at once (:mod:`nnbackend.core.stack`):
+The same functions train a stack of ``k`` networks at once (:mod:`nnbackend.training.stack`):
 every array then has a leading model axis (``W[l]`` is ``(k, n[l], n[l-1])``, ``A[l]`` is
 ``(k, n[l], m)``, ``X`` is shared or ``(k, n[0], m)``), ``@`` broadcasts over it, the
 transposes become the standard's ``matrix_transpose`` and costs come back per model.

@@ -5,7 +5,7 @@ names (``W1``, ``dW1``, and ``vdW1``/``sdW1`` for the moving averages), so the s
 be checkpointed like the parameters. Hyper-parameters and bias corrections are Python
 floats: a NumPy scalar would silently upcast float32 arrays to float64.
 
-A stack of ``k`` models (:mod:`nnbackend.core.stack`) runs the same rules unchanged: its
+A stack of ``k`` models (:mod:`nnbackend.training.stack`) runs the same rules unchanged: its
 parameters and moving averages carry a leading model axis, and any hyper-parameter (the
 learning rate, ``beta1``, ``beta2``, ``epsilon``) may be a ``(k, 1, 1)`` device array of
 per-model values, which broadcasts over each model's parameters. A rule written with
@@ -155,7 +155,7 @@ class Optimizer:
         Added to ``sqrt(s)`` to avoid division by zero.
 
     For a stack of models each may be a ``(k, 1, 1)`` device array of per-model values
-    (:func:`nnbackend.core.stack.ModelStack.optimizer` builds one); one model's are floats.
+    (:func:`nnbackend.training.stack.ModelStack.optimizer` builds one); one model's are floats.
     """
 
     name: str = "gd"

@@ -21,13 +21,13 @@ from typing import Any
 from ..core.activations import get_hidden_activation
 from ..core.backend import Backend
 from ..core.network import Network
-from ..core.stack import ModelStack
 from ..data.pipeline import PreparedData
 from ..errors import SettingError
 from ..training.callbacks import Callback
 from ..training.grouping import CPU, GPU, group_sizes, padded
 from ..training.memory import check_network_fits, models_that_fit
 from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
+from ..training.stack import ModelStack
 from ..training.stacked import StackedModels
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
 from .model import ARCHITECTURE, Model, _backend

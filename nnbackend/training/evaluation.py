@@ -2,7 +2,7 @@
 
 What a record reads: the cost (with the L2 term) and accuracy of the parameters on the
 training or validation data, computed on the device and read to the host once. For a
-stack of models (:mod:`nnbackend.core.stack`) every figure is per model: ``(k,)`` device
+stack of models (:mod:`nnbackend.training.stack`) every figure is per model: ``(k,)`` device
 arrays, read as lists of floats.
 """
 
@@ -70,7 +70,7 @@ def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2:
     that many, summed on the device and read once. With ``host``, ``X`` and ``Y`` are
     host NumPy arrays, copied to the device chunk by chunk. Stacked ``params`` give one
     figure per model (``l2`` may then be per model, and ``masks`` a padded stack's unit
-    masks, :attr:`nnbackend.core.stack.ModelStack.unit_masks`).
+    masks, :attr:`nnbackend.training.stack.ModelStack.unit_masks`).
     """
     backend, hidden, output = network.backend, network.hidden, network.output
     xp = backend.xp

@@ -1,7 +1,7 @@
 """What the training loop does per model: one network, or a stack of them.
 
 :class:`~nnbackend.training.trainer.Trainer` runs one loop. What differs between a single
-run and a stack of ``k`` models trained at once (:mod:`nnbackend.core.stack`) is behind
+run and a stack of ``k`` models trained at once (:mod:`nnbackend.training.stack`) is behind
 the small interface here, chosen once when the trainer is built:
 
 - the update rule and the L2 strength the step takes (floats, or per-model arrays);

@@ -1,11 +1,11 @@
 """A stack of models in the one training loop: per-model rates, draws, stops and records.
 
 :class:`StackedModels` is what :class:`~nnbackend.training.trainer.Trainer` takes
-(``stack=``) to train ``k`` networks of one depth at once (:mod:`nnbackend.core.stack`),
+(``stack=``) to train ``k`` networks of one depth at once (:mod:`nnbackend.training.stack`),
 each equal to its own single run:
 
 - every model draws its permutations and dropout masks from its own generator, and
-  takes its own rows (:meth:`~nnbackend.core.stack.ModelStack.gather`);
+  takes its own rows (:meth:`~nnbackend.training.stack.ModelStack.gather`);
 - learning rate (and its decay), L2, ``keep_prob``, ``beta1``, ``beta2``, ``epsilon``,
   init and init scale may differ; the number of steps, batch size, update rule, record
   interval and patience are the stack's;
@@ -33,10 +33,10 @@ import numpy as np
 from ..core.losses import OUTPUT_LAYERS
 from ..core.network import Network
 from ..core.optimizers import Optimizer, decayed_learning_rate
-from ..core.stack import ModelStack
 from ..errors import NNBackendError
 from .callbacks import Callback
 from .evaluation import evaluate
+from .stack import ModelStack
 
 if TYPE_CHECKING:
     from .trainer import Trainer, TrainingOptions, TrainingResult
@@ -48,7 +48,7 @@ SHARED = ("iterations", "epochs", "batch_size", "optimizer", "print_every", "pat
 
 
 class StackedModels:
-    """``k`` models of one :class:`~nnbackend.core.stack.ModelStack`, as the loop runs them.
+    """``k`` models of one :class:`~nnbackend.training.stack.ModelStack`, as the loop runs them.
 
     Parameters
     ----------

@@ -73,7 +73,7 @@ class Batch(NamedTuple):
         Encoded targets (a stack: shared, or per model ``(k, n[L], b)``).
     masks : list or None
         Inverted-dropout masks per layer (see :func:`nnbackend.core.regularization.dropout_masks`);
-        a stack's also zero its padded units (:meth:`nnbackend.core.stack.ModelStack.masks`).
+        a stack's also zero its padded units (:meth:`nnbackend.training.stack.ModelStack.masks`).
     ones : array, shape (b, 1), optional
         A column of ones for ``db = dZ @ ones``, reused across steps of one batch size.
     """

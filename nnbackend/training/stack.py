@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from ..core.activations import Activation
+from ..core.backend import Backend, host_rng, resolve_backend
+from ..core.initializers import initialize_parameters
+from ..core.optimizers import Optimizer, make_optimizer
+from ..core.regularization import dropout_masks
 from ..errors import NNBackendError
-from .activations import Activation
-from .backend import Backend, host_rng, resolve_backend
-from .initializers import initialize_parameters
-from .optimizers import Optimizer, make_optimizer
-from .regularization import dropout_masks
 
 Array = Any
 #: One value shared by every model of a stack, or one per model.
