@@ -154,3 +154,16 @@ def test_sweep_options_come_from_the_settings_table() -> None:
             item = options[name].type.item
             train = {p.name: p for p in cli.commands["train"].params}[name]  # type: ignore[attr-defined]
             assert repr(item) == repr(train.type), name
+
+
+def test_save_best_when_every_model_diverged_writes_nothing_and_exits_3(
+        tmp_path: Path) -> None:
+    best = tmp_path / "best.npz"
+    best.write_bytes(b"an earlier file")
+    result = run("sweep", "--data", "sine", "--lr", "5,8", "--iterations", "300",
+                 "--save-best", best, "--quiet")
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip() == (f"Error: every model diverged; nothing written to {best}: "
+                                     "lower --lr, or add --standardize")
+    assert best.read_bytes() == b"an earlier file"
+    assert "2 models in 2 stacks" in result.output or "2 models in 1 stack," in result.output

@@ -198,3 +198,25 @@ def test_every_generator_checks_its_size_against_the_memory(monkeypatch, name):
     with pytest.raises(SettingError, match=rf"^n_samples 1000000 for the {name} data set "
                        r"needs about 95\.4 MiB; 10\.0 MiB is available"):
         load_dataset(name, n_samples=1_000_000)
+
+
+def test_pytorchs_out_of_memory_error_is_one_line_too(monkeypatch):
+    """PyTorch's OutOfMemoryError is a RuntimeError, not a MemoryError; a GPU run that
+    exhausts its memory still ends in one line, while any other RuntimeError keeps its
+    traceback (a bug is not dressed up as a user error)."""
+    torch = pytest.importorskip("torch")
+    from nnbackend.cli import train
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train, "prepare", exhausted)
+    assert_one_line_error(invoke("train", "--data", "moons", "--iterations", "1"),
+                          "Error: out of memory (CUDA out of memory", "free memory")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(train, "prepare", broken)
+    result = invoke("train", "--data", "moons", "--iterations", "1")
+    assert isinstance(result.exception, RuntimeError)

@@ -297,3 +297,26 @@ def test_adam_factors_with_per_model_betas(reference: Backend) -> None:
             got = [float(np.asarray(f)[i, 0, 0]) for f in generic.factors(t, lr)]
             assert got == pytest.approx(want, rel=1e-15)
             assert [float(np.asarray(f)[i, 0, 0]) for f in exact.factors(t, lr)] == list(want)
+
+
+def test_keep_dA_of_a_stack_is_each_models_own(backend64: Backend) -> None:
+    """``backward_propagation(..., keep_dA=True)`` on stacked parameters: each model's
+    ``dA[l]`` equals its own single network's (a stack's ``W`` is transposed per model)."""
+    from nnbackend.core.network import backward_propagation
+
+    xp = backend64.xp
+    X, Y = flower(backend64, m=40)
+    hidden = get_hidden_activation("tanh")
+    output = OUTPUT_LAYERS["binary"]
+    singles = [Network.create((2, 5, 3, 1), backend64, seed=seed, init="random").params
+               for seed in (3, 4)]
+    stacked = {name: xp.stack([p[name] for p in singles]) for name in singles[0]}
+    cache = forward_propagation(stacked, X.T, hidden, output, xp=xp)
+    grads = backward_propagation(stacked, cache, Y, hidden, keep_dA=True, xp=xp)
+    for i, params in enumerate(singles):
+        own = backward_propagation(params, forward_propagation(params, X.T, hidden, output,
+                                                               xp=xp),
+                                   Y, hidden, keep_dA=True, xp=xp)
+        for name in ("dA0", "dA1", "dA2"):
+            got = backend64.to_host(grads[name][i, ...])
+            assert np.max(np.abs(got - backend64.to_host(own[name]))) <= EXACT, name

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from .._version import __version__
+from ..core.backend import is_out_of_memory
 from ..errors import NNBackendError, SettingError
 from ..training.settings import flag
 
@@ -37,9 +38,12 @@ class OneLineErrors(click.Group):
             message = exc.spelled(flag) if isinstance(exc, SettingError) else str(exc)
             click.echo(f"Error: {message}", err=True)
             code = EXIT_USAGE
-        except MemoryError as exc:
+        except (MemoryError, RuntimeError) as exc:
             # What no estimate foresaw (another process took the memory meanwhile): one
-            # line, as for the sizes refused before allocating.
+            # line, as for the sizes refused before allocating. PyTorch's is a RuntimeError;
+            # any other RuntimeError is a bug and keeps its traceback.
+            if not is_out_of_memory(exc):
+                raise
             click.echo(f"Error: out of memory ({exc or 'an allocation failed'}); use smaller "
                        "layers, fewer examples or a smaller --batch-size, or free memory",
                        err=True)

@@ -41,6 +41,7 @@ from .options import (
     stack,
 )
 from .progress import ProgressBar
+from .train import EXIT_DIVERGED
 
 #: The settings a sweep may vary, in the order of the results' columns.
 VARIED = ("layers", "hidden_activation", "init", "init_scale", "seed", "optimizer",
@@ -217,6 +218,11 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
         click.echo(json.dumps(json_safe({"rows": rows, "score": _column(result.score),
                                          "stacks": [list(s) for s in result.stacks]}),
                               allow_nan=False))
+    if params["best_path"] and result.best_model is None:
+        # Every model diverged: as train does, no model file and the divergence exit code.
+        click.echo(f"Error: every model diverged; nothing written to {params['best_path']}: "
+                   "lower --lr, or add --standardize", err=True)
+        click.get_current_context().exit(EXIT_DIVERGED)
 
 
 def _cadence(params: dict[str, Any]) -> tuple[int, int]:
@@ -287,7 +293,7 @@ def table(rows: list[dict[str, Any]], result: SweepResult) -> str:
     lines = ["  ".join(name.rjust(w) for name, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True))
               for r in shown]
-    return (f"{len(rows)} models in {len(result.stacks)} stacks, best first by "
+    return (f"{count(len(rows), 'model')} in {count(len(result.stacks), 'stack')}, best first by "
             f"{_column(result.score)}:\n" + "\n".join(lines))
 
 

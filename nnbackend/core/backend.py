@@ -394,6 +394,17 @@ def cuda_pick(*, every: bool = False) -> CudaPick:
     return CudaPick(chosen, reason, statuses)
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an array library's out-of-memory error: a ``MemoryError``
+    (NumPy's; CuPy's ``OutOfMemoryError`` is one) or PyTorch's ``torch.OutOfMemoryError``
+    (a ``RuntimeError``). PyTorch is looked up only where it is already imported."""
+    if isinstance(error, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    torch_oom = getattr(torch, "OutOfMemoryError", None)
+    return isinstance(torch_oom, type) and isinstance(error, torch_oom)
+
+
 def no_cuda_message(pick: CudaPick) -> str:
     """The one-line error of ``--device cuda --backend auto`` where no CUDA path runs, as a
     :class:`~nnbackend.errors.SettingError` template (``{device}``: ``--device`` on the

@@ -27,8 +27,9 @@ class CudaPath:
         How messages name the path (``torch+graphs``: PyTorch with each step replayed
         as a CUDA graph, the default of ``--cuda-graph auto`` on PyTorch CUDA).
     flower_us : float
-        Microseconds per step on the flower workload (2-4-1, 400 examples, float64:
-        what ``nnbackend train`` runs by default). The order sorts by it.
+        Microseconds per step on the flower workload (2-4-1, 400 examples, measured in
+        float64, while the CUDA default is float32: the step is launch-bound, about 32
+        us of GPU time in 446). The order sorts by it.
     deep_us : float
         Microseconds per step on the deep workload (784-512-256-128-10, Adam, batch
         256, float32), shown beside it.

@@ -220,7 +220,8 @@ def backward_propagation(
             # The notes' dA[l-1] (the 1/m and the scale folded into dZ taken back out);
             # under dropout the course's backward_propagation_with_dropout returns it
             # masked, dA[l-1] * D[l-1] / keep_prob: the gradient that reaches Z[l-1].
-            dA_kept = (params[W].T @ dZ) * (m / scale)
+            W_T = xp.matrix_transpose(params[W]) if stacked else params[W].T
+            dA_kept = (W_T @ dZ) * (m / scale)
             if masks is not None and masks[l - 1] is not None:
                 dA_kept = dA_kept * masks[l - 1]
             grads[f"dA{l - 1}"] = dA_kept

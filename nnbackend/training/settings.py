@@ -213,7 +213,7 @@ _TRAINING = (
     Setting("keep_prob", float, 1.0, "Inverted-dropout keep probability of hidden units "
             "(1 = no dropout).", low=0, high=1, low_open=True,
             requires=Requires("layers", bool, "hidden layers ({layers})",
-                              "set {layers} (e.g. (4,))")),
+                              "give {layers} at least one hidden layer")),
     Setting("print_every", int, None, "Print a record every N iterations (default "
             "1000): the cost on all training data before that update, as the course "
             "prints it. With epochs, every N epochs (default: about ten lines): the mean of "
