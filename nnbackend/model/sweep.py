@@ -28,7 +28,7 @@ from ..training.grouping import CPU, GPU, group_sizes, padded
 from ..training.memory import check_network_fits, models_that_fit
 from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
 from ..training.stack import ModelStack
-from ..training.stacked import StackedModels
+from ..training.stacked import SHARED, StackedModels
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
 from .model import ARCHITECTURE, Model, _backend
 from .scores import final_scores
@@ -39,8 +39,8 @@ SWEEP_SETTINGS = (*ARCHITECTURE, *TRAINING_SETTINGS)
 OnRecord = Callable[["StackInfo", dict[str, Any]], None]
 #: What the models of one stack must share besides their depth, hidden activation and
 #: data (the options that shape the loop itself, and the update rule).
-STACK_OPTIONS = ("optimizer", "batch_size", "iterations", "epochs", "print_every",
-                 "patience")
+#: The options every model of one stack shares (the loop runs them once for all).
+STACK_OPTIONS = SHARED
 
 
 @dataclass(frozen=True)

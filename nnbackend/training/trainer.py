@@ -265,8 +265,9 @@ class Trainer:
                  state: TrainingState | None = None, cuda_graph: str = "auto",
                  data_on: str = "device", callbacks: Sequence[Callback] = (),
                  comm: Any = None, stack: Any = None) -> None:
-        if stack is not None and (comm is not None or data_on != "device" or state or any(
-                isinstance(c, Checkpoints) for c in callbacks)):
+        if stack is not None and (comm is not None or data_on != "device"
+                                  or state is not None
+                                  or any(isinstance(c, Checkpoints) for c in callbacks)):
             raise NNBackendError("a stack of models trains in one process, with its data "
                                  "on the device, from the start, without checkpoints: drop "
                                  "the communicator, data_on host, the resumed state and "
