@@ -106,7 +106,7 @@ class SettingList(click.ParamType):
     def _range(self, text: str, param: click.Parameter | None,
                ctx: click.Context | None) -> list[int]:
         low, _, high = text.partition("..")
-        item = self.item or click.IntRange(min=1)
+        item: click.ParamType = self.item or click.IntRange(min=1)
         first, last = item.convert(low, param, ctx), item.convert(high, param, ctx)
         if last < first:
             self.fail(f"the range {text!r} is empty; write it low..high", param, ctx)
