@@ -24,6 +24,7 @@ from ..core.network import Network
 from ..data.pipeline import PreparedData
 from ..errors import SettingError
 from ..training.callbacks import Callback
+from ..training.divergence import FIX
 from ..training.grouping import CPU, GPU, group_sizes, padded
 from ..training.memory import check_network_fits, models_that_fit
 from ..training.settings import TRAINING_SETTINGS, check, check_all, check_known, default
@@ -341,13 +342,13 @@ def _own_result(models: StackedModels, run: TrainingResult, i: int,
     steps = run.steps if stopped is None else stopped
     kind = models.stopped_by[i]
     unit = "epochs" if trainer.by_epoch else "iterations"
-    done = steps // -(-trainer.m // trainer.batch) if trainer.by_epoch else steps
+    epochs = steps // -(-trainer.m // trainer.batch)
+    done = epochs if trainer.by_epoch else steps
     reason = {"completed": f"completed {done} {unit}",
               "early_stopping": "early stopping: validation cost did not improve for "
                                 f"{trainer.options.patience} evaluations",
               "diverged": "diverged: the cost or the parameters became NaN or infinite; "
-                          "lower the learning rate, or standardize the features"}[kind]
-    epochs = steps // -(-trainer.m // trainer.batch)
+                          + FIX}[kind]
     return TrainingResult(history, steps, epochs, reason, models.best[i], kind)
 
 

@@ -83,13 +83,17 @@ def check_network_fits(sizes: Sequence[int], layers: Sequence[int], m: int,
     fix = "use fewer or smaller layers"
     device_free = backend.free_memory()
     if device_free is None:  # host memory: the larger of drawing the weights and training
-        itemsize = 4 if backend.dtype_name == "float32" else 8
-        drawn = parameter_count(sizes) * itemsize + init_bytes(sizes)
+        drawn = parameter_count(sizes) * _itemsize(backend) + init_bytes(sizes)
         refuse_unless_fits(max(on_device, drawn), what, fix)
         return
     refuse_unless_fits(init_bytes(sizes), what + " to draw its weights on the host", fix)
     refuse_unless_fits(on_device, what, fix, available=device_free,
                        where=f" on {backend.describe()}")
+
+
+def _itemsize(backend: Backend) -> int:
+    """Bytes per number of the backend's dtype (float32 or float64)."""
+    return 4 if backend.dtype_name == "float32" else 8
 
 
 def _training_bytes(sizes: Sequence[int], m: int, options: TrainingOptions,
@@ -99,8 +103,7 @@ def _training_bytes(sizes: Sequence[int], m: int, options: TrainingOptions,
     examples = max(batch, min(m, EVAL_CHUNK))
     moments = len(UPDATE_RULES[options.optimizer].moments) if (
         options.optimizer in UPDATE_RULES) else 2
-    itemsize = 4 if backend.dtype_name == "float32" else 8
-    return training_bytes(sizes, examples, itemsize, moments)
+    return training_bytes(sizes, examples, _itemsize(backend), moments)
 
 
 def models_that_fit(width: Sequence[int], m: int, options: TrainingOptions,

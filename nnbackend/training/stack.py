@@ -271,9 +271,14 @@ class ModelStack:
         Xb : array, shape (k, b, n[0])
         Yb : array, shape (k, n[L], b)
         """
+        return self.take(X, Y, self.backend.asarray(rows, dtype="int64"))
+
+    def take(self, X: Array, Y: Array, rows: Array) -> tuple[Array, Array]:
+        """:meth:`gather` with the rows ``(k, b)`` already on the device (the training
+        loop uploads one permutation per epoch and slices it)."""
         xp = self.backend.xp
         k, b = rows.shape
-        index = self.backend.asarray(rows.reshape(-1), dtype="int64")
+        index = xp.reshape(rows, (-1,))
         Xb = xp.reshape(xp.take(X, index, axis=0), (k, b, X.shape[1]))
         Yb = xp.reshape(xp.take(Y, index, axis=1), (Y.shape[0], k, b))
         return Xb, xp.permute_dims(Yb, (1, 0, 2))

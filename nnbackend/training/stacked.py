@@ -130,12 +130,7 @@ class StackedModels:
     def gather(self, X: Array, Y: Array, rows: Array) -> tuple[Array, Array]:
         """Per-model batches ``(k, b, n[0])`` and ``(k, n[L], b)`` from device rows
         ``(k, b)``: each model's own rows, as its single run takes them."""
-        xp = self.stack.backend.xp
-        k, b = rows.shape
-        index = xp.reshape(rows, (-1,))
-        Xb = xp.reshape(xp.take(X, index, axis=0), (k, b, X.shape[1]))
-        Yb = xp.reshape(xp.take(Y, index, axis=1), (Y.shape[0], k, b))
-        return Xb, xp.permute_dims(Yb, (1, 0, 2))
+        return self.stack.take(X, Y, rows)
 
     def ones(self, Xb: Array) -> Array:
         """The batch's column of ones ``(b, 1)``, shared by the models (for ``db``)."""
