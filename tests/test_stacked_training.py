@@ -17,7 +17,6 @@ from nnbackend.core.activations import get_hidden_activation
 from nnbackend.core.backend import Backend
 from nnbackend.core.network import Network
 from nnbackend.errors import NNBackendError, SettingError
-from nnbackend.training.callbacks import Checkpoints
 from nnbackend.training.stack import ModelStack
 from nnbackend.training.stacked import StackedModels
 from nnbackend.training.trainer import Trainer, TrainingOptions, TrainingResult
@@ -177,9 +176,6 @@ def test_stacks_refuse_what_they_cannot_run_yet(reference: Backend) -> None:
         Trainer(models.network, X, Y, options[0], stack=models, cuda_graph="on")
     with pytest.raises(NNBackendError, match="communicator"):
         Trainer(models.network, X, Y, options[0], stack=models, comm=object())
-    with pytest.raises(NNBackendError, match="Checkpoints"):
-        Trainer(models.network, X, Y, options[0], stack=models,
-                callbacks=[Checkpoints(10, lambda trainer: None)])
     with pytest.raises(NNBackendError, match="batch_size"):
         StackedModels(stack, [TrainingOptions(batch_size=10), TrainingOptions()], "binary")
 

@@ -14,6 +14,7 @@ the same settings, to rounding (see docs/math.md for what padding may change).
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,6 +34,7 @@ from ..training.stacked import SHARED, StackedModels
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
 from .model import ARCHITECTURE, Model, _backend
 from .scores import final_scores
+from .sweep_state import SweepCheckpoint, SweepInterrupted
 
 #: What a grid may vary, and what may be fixed beside it (library names).
 SWEEP_SETTINGS = (*ARCHITECTURE, *TRAINING_SETTINGS)
@@ -159,6 +161,8 @@ def sweep(X: Any, y: Any = None, grid: Mapping[str, Sequence[Any]] | None = None
           validation_fraction: float | None = None, target: str | None = None,
           device: str = "auto", backend: str | Backend = "auto", dtype: str | None = None,
           max_stack: int | None = None, on_record: OnRecord | None = None,
+          checkpoint: str | os.PathLike[str] | None = None,
+          checkpoint_every: int | None = None, resume: str | os.PathLike[str] | None = None,
           **fixed: Any) -> SweepResult:
     """Train every combination of ``grid`` (beside the ``fixed`` settings) in stacks.
 
@@ -175,6 +179,16 @@ def sweep(X: Any, y: Any = None, grid: Mapping[str, Sequence[Any]] | None = None
         At most this many models in one stack.
     on_record : callable, optional
         ``on_record(stack, record)`` with each record of each stack (per-model lists).
+    checkpoint : path-like, optional
+        Keep the sweep in this file (atomically): after each stack, and every
+        ``checkpoint_every`` steps of a stack under way.
+    checkpoint_every : int, optional
+        Steps between checkpoints of a stack under way (default: after each stack only).
+    resume : path-like, optional
+        Continue the sweep kept in this checkpoint: finished stacks are not trained
+        again, the stack under way continues from its step, and the result equals an
+        uninterrupted sweep's. Give the same data, grid and settings (another sweep's
+        checkpoint is refused); ``checkpoint`` may be the same file.
     **fixed
         Every other setting, the same for all models (``iterations=5000``).
 
@@ -196,8 +210,14 @@ def sweep(X: Any, y: Any = None, grid: Mapping[str, Sequence[Any]] | None = None
             X, y, task=task, standardize=standardize,
             validation_fraction=validation_fraction, target=target)
 
+    kept = (None if checkpoint is None and resume is None and checkpoint_every is None
+            else SweepCheckpoint(checkpoint, checkpoint_every, resume))
+    if kept is not None and checkpoint is None and checkpoint_every is not None:
+        raise SettingError("checkpoint_every only applies with checkpoint (where to write "
+                           "them); add it, or drop checkpoint_every")
     return sweep_prepared(prepare_for, grid, chosen, validation_fraction is not None,
-                          max_stack=max_stack, on_record=on_record, **fixed)
+                          max_stack=max_stack, on_record=on_record, checkpoint=kept,
+                          **fixed)
 
 
 def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
@@ -205,11 +225,15 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
                    split: bool, *, max_stack: int | None = None,
                    on_record: OnRecord | None = None,
                    callbacks: Callable[[StackInfo], Sequence[Callback]] | None = None,
-                   say: Callable[[str], None] | None = None, **fixed: Any) -> SweepResult:
+                   say: Callable[[str], None] | None = None,
+                   checkpoint: SweepCheckpoint | None = None, **fixed: Any) -> SweepResult:
     """:func:`sweep` on data prepared by ``prepare_for(split_seed)`` (called once per
     seed with a validation split, ``split``, else once with None); ``callbacks(stack)``
     gives each stack's loop its callbacks (a progress bar); ``say`` is told, in one line,
-    when a stack is split to fit the free memory (:attr:`SweepResult.notes` keeps it)."""
+    when a stack is split to fit the free memory (:attr:`SweepResult.notes` keeps it).
+    ``checkpoint`` keeps the sweep and resumes it (:mod:`nnbackend.model.sweep_state`);
+    a stop signal caught by a ``callbacks`` entry then ends the sweep with
+    :class:`~nnbackend.model.sweep_state.SweepInterrupted`."""
     grid = dict(grid or {})
     check_known([*grid, *fixed], SWEEP_SETTINGS, "sweep")
     if max_stack is not None and (isinstance(max_stack, bool) or not isinstance(max_stack, int)
@@ -229,6 +253,8 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
         key = (key_seed, len(plan.arch["layers"]), plan.arch["hidden_activation"],
                *(getattr(plan.options, name) for name in STACK_OPTIONS))
         groups.setdefault(key, []).append(i)
+    if checkpoint is not None:  # another sweep's checkpoint is refused before any work
+        checkpoint.check(grid, fixed, split, datas, backend)
     stacks: list[tuple[Any, list[int]]] = []
     notes: list[str] = []
     for key, members in groups.items():
@@ -245,9 +271,16 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
         info = StackInfo(index, len(stacks), tuple(rows))
         data = datas[key_seed]
         extra = () if callbacks is None else callbacks(info)
-        for row, (network, run) in _train_stack([plans[i] for i in rows], rows, data,
-                                                backend, info, on_record, extra,
-                                                result).items():
+        if checkpoint is not None and checkpoint.finished(rows):  # kept by a resumed sweep
+            trained = checkpoint.restored(rows, [_sizes(plans[i], data) for i in rows],
+                                          [plans[i].arch["hidden_activation"] for i in rows],
+                                          data.targets.task, backend, result)
+        else:
+            trained = _train_stack([plans[i] for i in rows], rows, data, backend, info,
+                                   on_record, extra, result, checkpoint)
+            if checkpoint is not None:
+                checkpoint.stack_done(rows, result, trained)
+        for row, (network, run) in trained.items():
             result._trained[row] = (plans[row], network, run, data, backend)
     task_name = next(iter(datas.values())).targets.task
     figure = "r2" if task_name == "regression" else "accuracy"
@@ -288,10 +321,12 @@ def _sizes(plan: _Plan, data: PreparedData) -> tuple[int, ...]:
 
 def _train_stack(plans: list[_Plan], rows: list[int], data: PreparedData, backend: Backend,
                  info: StackInfo, on_record: OnRecord | None,
-                 callbacks: Sequence[Callback], table: SweepResult
+                 callbacks: Sequence[Callback], table: SweepResult,
+                 checkpoint: SweepCheckpoint | None = None
                  ) -> dict[int, tuple[Network, TrainingResult]]:
-    """Train one stack; fill its rows of ``table``; return each model's own network and
-    result (as its single run's)."""
+    """Train one stack (from ``checkpoint``'s state of it, if any, kept there as it
+    trains); fill its rows of ``table``; return each model's own network and result (as
+    its single run's)."""
     first = plans[0]
     stack = ModelStack([_sizes(p, data) for p in plans], backend,
                        get_hidden_activation(first.arch["hidden_activation"]),
@@ -303,11 +338,17 @@ def _train_stack(plans: list[_Plan], rows: list[int], data: PreparedData, backen
     validation = (None if data.X_val is None
                   else (backend.asarray(data.X_val), backend.asarray(data.Y_val)))
     X, Y = backend.asarray(data.X_train), backend.asarray(data.Y_train)
+    state = None
+    if checkpoint is not None:
+        state = checkpoint.resumed_state(rows, models)
+        callbacks = [*callbacks, checkpoint.callback(rows, models)]
     trainer = Trainer(models.network, X, Y, models.options[0], validation=validation,
                       on_record=None if on_record is None else
                       (lambda record: on_record(info, record)),
-                      cuda_graph="off", callbacks=callbacks, stack=models)
+                      cuda_graph="off", callbacks=callbacks, stack=models, state=state)
     run = trainer.run()
+    if checkpoint is not None and run.stopped_by == "interrupted":
+        raise SweepInterrupted(checkpoint)
     xp, output = backend.xp, models.network.output
     out: dict[int, tuple[Network, TrainingResult]] = {}
     for i, (plan, row) in enumerate(zip(plans, rows, strict=True)):

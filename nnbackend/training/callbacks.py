@@ -131,8 +131,9 @@ class Checkpoints(Callback):
             self._save_finite(trainer)
 
     def _save_finite(self, trainer: Trainer) -> None:
-        """Save, unless a parameter is NaN or infinite (checked on the device first)."""
-        if not trainer.parameters_finite():
+        """Save, unless a parameter is NaN or infinite (checked on the device first; in a
+        stack, those of the models still training)."""
+        if not trainer.models.savable(trainer):
             return
         try:
             self.save(trainer)

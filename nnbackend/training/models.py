@@ -111,3 +111,7 @@ class OneModel:
     def parameters_finite(self, trainer: Trainer) -> bool:
         """Whether the run's parameters are all finite (a device reduction, one read)."""
         return parameters_finite(self.network.backend, trainer.state.params)
+
+    def savable(self, trainer: Trainer) -> bool:
+        """Whether a checkpoint may hold the parameters now: all are finite."""
+        return self.parameters_finite(trainer)

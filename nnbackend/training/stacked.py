@@ -17,8 +17,13 @@ each equal to its own single run:
   a model's NaN stays in its own slice of every batched product. The run stops when every
   model is frozen.
 
-CUDA graphs, data-parallel runs, host-resident data and checkpoints do not take stacks
-yet (the trainer refuses them in one line).
+A stack is checkpointed and resumed as a single run is: its :class:`~nnbackend.training.
+trainer.TrainingState` (stacked parameters, optimizer state, the epoch's ``(k, m)``
+permutation, early stopping's best parameters in ``best_params``) plus what
+:meth:`StackedModels.bookkeeping` returns (each model's stop, patience count and best
+record) and each model's generator (:mod:`nnbackend.persistence.stack_checkpoints`).
+CUDA graphs, data-parallel runs and host-resident data do not take stacks yet (the
+trainer refuses them in one line).
 """
 
 from __future__ import annotations
@@ -79,6 +84,8 @@ class StackedModels:
         (None while it trains).
     best : list of dict or None
         Each early-stopped model's best record (its own figures, floats).
+    best_cost, bad : list of float, list of int
+        Each model's early stopping: its best validation cost, and the records since.
     """
 
     stacked = True
@@ -110,6 +117,8 @@ class StackedModels:
         self.steps: list[int | None] = [None] * self.k
         self.records: list[int | None] = [None] * self.k
         self.best: list[dict[str, Any] | None] = [None] * self.k
+        self.best_cost = [math.inf] * self.k
+        self.bad = [0] * self.k
         self._rate: tuple[Any, Any] = (None, None)  # (key, the uploaded rates)
         self.evaluate = partial(evaluate, masks=stack.unit_masks)
 
@@ -174,14 +183,46 @@ class StackedModels:
     def parameters_finite(self, trainer: Trainer) -> bool:
         """Mark the models whose parameters are not finite as diverged (one reduction per
         array, one read); True unless every model diverged."""
-        xp = self.stack.backend.xp
-        per_array = [xp.all(xp.isfinite(value), axis=(-2, -1))
-                     for value in trainer.state.params.values()]
-        finite = self.stack.backend.to_host(xp.all(xp.stack(per_array), axis=0))
+        finite = self._finite(trainer.state.params)
         for i in np.flatnonzero(~finite):
             if self.stopped_by[i] != "diverged":
                 self.freeze(int(i), "diverged", trainer)
         return bool(np.any(finite))
+
+    def savable(self, trainer: Trainer, frozen: Sequence[bool] | None = None) -> bool:
+        """Whether a checkpoint may hold the parameters now: those of every model still
+        training (not ``frozen``, default :attr:`frozen`) are finite (one reduction per
+        array, one read). A frozen diverged model keeps its NaN and blocks nothing;
+        nothing is frozen here, so that checkpoints change no model's stop."""
+        training = ~np.asarray(self.frozen if frozen is None else frozen, dtype=bool)
+        return bool(np.all(self._finite(trainer.state.params)[training]))
+
+    def _finite(self, params: dict[str, Array]) -> np.ndarray:
+        """Per model, whether all its arrays are finite: a host ``(k,)`` array."""
+        xp = self.stack.backend.xp
+        per_array = [xp.all(xp.isfinite(value), axis=(-2, -1)) for value in params.values()]
+        return np.asarray(self.stack.backend.to_host(xp.all(xp.stack(per_array), axis=0)))
+
+    def bookkeeping(self) -> dict[str, Any]:
+        """Each model's stop and early stopping, JSON-ready (non-finite floats as Python's
+        ``json`` writes them): what a checkpoint keeps beside the state."""
+        return {"frozen": [bool(f) for f in self.frozen], "stopped_by": list(self.stopped_by),
+                "steps": list(self.steps), "records": list(self.records),
+                "best": list(self.best), "best_cost": list(self.best_cost),
+                "bad": list(self.bad)}
+
+    def restore(self, book: dict[str, Any]) -> None:
+        """:meth:`bookkeeping` backwards (a resumed stack)."""
+        if not all(isinstance(book.get(key), list) and len(book[key]) == self.k
+                   for key in ("frozen", "stopped_by", "steps", "records", "best",
+                               "best_cost", "bad")):
+            raise NNBackendError(f"the checkpoint's stack bookkeeping is not for {self.k} "
+                                 "models; resume from another checkpoint or start again")
+        self.frozen = np.asarray(book["frozen"], dtype=bool)
+        self.stopped_by, self.steps = list(book["stopped_by"]), list(book["steps"])
+        self.records, self.best = list(book["records"]), list(book["best"])
+        self.best_cost = [float(c) for c in book["best_cost"]]
+        self.bad = [int(b) for b in book["bad"]]
 
     def model(self, params: dict[str, Array], i: int) -> dict[str, Array]:
         """Model ``i``'s own parameters (unpadded views)."""
@@ -198,17 +239,15 @@ class StackStopping(Callback):
 
     Each model's early stopping is its single run's (:class:`~nnbackend.training.
     callbacks.EarlyStopping`): the best validation cost so far, and the records since it
-    improved; the best parameters are kept on the device, per model (``where``).
+    improved (kept by the :class:`StackedModels`, so that checkpoints carry them); the best
+    parameters are kept on the device, per model (``where``), in the trainer's
+    ``state.best_params``.
     """
 
     all_ranks = True
 
     def __init__(self, models: StackedModels, patience: int | None) -> None:
         self.models, self.patience = models, patience
-        k = models.k
-        self.best_cost = [math.inf] * k
-        self.bad = [0] * k
-        self.best_params: dict[str, Array] | None = None
 
     def on_record(self, trainer: Trainer, record: dict[str, Any]) -> None:
         models = self.models
@@ -220,16 +259,17 @@ class StackStopping(Callback):
             if "val_cost" not in record:
                 continue
             val = record["val_cost"][i]
-            if val < self.best_cost[i]:
-                self.best_cost[i], self.bad[i], improved[i] = val, 0, True
+            if val < models.best_cost[i]:
+                models.best_cost[i], models.bad[i], improved[i] = val, 0, True
                 models.best[i] = models.model_record(record, int(i))
                 continue
-            self.bad[i] += 1
-            if (self.patience is not None and self.bad[i] >= self.patience
+            models.bad[i] += 1
+            if (self.patience is not None and models.bad[i] >= self.patience
                     and models.best[i] is not None):
                 models.freeze(int(i), "early_stopping", trainer)
         if improved.any():
-            self.best_params = self._where(improved, trainer.state.params, self.best_params)
+            st = trainer.state
+            st.best_params = self._where(improved, st.params, st.best_params)
         if models.frozen.all():
             kinds = set(models.stopped_by)
             trainer.request_stop("diverged" if kinds == {"diverged"} else "early_stopping"
@@ -248,10 +288,12 @@ class StackStopping(Callback):
 
     def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
         models = self.models
+        if result is None or result.stopped_by == "interrupted":
+            return  # kept to be resumed (a checkpoint): nothing restored, nothing counted
         stopped = np.array([kind == "early_stopping" for kind in models.stopped_by])
-        if result is not None and stopped.any() and self.best_params is not None:
-            trainer.restore(self._where(stopped, self.best_params, trainer.state.params))
-        if result is not None:
-            for i in range(models.k):
-                if models.steps[i] is None:
-                    models.steps[i] = result.steps
+        best = trainer.state.best_params
+        if stopped.any() and best is not None:
+            trainer.restore(self._where(stopped, best, trainer.state.params))
+        for i in range(models.k):
+            if models.steps[i] is None:
+                models.steps[i] = result.steps

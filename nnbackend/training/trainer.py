@@ -43,7 +43,7 @@ from ..core.host_memory import keep_step_memory
 from ..core.network import Network
 from ..core.optimizers import Update
 from ..errors import NNBackendError, SettingError, literal
-from .callbacks import Callback, Checkpoints
+from .callbacks import Callback
 from .divergence import check_final_parameters
 from .evaluation import BatchTotals, _averaged, evaluate  # noqa: F401 -- evaluate: re-exported
 from .graphed import GraphedSteps
@@ -253,8 +253,10 @@ class Trainer:
     stack : StackedModels, optional
         Train ``k`` models at once (:mod:`nnbackend.training.stacked`): ``network`` is
         its ``network`` (the stacked parameters), ``options`` the first model's; each
-        model draws, steps, records and stops as its own single run. Not with CUDA
-        graphs, a communicator, host-resident data or a resumed state (yet).
+        model draws, steps, records and stops as its own single run; its ``state``
+        (resumed) comes with the stack's bookkeeping restored (:mod:`nnbackend.
+        persistence.stack_checkpoints`). Not with CUDA graphs, a communicator or
+        host-resident data (yet).
     """
 
     def __init__(self, network: Network, X: Array, Y: Array,
@@ -265,13 +267,10 @@ class Trainer:
                  state: TrainingState | None = None, cuda_graph: str = "auto",
                  data_on: str = "device", callbacks: Sequence[Callback] = (),
                  comm: Any = None, stack: Any = None) -> None:
-        if stack is not None and (comm is not None or data_on != "device"
-                                  or state is not None
-                                  or any(isinstance(c, Checkpoints) for c in callbacks)):
+        if stack is not None and (comm is not None or data_on != "device"):
             raise NNBackendError("a stack of models trains in one process, with its data "
-                                 "on the device, from the start, without checkpoints: drop "
-                                 "the communicator, data_on host, the resumed state and "
-                                 "Checkpoints (or train one model)")
+                                 "on the device: drop the communicator and data_on host "
+                                 "(or train one model)")
         self.options = (options or TrainingOptions()).checked(validation is not None)
         if data_on not in DATA_PLACES:
             raise NNBackendError(f"unknown data place {data_on!r}; choose device or host")

@@ -1,0 +1,283 @@
+"""A sweep that loses no work: its checkpoint, and resuming from it.
+
+:class:`SweepCheckpoint` is what :func:`nnbackend.model.sweep.sweep_prepared` keeps while it
+trains (``checkpoint=``): what the sweep is (its grid, fixed settings, dtype and each
+data split's fingerprint), each finished model's table row, result and own parameters
+(so that ``best_model`` and ``SweepResult.model(i)`` come back as they were), and the
+state of each stack under way (:mod:`nnbackend.persistence.stack_checkpoints`), written
+every ``every`` steps, after each finished stack and when a stop (a signal) ends a stack.
+
+Resumed, a finished stack is not trained again, and the stack under way continues from
+its step: the table, ``best_model`` and every model equal an uninterrupted sweep's, bit
+for bit on the same backend and dtype. A checkpoint of another grid, other settings or
+other data is refused in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.activations import get_hidden_activation
+from ..core.backend import Backend
+from ..core.losses import OUTPUT_LAYERS
+from ..core.network import Network
+from ..data.pipeline import PreparedData, fingerprint
+from ..errors import NNBackendError
+from ..persistence.stack_checkpoints import (
+    read_sweep_file,
+    resume_stack,
+    stack_state,
+    write_sweep_file,
+)
+from ..training.callbacks import Callback
+from ..training.trainer import TrainingResult, TrainingState
+
+if TYPE_CHECKING:
+    from ..training.stacked import StackedModels
+    from ..training.trainer import Trainer
+
+#: A finished model's result fields kept in the checkpoint (its ``TrainingResult``).
+RESULT_FIELDS = ("history", "steps", "epochs", "stop_reason", "best", "stopped_by")
+
+
+class SweepInterrupted(NNBackendError):
+    """A stop (a signal) ended a stack of the sweep; its state is in the checkpoint.
+
+    Attributes
+    ----------
+    checkpoint : SweepCheckpoint
+        Holds the sweep so far; :meth:`SweepCheckpoint.write` it where it should go
+        (already written when it has a ``path``).
+    """
+
+    def __init__(self, checkpoint: SweepCheckpoint) -> None:
+        super().__init__("the sweep was stopped; resume it from its checkpoint")
+        self.checkpoint = checkpoint
+
+
+def _key(rows: Sequence[int]) -> str:
+    """A stack's name in the file: its rows (grid order), ``3,4,7``."""
+    return ",".join(str(r) for r in rows)
+
+
+def _plain_json(value: Any) -> Any:
+    """``value`` as it comes back from the file (tuples as lists, keys as text)."""
+    return json.loads(json.dumps(value))
+
+
+class SweepCheckpoint:
+    """A sweep's checkpoint, kept in memory and written to ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        Where it is written (atomically); None: only when :meth:`write` is given one
+        (the command line's default file after a stop).
+    every : int, optional
+        Steps between writes while a stack trains (None: after each stack and at a stop
+        only).
+    resume : str or path-like, optional
+        A checkpoint to continue (read now; :meth:`check` compares it with the sweep).
+    extra : dict, optional
+        JSON-ready facts to keep (the command line's options, to resume it).
+
+    Attributes
+    ----------
+    written : bool
+        Whether this sweep has written its checkpoint.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, every: int | None = None,
+                 resume: str | os.PathLike[str] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> None:
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int)
+                                  or every < 1):
+            raise NNBackendError(f"checkpoint_every must be an integer >= 1, got {every!r}")
+        self.path, self.every, self.resume = path, every, resume
+        self.header: dict[str, Any] = {"extra": dict(extra or {}), "identity": None,
+                                       "finished": {}, "running": {}}
+        self.arrays: dict[str, np.ndarray] = {}
+        self.written = False
+        self._lock = threading.Lock()  # stacks may finish on several threads
+        if resume is not None:
+            self.header, self.arrays = read_sweep_file(resume)
+            if not isinstance(self.header.get("finished"), dict) or not isinstance(
+                    self.header.get("running"), dict):
+                raise NNBackendError(f"sweep checkpoint {resume} is malformed (no finished "
+                                     "or running stacks); resume from another checkpoint "
+                                     "or start the sweep again")
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The facts kept with the checkpoint (``extra=``)."""
+        return dict(self.header.get("extra") or {})
+
+    # -- what the sweep is ------------------------------------------------------------
+
+    def check(self, grid: Mapping[str, Any], fixed: Mapping[str, Any], split: bool,
+              datas: Mapping[Any, PreparedData], backend: Backend) -> None:
+        """Record what the sweep is; a resumed checkpoint must be of the same sweep.
+
+        Raises
+        ------
+        NNBackendError
+            One line naming what differs (a setting, the data, the dtype).
+        """
+        identity = _plain_json({
+            "grid": dict(grid), "fixed": dict(fixed), "split": split,
+            "dtype": backend.dtype_name,
+            "data": {str(key): fingerprint(data) for key, data in datas.items()}})
+        stored = self.header.get("identity")
+        if self.resume is not None and stored != identity:
+            raise NNBackendError(f"{self.resume} is the checkpoint of another sweep "
+                                 f"({_difference(stored, identity)}); resume with the same "
+                                 "grid, settings and data, or start a new sweep")
+        self.header["identity"] = identity
+
+    # -- finished stacks --------------------------------------------------------------
+
+    def finished(self, rows: Sequence[int]) -> bool:
+        """Whether every model of these rows finished in the checkpoint."""
+        return all(str(r) in self.header["finished"] for r in rows)
+
+    def restored(self, rows: Sequence[int], sizes: Sequence[Sequence[int]],
+                 hidden: Sequence[str], task: str, backend: Backend, table: list[Any]
+                 ) -> dict[int, tuple[Network, TrainingResult]]:
+        """The finished models of ``rows`` as their stack's training handed them back:
+        their table rows put into ``table``, ``{row: (network, result)}`` returned."""
+        out: dict[int, tuple[Network, TrainingResult]] = {}
+        for row, size, activation in zip(rows, sizes, hidden, strict=True):
+            done = self.header["finished"][str(row)]
+            table[row] = dict(done["row"])
+            prefix = f"model.{row}."
+            params = {name[len(prefix):]: backend.asarray(value)
+                      for name, value in self.arrays.items() if name.startswith(prefix)}
+            network = Network(tuple(size), get_hidden_activation(activation),
+                              OUTPUT_LAYERS[task], backend, params)
+            out[row] = (network, TrainingResult(**done["result"]))
+        return out
+
+    def stack_done(self, rows: Sequence[int], table: Sequence[Mapping[str, Any]],
+                   trained: Mapping[int, tuple[Network, TrainingResult]]) -> None:
+        """Keep a finished stack's rows, results and parameters; write the checkpoint."""
+        with self._lock:
+            for row in rows:
+                network, result = trained[row]
+                self.header["finished"][str(row)] = {
+                    "row": dict(table[row]),
+                    "result": {name: getattr(result, name) for name in RESULT_FIELDS}}
+                for name, value in network.params.items():
+                    self.arrays[f"model.{row}.{name}"] = np.asarray(
+                        network.backend.to_host(value))
+            self._forget(rows)
+            self._write_if_placed()
+
+    # -- stacks under way ---------------------------------------------------------------
+
+    def resumed_state(self, rows: Sequence[int], models: StackedModels
+                      ) -> TrainingState | None:
+        """The saved state of this stack under way, restored onto ``models``; None when
+        the checkpoint has none (the stack starts from the beginning)."""
+        key = _key(rows)
+        saved = self.header["running"].get(key)
+        if saved is None:
+            return None
+        prefix = f"stack.{key}."
+        arrays = {name[len(prefix):]: value for name, value in self.arrays.items()
+                  if name.startswith(prefix)}
+        return resume_stack(saved, arrays, models)
+
+    def callback(self, rows: Sequence[int], models: StackedModels) -> Callback:
+        """The loop's callback that keeps this stack: every :attr:`every` steps, and at
+        a stop."""
+        return StackCheckpoints(self, rows, models)
+
+    def keep_stack(self, rows: Sequence[int], trainer: Trainer,
+                   book: dict[str, Any]) -> None:
+        """Keep a stack's state under way (with the models' bookkeeping ``book``, as of
+        before the run's end); write the checkpoint where it has a place."""
+        header, arrays = stack_state(trainer)
+        header["models"] = book
+        with self._lock:
+            self._forget(rows)
+            key = _key(rows)
+            self.header["running"][key] = header
+            self.arrays.update({f"stack.{key}.{name}": value for name, value in arrays.items()})
+            self._write_if_placed()
+
+    def _forget(self, rows: Sequence[int]) -> None:
+        key = _key(rows)
+        self.header["running"].pop(key, None)
+        prefix = f"stack.{key}."
+        for name in [n for n in self.arrays if n.startswith(prefix)]:
+            del self.arrays[name]
+
+    # -- the file -------------------------------------------------------------------------
+
+    def _write_if_placed(self) -> None:
+        if self.path is not None:
+            self.write(self.path)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the checkpoint to ``path`` (atomically)."""
+        write_sweep_file(path, self.header, self.arrays)
+        self.path, self.written = path, True
+
+
+class StackCheckpoints(Callback):
+    """Keep one stack of a sweep in its :class:`SweepCheckpoint`: every ``every`` steps,
+    and when a stop (a signal) ends the run; never parameters that are NaN or infinite
+    in a model still training (a frozen diverged model's blocks nothing).
+
+    The models' bookkeeping (which are frozen, and why) is taken at each record, where it
+    changes, so that what the end of an interrupted run adds (a late divergence found,
+    step counts filled) is not kept: the resumed stack finds it itself, where the
+    uninterrupted one does.
+    """
+
+    def __init__(self, checkpoint: SweepCheckpoint, rows: Sequence[int],
+                 models: StackedModels) -> None:
+        self.checkpoint, self.rows, self.models = checkpoint, tuple(rows), models
+        self.book: dict[str, Any] = models.bookkeeping()
+
+    def on_begin(self, trainer: Trainer) -> None:
+        self.book = self.models.bookkeeping()
+
+    def on_record(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        self.book = self.models.bookkeeping()
+
+    def on_step(self, trainer: Trainer) -> None:
+        every = self.checkpoint.every
+        if every is not None and trainer.state.step % every == 0:
+            self._keep(trainer)
+
+    def on_end(self, trainer: Trainer, result: TrainingResult | None) -> None:
+        if result is not None and result.stopped_by == "interrupted":
+            self._keep(trainer)
+
+    def _keep(self, trainer: Trainer) -> None:
+        if self.models.savable(trainer, self.book["frozen"]):
+            self.checkpoint.keep_stack(self.rows, trainer, self.book)
+
+
+def _difference(stored: Any, now: Mapping[str, Any]) -> str:
+    """What differs between two sweeps' identities, in words."""
+    if not isinstance(stored, dict):
+        return "it holds no sweep description"
+    for part, noun in (("grid", "the grid's"), ("fixed", "the fixed setting")):
+        before, after = stored.get(part) or {}, now[part]
+        for name in sorted(set(before) | set(after)):
+            if before.get(name) != after.get(name):
+                return f"{noun} {name}: {before.get(name)} then, {after.get(name)} now"
+    if stored.get("dtype") != now["dtype"]:
+        return f"dtype {stored.get('dtype')} then, {now['dtype']} now"
+    if stored.get("split") != now["split"]:
+        return "a validation split then, none now" if stored.get("split") else (
+            "no validation split then, one now")
+    return "other data: its rows, features or values differ"
