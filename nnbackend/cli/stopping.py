@@ -47,11 +47,13 @@ def default_checkpoint(resume_path: str | None, folder: str = "") -> str:
     return name
 
 
-def resume_command(checkpoint: str, ranks: int) -> str:
-    """The command that continues a run kept in ``checkpoint``, under as many ranks."""
+def resume_command(checkpoint: str, ranks: int, command: str = "train") -> str:
+    """The command that continues a run kept in ``checkpoint``, under as many ranks
+    (``command``: ``train``, or ``sweep``)."""
     if ranks > 1:
-        return f"mpirun -n {ranks} nnbackend train --distributed mpi --resume {checkpoint}"
-    return f"nnbackend train --resume {checkpoint}"
+        return (f"mpirun -n {ranks} nnbackend {command} --distributed mpi --resume "
+                f"{checkpoint}")
+    return f"nnbackend {command} --resume {checkpoint}"
 
 
 def stop_note(stops: StopOnInterrupt) -> str:

@@ -23,11 +23,13 @@ from .._text import count
 from ..core.backend import resolve_backend
 from ..data.pipeline import DataSpec, prepare
 from ..model.sweep import OnRecord, StackInfo, SweepResult, check_grid, sweep_prepared
+from ..model.sweep_state import SweepInterrupted
 from ..outputs import replacing
 from ..threads import limit_threads
 from ..training.cadence import print_interval, record_interval
-from ..training.callbacks import Callback, json_safe
+from ..training.callbacks import Callback, StopOnInterrupt, json_safe
 from ..training.settings import SETTINGS, Setting, flag
+from ..training.stops import CAUGHT_SIGNALS
 from ..training.trainer import DEFAULT_ITERATIONS
 from . import cli
 from .modelrun import check_output_path
@@ -41,6 +43,7 @@ from .options import (
     stack,
 )
 from .progress import ProgressBar
+from .sweep_stopping import checkpoint_options, stopped, sweep_checkpoint
 from .train import EXIT_DIVERGED
 
 #: The settings a sweep may vary, in the order of the results' columns.
@@ -147,6 +150,7 @@ sweep_options = stack(
 @data_options
 @source_options
 @sweep_options
+@checkpoint_options
 @device_options
 @click.pass_context
 def sweep_command(ctx: click.Context, **params: Any) -> None:
@@ -159,8 +163,12 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
       nnbackend sweep --data moons --layers 4,8x4 --hidden-activation relu --init he \\
           --optimizer adam --lr 0.01,0.03 --epochs 50 --batch-size 32 \\
           --validation-fraction 0.2 --save-best best.npz
+      nnbackend sweep --lr 0.5,1.2 --seed 1..8 --checkpoint sweep.npz
+      nnbackend sweep --resume sweep.npz       # after a crash, Ctrl-C or SIGTERM
     """
     limit_threads(params["threads"])
+    # --resume: the grid, data and settings are the checkpoint's.
+    kept = sweep_checkpoint(ctx, params, lambda given: _cadence(given)[0])
     say = (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo
     for key in ("results_path", "best_path"):
         if params[key]:
@@ -190,17 +198,27 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
         return datas[key]
 
     prepare_for(fixed.get("seed", grid.get("seed", [3])[0]) if split else None)  # errors first
+    if kept.resume:
+        say(f"Resuming {kept.resume}: {kept.progress()}")
     say(f"Backend: {chosen.describe()}; {count(models, 'model')}")
     bars: list[StackBar] = []  # on a terminal: one per stack, cleared before each line
+    # A stop signal ends the stack under way after its step and keeps the sweep.
+    stops = ctx.with_resource(StopOnInterrupt(CAUGHT_SIGNALS))
 
     def progress(info: StackInfo) -> list[Callback]:
         bars[:] = [StackBar(info)] if StackBar.wanted(params["quiet"]) else []
-        return list(bars)
+        return [stops, *bars]
 
-    result = sweep_prepared(prepare_for, grid, chosen, split, max_stack=params["max_stack"],
-                            on_record=None if params["quiet"] else _printer(say, printed,
-                                                                            bars),
-                            callbacks=progress, say=say, **fixed)
+    try:
+        result = sweep_prepared(prepare_for, grid, chosen, split,
+                                max_stack=params["max_stack"],
+                                on_record=None if params["quiet"] else _printer(say, printed,
+                                                                                bars),
+                                callbacks=progress, say=say, checkpoint=kept, **fixed)
+    except SweepInterrupted as stop:
+        for bar in bars:
+            bar.clear()
+        stopped(kept, stop.where, params, stops, say)
     rows = [_row(row) for row in result.ranked()]
     say(table(rows, result))
     if params["results_path"]:

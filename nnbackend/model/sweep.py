@@ -348,7 +348,8 @@ def _train_stack(plans: list[_Plan], rows: list[int], data: PreparedData, backen
                       cuda_graph="off", callbacks=callbacks, stack=models, state=state)
     run = trainer.run()
     if checkpoint is not None and run.stopped_by == "interrupted":
-        raise SweepInterrupted(checkpoint)
+        raise SweepInterrupted(checkpoint, f"stack {info.index + 1}/{info.count} at step "
+                                           f"{run.steps} of {trainer.total_steps}")
     xp, output = backend.xp, models.network.output
     out: dict[int, tuple[Network, TrainingResult]] = {}
     for i, (plan, row) in enumerate(zip(plans, rows, strict=True)):

@@ -54,11 +54,13 @@ class SweepInterrupted(NNBackendError):
     checkpoint : SweepCheckpoint
         Holds the sweep so far; :meth:`SweepCheckpoint.write` it where it should go
         (already written when it has a ``path``).
+    where : str
+        Which stack stopped, and after which step (``stack 2/3 at step 700 of 2000``).
     """
 
-    def __init__(self, checkpoint: SweepCheckpoint) -> None:
-        super().__init__("the sweep was stopped; resume it from its checkpoint")
-        self.checkpoint = checkpoint
+    def __init__(self, checkpoint: SweepCheckpoint, where: str) -> None:
+        super().__init__(f"the sweep was stopped ({where}); resume it from its checkpoint")
+        self.checkpoint, self.where = checkpoint, where
 
 
 def _key(rows: Sequence[int]) -> str:
@@ -86,6 +88,9 @@ class SweepCheckpoint:
         A checkpoint to continue (read now; :meth:`check` compares it with the sweep).
     extra : dict, optional
         JSON-ready facts to keep (the command line's options, to resume it).
+    print_every : int, optional
+        Without ``every``, the print interval (iterations, or epochs): checkpoints of a
+        stack under way at that cadence, as ``nnbackend train --checkpoint`` writes them.
 
     Attributes
     ----------
@@ -95,11 +100,13 @@ class SweepCheckpoint:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, every: int | None = None,
                  resume: str | os.PathLike[str] | None = None,
-                 extra: Mapping[str, Any] | None = None) -> None:
+                 extra: Mapping[str, Any] | None = None,
+                 print_every: int | None = None) -> None:
         if every is not None and (isinstance(every, bool) or not isinstance(every, int)
                                   or every < 1):
             raise NNBackendError(f"checkpoint_every must be an integer >= 1, got {every!r}")
         self.path, self.every, self.resume = path, every, resume
+        self.print_every = print_every
         self.header: dict[str, Any] = {"extra": dict(extra or {}), "identity": None,
                                        "finished": {}, "running": {}}
         self.arrays: dict[str, np.ndarray] = {}
@@ -112,6 +119,14 @@ class SweepCheckpoint:
                 raise NNBackendError(f"sweep checkpoint {resume} is malformed (no finished "
                                      "or running stacks); resume from another checkpoint "
                                      "or start the sweep again")
+
+    def progress(self) -> str:
+        """What a resumed checkpoint holds, in words: ``3 models finished; a stack at step
+        700``."""
+        steps = [saved["state"]["step"] for saved in self.header["running"].values()]
+        done = len(self.header["finished"])
+        return (f"{done} model{'' if done == 1 else 's'} finished"
+                + "".join(f"; a stack at step {step}" for step in steps))
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -245,15 +260,23 @@ class StackCheckpoints(Callback):
                  models: StackedModels) -> None:
         self.checkpoint, self.rows, self.models = checkpoint, tuple(rows), models
         self.book: dict[str, Any] = models.bookkeeping()
+        self.every: int | None = None
 
     def on_begin(self, trainer: Trainer) -> None:
         self.book = self.models.bookkeeping()
+        kept = self.checkpoint
+        self.every = kept.every
+        if kept.every is None and kept.print_every is not None:  # in steps
+            self.every = kept.print_every * (-(-trainer.m // trainer.batch)
+                                             if trainer.by_epoch else 1)
+        if kept.path is None:
+            self.every = None  # nowhere to write them until a stop names a place
 
     def on_record(self, trainer: Trainer, record: dict[str, Any]) -> None:
         self.book = self.models.bookkeeping()
 
     def on_step(self, trainer: Trainer) -> None:
-        every = self.checkpoint.every
+        every = self.every
         if every is not None and trainer.state.step % every == 0:
             self._keep(trainer)
 

@@ -1,0 +1,164 @@
+"""A sweep loses no work: stopped in a stack, it resumes from its checkpoint to the table,
+models and best model of an uninterrupted sweep, without training finished stacks again;
+another sweep's checkpoint is refused. From Python and from the command line, where a
+real stop signal keeps the sweep and names the command that resumes it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.core.backend import Backend
+from nnbackend.errors import NNBackendError
+from nnbackend.model.sweep import StackInfo, sweep_prepared
+from nnbackend.model.sweep_state import SweepCheckpoint, SweepInterrupted
+
+from .test_stack_checkpoints import StopAt
+
+GRID: dict[str, Any] = {"layers": [(3,), (2, 2)], "learning_rate": [0.5, 1e308],
+                        "seed": [1, 2]}
+FIXED = {"iterations": 120, "print_every": 20}
+
+
+def assert_same_sweep(backend: Backend, a: Any, b: Any) -> None:
+    """The same rows and the same models, bit for bit."""
+    np.testing.assert_equal(list(a), list(b))
+    assert a.best == b.best and a.stacks == b.stacks
+    for i in range(len(a)):
+        for name, value in a.model(i).network.params.items():
+            np.testing.assert_array_equal(backend.to_host(value),
+                                          backend.to_host(b.model(i).network.params[name]))
+
+
+def test_a_stopped_sweep_resumes_to_the_same_result(backend: Backend, tmp_path: Path) -> None:
+    whole = nb.sweep("flower", grid=GRID, backend=backend, **FIXED)
+    assert len(whole.stacks) == 2 and "diverged" in [r["stopped_by"] for r in whole]
+    path = tmp_path / "sweep.npz"
+
+    def prepare_for(seed: int | None) -> Any:
+        return nb.Model(seed=seed, backend=backend).prepare("flower")
+
+    def stop_in_second(info: StackInfo) -> list[Any]:
+        return [StopAt(70)] if info.index == 1 else []
+
+    kept = SweepCheckpoint(path, every=25)
+    with pytest.raises(SweepInterrupted):
+        sweep_prepared(prepare_for, GRID, backend, False, callbacks=stop_in_second,
+                       checkpoint=kept, **FIXED)
+    seen: list[tuple[int, int]] = []
+    resumed = nb.sweep("flower", grid=GRID, backend=backend, checkpoint=path, resume=path,
+                       on_record=lambda info, record: seen.append(
+                           (info.index, record["iteration"])), **FIXED)
+    assert_same_sweep(backend, whole, resumed)
+    # The first stack came from the checkpoint; the second went on after step 70.
+    assert seen and all(index == 1 and it > 70 for index, it in seen)
+
+
+def test_another_sweeps_checkpoint_is_refused(reference: Backend, tmp_path: Path) -> None:
+    path = tmp_path / "sweep.npz"
+    nb.sweep("flower", grid=GRID, backend=reference, checkpoint=path, **FIXED)
+    other = {**GRID, "learning_rate": [0.5, 1.0]}
+    with pytest.raises(NNBackendError, match=r"another sweep \(the grid's learning_rate"):
+        nb.sweep("flower", grid=other, backend=reference, resume=path, **FIXED)
+    with pytest.raises(NNBackendError, match="iterations: 120 then, 60 now"):
+        nb.sweep("flower", grid=GRID, backend=reference, resume=path,
+                 **{**FIXED, "iterations": 60})
+    with pytest.raises(NNBackendError, match="other data"):
+        nb.sweep("moons", grid=GRID, backend=reference, resume=path, **FIXED)
+    # Finished: resumed, nothing is trained again and the result is the same.
+    again = nb.sweep("flower", grid=GRID, backend=reference, resume=path, on_record=lambda
+                     info, record: pytest.fail("a finished stack was trained again"), **FIXED)
+    assert_same_sweep(reference, nb.sweep("flower", grid=GRID, backend=reference, **FIXED),
+                      again)
+
+
+# -- the command line ----------------------------------------------------------------------
+
+#: Two stacks (one and two hidden layers) of four models, long enough to be signalled in
+#: the second.
+SWEEP = ("--layers", "2,3x3", "--lr", "0.5,1.2", "--seed", "1,2", "--iterations", "20000",
+         "--results", "rows.csv", "--save-best", "best.npz")
+
+
+def sweep(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "nnbackend", "sweep", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finished(where: Path) -> tuple[str, dict[str, np.ndarray]]:
+    """The results file and the best model's parameters."""
+    with np.load(where / "best.npz") as saved:
+        params = {key: saved[key] for key in saved.files if key[0] in "Wb"}
+    return (where / "rows.csv").read_text(), params
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, np.ndarray]]:
+    """The uninterrupted sweep's results and best model."""
+    where = tmp_path_factory.mktemp("straight")
+    done = sweep(*SWEEP, "--quiet", cwd=where)
+    _, err = done.communicate(timeout=600)
+    assert done.returncode == 0, err
+    return finished(where)
+
+
+@pytest.mark.parametrize(("name", "given"), [("SIGTERM", ["--checkpoint", "s.npz",
+                                                            "--checkpoint-every", "700"]),
+                                             ("SIGINT", [])])
+def test_a_signal_keeps_the_sweep_and_it_resumes_to_the_same_table(
+        tmp_path: Path, straight: tuple[str, dict[str, np.ndarray]], name: str,
+        given: list[str]) -> None:
+    """Signalled in its second stack, the sweep keeps itself (--checkpoint's file, or the
+    default one), names the resume command and exits 128 + N; resumed with nothing but
+    --resume, it writes the uninterrupted sweep's results and best model."""
+    signum = getattr(signal, name)
+    victim = sweep(*SWEEP, *given, cwd=tmp_path)
+    assert victim.stdout is not None
+    for line in victim.stdout:  # the second stack is under way
+        if line.startswith("Stack 2/2"):
+            break
+    victim.send_signal(signum)
+    out, err = victim.communicate(timeout=120)
+    assert victim.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    kept = given[1] if given else "nnbackend-checkpoint.npz"
+    assert f"Checkpoint: {kept} (resume with: nnbackend sweep --resume {kept})" in out
+    assert f"({name})" in out
+    assert not (tmp_path / "rows.csv").exists()  # nothing of a sweep not done
+    resumed = subprocess.run([sys.executable, "-m", "nnbackend", "sweep", "--resume", kept],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                             check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Stack 1/2" not in resumed.stdout  # the finished stack is not trained again
+    rows, best = finished(tmp_path)
+    assert rows == straight[0]
+    for key, value in straight[1].items():
+        np.testing.assert_array_equal(best[key], value, err_msg=key)
+
+
+def test_a_resume_with_another_grid_or_data_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "nnbackend", "sweep", "--lr", "0.5,1.2",
+                           "--iterations", "50", "--checkpoint", "s.npz", "--quiet"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    for args, message in ((["--lr", "0.1,0.2"], "--lr cannot change when resuming"),
+                          (["--data", "moons"], "is the checkpoint of another sweep (other "
+                                                "data"),
+                          (["--checkpoint-every", "5"], None)):
+        again = subprocess.run([sys.executable, "-m", "nnbackend", "sweep", "--resume",
+                                "s.npz", *args], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=300, check=False)
+        if message is None:  # allowed beside --resume
+            assert again.returncode == 0, again.stderr
+            continue
+        assert again.returncode == 2, again.stderr
+        assert message in again.stderr and "Traceback" not in again.stderr
+        assert len(again.stderr.strip().splitlines()) == 1
