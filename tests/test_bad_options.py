@@ -52,7 +52,8 @@ OTHER_EXITS = {"gradcheck": {1}, "train": {3}}
 #: word, "-1" or "nan" may be one; only the empty name must be refused.
 NAMES = {("train", "save_path"), ("train", "checkpoint_path"), ("train", "log_file"),
          ("predict", "output"), ("plot", "output"), ("plot", "title"), ("export", "output"),
-         ("convert", "output"), ("sweep", "results_path"), ("sweep", "best_path")}
+         ("convert", "output"), ("sweep", "results_path"), ("sweep", "best_path"),
+         ("sweep", "checkpoint_path")}
 #: Values accepted on purpose, beyond NAMES and the unbounded numbers' "huge".
 ACCEPTED = {("plot", "title", "empty")}  # no title is a title
 

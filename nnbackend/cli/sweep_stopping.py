@@ -20,6 +20,7 @@ import click
 
 from ..errors import NNBackendError
 from ..model.sweep_state import SweepCheckpoint
+from ..persistence.atomic import exclusive
 from ..training.callbacks import StopOnInterrupt
 from ..training.settings import flag
 from .modelrun import check_output_path
@@ -90,6 +91,9 @@ def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
         raise NNBackendError("--checkpoint-every only applies with --checkpoint FILE (where "
                              "to write them); add it, or drop --checkpoint-every")
     check_output_path(params["checkpoint_path"], "--checkpoint")
+    if params["checkpoint_path"]:
+        # One sweep at a time per checkpoint file (a second one is refused in one line).
+        ctx.with_resource(exclusive(params["checkpoint_path"]))
     printed = cadence(params)
     record = {name: value for name, value in params.items() if name not in NOT_KEPT}
     checkpoint = SweepCheckpoint(params["checkpoint_path"], params["checkpoint_every"],
