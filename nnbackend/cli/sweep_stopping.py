@@ -33,8 +33,9 @@ RESUME_OPTIONS = {"resume_path", "data", "device", "backend", "checkpoint_path",
                   "threads", "max_stack"}
 #: Options the checkpoint keeps for --resume (the others are given again, or not).
 NOT_KEPT = ("resume_path", "checkpoint_every")
-#: The file options, restored from the checkpoint when --resume gives none.
-OUTPUTS = ("checkpoint_path", "results_path", "best_path")
+#: Options of this command alone: a resumed sweep takes them as given (or their
+#: defaults), never from the checkpoint; every other one comes from it unless given.
+OWN = ("device", "backend", "as_json", "quiet", "threads")
 
 checkpoint_options = stack(
     click.option("--checkpoint", "checkpoint_path", type=NONEMPTY, default=None,
@@ -83,7 +84,7 @@ def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
             raise NNBackendError(f"{resume} was not written by nnbackend sweep; resume it "
                                  "as it was written (nnbackend.sweep(resume=...))")
         for name, value in stored.items():
-            if name in params and name not in given:
+            if name in params and name not in given and name not in OWN:
                 params[name] = _layers(value) if name == "layers" else value
         # Resumed in the dtype it was trained in (a device change may not change it).
         params["dtype"] = (kept.header.get("identity") or {}).get("dtype", params["dtype"])
