@@ -162,3 +162,23 @@ def test_a_resume_with_another_grid_or_data_is_refused(tmp_path: Path) -> None:
         assert again.returncode == 2, again.stderr
         assert message in again.stderr and "Traceback" not in again.stderr
         assert len(again.stderr.strip().splitlines()) == 1
+
+
+def test_a_checkpoint_that_cannot_be_written_does_not_cost_the_sweep(
+        reference: Backend, tmp_path: Path) -> None:
+    """With ``warn`` (the command line's), a failed write (here a missing folder; a full
+    disk alike) is a warning: the sweep ends as it would have; without it, an error."""
+    warnings: list[str] = []
+    kept = SweepCheckpoint(tmp_path / "gone" / "sweep.npz", every=25, warn=warnings.append)
+
+    def prepare_for(seed: int | None) -> Any:
+        return nb.Model(seed=seed, backend=reference).prepare("flower")
+
+    result = sweep_prepared(prepare_for, GRID, reference, False, checkpoint=kept, **FIXED)
+    assert_same_sweep(reference, nb.sweep("flower", grid=GRID, backend=reference, **FIXED),
+                      result)
+    assert kept.failed and not kept.written and warnings
+    assert "could not be written" in warnings[0] and "none is kept yet" in warnings[0]
+    with pytest.raises(NNBackendError, match="gone"):
+        nb.sweep("flower", grid=GRID, backend=reference,
+                 checkpoint=tmp_path / "gone" / "sweep.npz", **FIXED)

@@ -70,16 +70,16 @@ def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
         ``--checkpoint`` (one line each).
     """
     resume = params["resume_path"]
-    kept = SweepCheckpoint(resume=resume) if resume else None
-    if kept is not None:
+    checkpoint = SweepCheckpoint(resume=resume)
+    if resume:
         given = {name for name in params
                  if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
         fixed = sorted(given - RESUME_OPTIONS)
         if fixed:
-            raise NNBackendError(f"{', '.join(_flag(ctx, name) for name in fixed)} cannot change "
-                                 "when resuming a sweep; the checkpoint fixes the grid, data "
-                                 "and settings (drop them)")
-        stored = kept.extra.get("params")
+            raise NNBackendError(f"{', '.join(_flag(ctx, name) for name in fixed)} cannot "
+                                 "change when resuming a sweep; the checkpoint fixes the "
+                                 "grid, data and settings (drop them)")
+        stored = checkpoint.extra.get("params")
         if not isinstance(stored, dict):
             raise NNBackendError(f"{resume} was not written by nnbackend sweep; resume it "
                                  "as it was written (nnbackend.sweep(resume=...))")
@@ -87,7 +87,8 @@ def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
             if name in params and name not in given and name not in OWN:
                 params[name] = _layers(value) if name == "layers" else value
         # Resumed in the dtype it was trained in (a device change may not change it).
-        params["dtype"] = (kept.header.get("identity") or {}).get("dtype", params["dtype"])
+        params["dtype"] = (checkpoint.header.get("identity") or {}).get("dtype",
+                                                                        params["dtype"])
     if params["checkpoint_every"] is not None and not params["checkpoint_path"]:
         raise NNBackendError("--checkpoint-every only applies with --checkpoint FILE (where "
                              "to write them); add it, or drop --checkpoint-every")
@@ -95,14 +96,11 @@ def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
     if params["checkpoint_path"]:
         # One sweep at a time per checkpoint file (a second one is refused in one line).
         ctx.with_resource(exclusive(params["checkpoint_path"]))
-    printed = cadence(params)
-    record = {name: value for name, value in params.items() if name not in NOT_KEPT}
-    checkpoint = SweepCheckpoint(params["checkpoint_path"], params["checkpoint_every"],
-                                 extra={"params": record}, print_every=printed)
-    if kept is not None:  # continue what the file holds, as this command describes it
-        checkpoint.resume = resume
-        checkpoint.header = {**kept.header, "extra": {"params": record}}
-        checkpoint.arrays = kept.arrays
+    # A checkpoint that cannot be written (a full scratch disk) is not worth the sweep.
+    checkpoint.keep_in(params["checkpoint_path"], params["checkpoint_every"], cadence(params),
+                       warn=lambda text: click.echo(f"Warning: {text}", err=True))
+    checkpoint.extra = {"params": {name: value for name, value in params.items()
+                                   if name not in NOT_KEPT}}
     return checkpoint
 
 
@@ -122,7 +120,7 @@ def stopped(checkpoint: SweepCheckpoint, where: str, params: dict[str, Any],
     """A stop signal ended the sweep: keep it (``--checkpoint``, else the default file),
     say how to resume it, exit ``128 + N``."""
     path = checkpoint.path
-    if path is None:
+    if path is None or checkpoint.failed:  # (then where train keeps a stopped run)
         path = keep_stopped_run({"save_path": params["best_path"],
                                  "resume_path": params["resume_path"]},
                                 checkpoint.write, say)

@@ -24,6 +24,7 @@ from ..core.backend import Backend
 from ..core.network import Network
 from ..data.pipeline import PreparedData
 from ..errors import SettingError
+from ..outputs import check_writable
 from ..training.callbacks import Callback
 from ..training.divergence import FIX
 from ..training.grouping import CPU, GPU, group_sizes, padded
@@ -210,11 +211,13 @@ def sweep(X: Any, y: Any = None, grid: Mapping[str, Sequence[Any]] | None = None
             X, y, task=task, standardize=standardize,
             validation_fraction=validation_fraction, target=target)
 
-    kept = (None if checkpoint is None and resume is None and checkpoint_every is None
-            else SweepCheckpoint(checkpoint, checkpoint_every, resume))
-    if kept is not None and checkpoint is None and checkpoint_every is not None:
+    if checkpoint is None and checkpoint_every is not None:
         raise SettingError("checkpoint_every only applies with checkpoint (where to write "
                            "them); add it, or drop checkpoint_every")
+    if checkpoint is not None:
+        check_writable(checkpoint)  # now, not after the first stack
+    kept = (None if checkpoint is None and resume is None
+            else SweepCheckpoint(checkpoint, checkpoint_every, resume))
     return sweep_prepared(prepare_for, grid, chosen, validation_fraction is not None,
                           max_stack=max_stack, on_record=on_record, checkpoint=kept,
                           **fixed)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -86,31 +86,29 @@ class SweepCheckpoint:
         only).
     resume : str or path-like, optional
         A checkpoint to continue (read now; :meth:`check` compares it with the sweep).
-    extra : dict, optional
-        JSON-ready facts to keep (the command line's options, to resume it).
-    print_every : int, optional
-        Without ``every``, the print interval (iterations, or epochs): checkpoints of a
-        stack under way at that cadence, as ``nnbackend train --checkpoint`` writes them.
+    See :meth:`keep_in` for ``print_every`` and ``warn``.
 
     Attributes
     ----------
     written : bool
         Whether this sweep has written its checkpoint.
+    failed : bool
+        Whether its last write failed (a full disk; see ``warn``).
+    extra : dict
+        JSON-ready facts kept with it (the command line's options, to resume it); a
+        resumed checkpoint's until replaced.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, every: int | None = None,
-                 resume: str | os.PathLike[str] | None = None,
-                 extra: Mapping[str, Any] | None = None,
-                 print_every: int | None = None) -> None:
-        if every is not None and (isinstance(every, bool) or not isinstance(every, int)
-                                  or every < 1):
-            raise NNBackendError(f"checkpoint_every must be an integer >= 1, got {every!r}")
-        self.path, self.every, self.resume = path, every, resume
-        self.print_every = print_every
-        self.header: dict[str, Any] = {"extra": dict(extra or {}), "identity": None,
-                                       "finished": {}, "running": {}}
+                 resume: str | os.PathLike[str] | None = None, *,
+                 print_every: int | None = None,
+                 warn: Callable[[str], object] | None = None) -> None:
+        self.resume = resume
+        self.keep_in(path, every, print_every, warn)
+        self.header: dict[str, Any] = {"extra": {}, "identity": None, "finished": {},
+                                       "running": {}}
         self.arrays: dict[str, np.ndarray] = {}
-        self.written = False
+        self.written = self.failed = False
         self._lock = threading.Lock()  # stacks may finish on several threads
         if resume is not None:
             self.header, self.arrays = read_sweep_file(resume)
@@ -128,10 +126,36 @@ class SweepCheckpoint:
         return (f"{done} model{'' if done == 1 else 's'} finished"
                 + "".join(f"; a stack at step {step}" for step in steps))
 
+    def keep_in(self, path: str | os.PathLike[str] | None, every: int | None = None,
+                print_every: int | None = None,
+                warn: Callable[[str], object] | None = None) -> None:
+        """Where and how often to write.
+
+        Parameters
+        ----------
+        path, every
+            As the class takes them.
+        print_every : int, optional
+            Without ``every``, the print interval (iterations, or epochs): checkpoints
+            of a stack under way at that cadence, as ``nnbackend train --checkpoint``
+            writes them.
+        warn : callable, optional
+            ``warn(message)`` when a write fails (a full disk): the sweep goes on and
+            tries again at the next one. Default: the error is raised.
+        """
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int)
+                                  or every < 1):
+            raise NNBackendError(f"checkpoint_every must be an integer >= 1, got {every!r}")
+        self.path, self.every, self.print_every, self.warn = path, every, print_every, warn
+
     @property
     def extra(self) -> dict[str, Any]:
-        """The facts kept with the checkpoint (``extra=``)."""
+        """The facts kept with the checkpoint."""
         return dict(self.header.get("extra") or {})
+
+    @extra.setter
+    def extra(self, value: Mapping[str, Any]) -> None:
+        self.header["extra"] = dict(value)
 
     # -- what the sweep is ------------------------------------------------------------
 
@@ -236,13 +260,22 @@ class SweepCheckpoint:
     # -- the file -------------------------------------------------------------------------
 
     def _write_if_placed(self) -> None:
-        if self.path is not None:
+        if self.path is None:
+            return
+        try:
             self.write(self.path)
+        except (OSError, NNBackendError) as error:
+            if self.warn is None:
+                raise
+            self.failed = True
+            kept = "an earlier one is kept" if self.written else "none is kept yet"
+            self.warn(f"the sweep checkpoint could not be written to {self.path} ({error}); "
+                      f"the sweep goes on and {kept}")
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the checkpoint to ``path`` (atomically)."""
         write_sweep_file(path, self.header, self.arrays)
-        self.path, self.written = path, True
+        self.path, self.written, self.failed = path, True, False
 
 
 class StackCheckpoints(Callback):
