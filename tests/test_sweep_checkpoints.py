@@ -143,6 +143,16 @@ def test_a_signal_keeps_the_sweep_and_it_resumes_to_the_same_table(
         np.testing.assert_array_equal(best[key], value, err_msg=key)
 
 
+def test_a_checkpoint_onto_another_file_of_the_sweep_is_refused(tmp_path: Path) -> None:
+    for name, args in (("x.npz", ["--checkpoint", "x.npz", "--save-best", "x.npz"]),
+                       ("x.csv", ["--checkpoint", "x.csv", "--results", "x.csv"])):
+        done = subprocess.run([sys.executable, "-m", "nnbackend", "sweep", "--lr", "0.5,1.2",
+                               "--iterations", "50", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 2 and "is the file --checkpoint writes" in done.stderr
+        assert not (tmp_path / name).exists()
+
+
 def test_a_resume_with_another_grid_or_data_is_refused(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "nnbackend", "sweep", "--lr", "0.5,1.2",
                            "--iterations", "50", "--checkpoint", "s.npz", "--quiet"],

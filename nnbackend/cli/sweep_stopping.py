@@ -12,8 +12,10 @@ no finished stack again, and ends with the table an uninterrupted sweep prints.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,7 +25,7 @@ from ..model.sweep_state import SweepCheckpoint
 from ..persistence.atomic import exclusive
 from ..training.callbacks import StopOnInterrupt
 from ..training.settings import flag
-from .modelrun import check_output_path
+from .modelrun import check_output_path, data_files, refuse_overwriting_inputs
 from .options import NONEMPTY, stack
 from .stopping import keep_stopped_run, resume_command, stop_note
 
@@ -93,6 +95,15 @@ def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
         raise NNBackendError("--checkpoint-every only applies with --checkpoint FILE (where "
                              "to write them); add it, or drop --checkpoint-every")
     check_output_path(params["checkpoint_path"], "--checkpoint")
+    # Continuing in the checkpoint resumed is how a sweep goes on; any other overlap of
+    # the files it reads and writes would destroy one.
+    inputs = {"--data": data_files(params["data"])}
+    if resume and not (params["checkpoint_path"] and os.path.realpath(
+            params["checkpoint_path"]) == os.path.realpath(resume)):
+        inputs["--resume"] = [Path(resume)]
+    refuse_overwriting_inputs(inputs, {"--checkpoint": params["checkpoint_path"],
+                                       "--results": params["results_path"],
+                                       "--save-best": params["best_path"]})
     if params["checkpoint_path"]:
         # One sweep at a time per checkpoint file (a second one is refused in one line).
         ctx.with_resource(exclusive(params["checkpoint_path"]))
