@@ -15,8 +15,15 @@ from nnbackend.core.activations import get_hidden_activation
 from nnbackend.core.backend import Backend
 from nnbackend.errors import NNBackendError
 from nnbackend.model.sweep_state import SweepCheckpoint
-from nnbackend.persistence.stack_checkpoints import read_sweep_file, write_sweep_file
-from nnbackend.training.callbacks import Callback
+from nnbackend.persistence.checkpoints import save_checkpoint
+from nnbackend.persistence.stack_checkpoints import (
+    load_stack_checkpoint,
+    read_sweep_file,
+    save_stack_checkpoint,
+    write_sweep_file,
+)
+from nnbackend.training.callbacks import Callback, Checkpoints
+from nnbackend.training.divergence import DivergedError
 from nnbackend.training.stack import ModelStack
 from nnbackend.training.stacked import StackedModels
 from nnbackend.training.trainer import Trainer, TrainingOptions, TrainingResult
@@ -125,6 +132,55 @@ def test_a_stopped_stack_resumes_bit_for_bit(backend: Backend, tmp_path: Path,
     assert_same_run(backend, whole, resumed)
     taken = next(c.taken for c in resumed[2].callbacks if isinstance(c, StopAt))
     assert taken == whole[1].steps - case["stops"][-1]  # it went on from the last stop
+
+
+@pytest.mark.parametrize("name", list(cases()))
+def test_the_trainers_checkpoints_of_a_stack(reference: Backend, tmp_path: Path,
+                                             name: str) -> None:
+    """``Checkpoints`` with :func:`save_stack_checkpoint`, as for a single run: stopped
+    and resumed with :func:`load_stack_checkpoint`, the stack ends as the straight run."""
+    case = cases()[name]
+    (X, Y), validation = data_for(reference, case["validation"])
+    path = tmp_path / "stack.npz"
+
+    def stacked(stop: int | None, resume: bool) -> tuple[StackedModels, TrainingResult,
+                                                          Trainer]:
+        stack = ModelStack(case["sizes"], reference,
+                           get_hidden_activation(case["activation"]), case["seeds"])
+        models = StackedModels(stack, case["options"], "binary",
+                               has_validation=validation is not None)
+        state = load_stack_checkpoint(path, models) if resume else None
+        callbacks = [StopAt(stop), Checkpoints(25, lambda t: save_stack_checkpoint(path, t))]
+        trainer = Trainer(models.network, X, Y, case["options"][0], validation=validation,
+                          stack=models, state=state, callbacks=callbacks)
+        return models, trainer.run(), trainer
+
+    whole = stacked(None, False)
+    path.unlink()
+    stopped = stacked(case["stops"][1], False)
+    assert stopped[1].stopped_by == "interrupted"
+    resumed = stacked(None, True)
+    assert_same_run(reference, whole, resumed)
+    taken = next(c.taken for c in resumed[2].callbacks if isinstance(c, StopAt))
+    assert taken == whole[1].steps - case["stops"][1]
+    with pytest.raises(NNBackendError, match="save_stack_checkpoint"):
+        save_checkpoint(tmp_path / "model.npz", stopped[2], {})
+    if not case["validation"]:  # before the record that freezes the NaN model
+        refused: list[Exception] = []
+
+        class SaveAt30(Callback):
+            def on_step(self, trainer: Trainer) -> None:
+                if trainer.state.step == 30:
+                    with pytest.raises(DivergedError, match="still training") as error:
+                        save_stack_checkpoint(tmp_path / "nan.npz", trainer)
+                    refused.append(error.value)
+
+        stack = ModelStack(case["sizes"], reference, get_hidden_activation("tanh"),
+                           case["seeds"])
+        models = StackedModels(stack, case["options"], "binary")
+        Trainer(models.network, X, Y, case["options"][0], stack=models,
+                callbacks=[SaveAt30()]).run()
+        assert refused and not (tmp_path / "nan.npz").exists()
 
 
 def test_a_model_still_training_with_nan_is_never_kept(reference: Backend,

@@ -89,6 +89,9 @@ def save_checkpoint(path: str | os.PathLike[str], trainer: Trainer, run: dict[st
     DivergedError
         A parameter is NaN or infinite: nothing is written, ``path`` keeps what it had.
     """
+    if trainer.models.stacked:  # a model file holds one model
+        raise NNBackendError("a stack of models is checkpointed by nnbackend.persistence."
+                             "stack_checkpoints.save_stack_checkpoint, not save_checkpoint")
     st, backend = trainer.state, trainer.network.backend
     refuse_non_finite(backend, st.params, path)  # a checkpoint never holds a diverged run
     counters, arrays = _split(st, _host_of(backend))

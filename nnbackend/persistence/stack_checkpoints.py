@@ -30,6 +30,7 @@ from ..core.backend import Backend
 from ..data.arrayfiles import ArrayFileError, NpzArchive
 from ..data.files import ZIP_MAGIC
 from ..errors import NNBackendError
+from ..training.divergence import FIX, DivergedError
 from ..training.trainer import TrainingState
 from .atomic import atomic_write
 from .checkpoints import _build, _host_of, _split
@@ -101,6 +102,35 @@ def resume_stack(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
     rest = {name: value for name, value in arrays.items() if not name.startswith(PARAMS)}
     return _build(TrainingState, dict(header["state"]), rest, backend,
                   {"params": net.params, "history": list(header["history"])})
+
+
+def save_stack_checkpoint(path: str | os.PathLike[str], trainer: Trainer) -> Path:
+    """Write a stack's run to ``path`` atomically (e.g. from a
+    :class:`~nnbackend.training.callbacks.Checkpoints` callback's ``save``), in the sweep
+    checkpoint's file format.
+
+    Raises
+    ------
+    DivergedError
+        A model still training has NaN or infinite parameters: nothing is written (a
+        frozen diverged model's NaN is kept, and blocks nothing).
+    """
+    if not trainer.models.savable(trainer):
+        raise DivergedError(f"a model still training has NaN or infinite parameters; "
+                            f"nothing was written to {path}, which keeps what it had; {FIX}")
+    header, arrays = stack_state(trainer)
+    return write_sweep_file(path, {"stack": header}, arrays)
+
+
+def load_stack_checkpoint(path: str | os.PathLike[str], models: StackedModels
+                          ) -> TrainingState:
+    """:func:`save_stack_checkpoint` backwards onto ``models`` (built as the first run
+    built them); pass the state to ``Trainer(..., state=..., stack=models)``."""
+    header, arrays = read_sweep_file(path)
+    if not isinstance(header.get("stack"), dict):
+        raise NNBackendError(f"{path} holds no stack's run (a sweep's checkpoint?); resume "
+                             "it with nnbackend.sweep(resume=...)")
+    return resume_stack(header["stack"], arrays, models)
 
 
 # ---- the sweep's file ------------------------------------------------------------------
