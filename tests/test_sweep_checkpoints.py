@@ -109,9 +109,10 @@ def straight(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, n
     return finished(where)
 
 
-@pytest.mark.parametrize(("name", "given"), [("SIGTERM", ["--checkpoint", "s.npz",
-                                                            "--checkpoint-every", "700"]),
-                                             ("SIGINT", [])])
+@pytest.mark.parametrize(("name", "given"), [
+    ("SIGTERM", ["--checkpoint", "s.npz", "--checkpoint-every", "700"]),
+    ("SIGINT", []),
+    *((name, []) for name in ("SIGUSR1", "SIGHUP") if hasattr(signal, name))])
 def test_a_signal_keeps_the_sweep_and_it_resumes_to_the_same_table(
         tmp_path: Path, straight: tuple[str, dict[str, np.ndarray]], name: str,
         given: list[str]) -> None:
