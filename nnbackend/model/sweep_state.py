@@ -30,6 +30,7 @@ from ..core.network import Network
 from ..data.pipeline import PreparedData, fingerprint
 from ..errors import NNBackendError
 from ..persistence.stack_checkpoints import (
+    plain_json,
     read_sweep_file,
     resume_stack,
     stack_state,
@@ -70,7 +71,7 @@ def _key(rows: Sequence[int]) -> str:
 
 def _plain_json(value: Any) -> Any:
     """``value`` as it comes back from the file (tuples as lists, keys as text)."""
-    return json.loads(json.dumps(value))
+    return json.loads(plain_json(value))
 
 
 class SweepCheckpoint:

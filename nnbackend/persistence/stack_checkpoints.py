@@ -139,9 +139,10 @@ def load_stack_checkpoint(path: str | os.PathLike[str], models: StackedModels
 def write_sweep_file(path: str | os.PathLike[str], header: Mapping[str, Any],
                      arrays: Mapping[str, np.ndarray]) -> Path:
     """Write a sweep checkpoint atomically (a failed write keeps the old file)."""
-    core = {"format": SWEEP_FORMAT, "format_version": SWEEP_VERSION, **header}
+    core = json.loads(plain_json({"format": SWEEP_FORMAT, "format_version": SWEEP_VERSION,
+                                  **header}))  # as a reader parses it, for the checksum
     host = {name: np.asarray(value, order="C") for name, value in arrays.items()}
-    text = json.dumps({**core, "checksum": _digest(core, host)}, sort_keys=True)
+    text = plain_json({**core, "checksum": _digest(core, host)})
     members = {HEADER_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8), **host}
     savez: Callable[..., Any] = np.savez  # (NumPy's stubs fear a key named allow_pickle)
     return atomic_write(path, lambda fh: savez(fh, **members))
@@ -196,10 +197,23 @@ def read_sweep_file(path: str | os.PathLike[str]
     return header, arrays
 
 
+def plain_json(value: Any) -> str:
+    """``value`` as the header's JSON: sorted keys, NumPy numbers as Python's, tuples as
+    lists, non-finite floats as Python writes them (``NaN``, ``Infinity``)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _digest(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:
     """SHA-256 over the canonical header, then each array by name (dtype, shape, bytes)."""
-    digest = hashlib.sha256(json.dumps(header, sort_keys=True, separators=(",", ":"))
-                            .encode("utf-8"))
+    digest = hashlib.sha256(plain_json(header).encode("utf-8"))
     for name in sorted(arrays):
         value = arrays[name]
         digest.update(f"\0{name}\0{value.dtype.str}\0{list(value.shape)}\0".encode())
