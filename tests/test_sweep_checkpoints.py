@@ -19,6 +19,7 @@ from nnbackend.core.backend import Backend
 from nnbackend.errors import NNBackendError
 from nnbackend.model.sweep import StackInfo, sweep_prepared
 from nnbackend.model.sweep_state import SweepCheckpoint, SweepInterrupted
+from nnbackend.persistence.stack_checkpoints import read_sweep_file, write_sweep_file
 
 from .test_stack_checkpoints import StopAt
 
@@ -77,6 +78,12 @@ def test_another_sweeps_checkpoint_is_refused(reference: Backend, tmp_path: Path
                      info, record: pytest.fail("a finished stack was trained again"), **FIXED)
     assert_same_sweep(reference, nb.sweep("flower", grid=GRID, backend=reference, **FIXED),
                       again)
+    # Checksummed, but not what a sweep writes (made by hand): one line, no traceback.
+    header, arrays = read_sweep_file(path)
+    del header["finished"]["0"]["result"]
+    write_sweep_file(path, header, arrays)
+    with pytest.raises(NNBackendError, match="is malformed"):
+        nb.sweep("flower", grid=GRID, backend=reference, resume=path, **FIXED)
 
 
 # -- the command line ----------------------------------------------------------------------

@@ -15,10 +15,11 @@ other data is refused in one line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -192,16 +193,32 @@ class SweepCheckpoint:
         """The finished models of ``rows`` as their stack's training handed them back:
         their table rows put into ``table``, ``{row: (network, result)}`` returned."""
         out: dict[int, tuple[Network, TrainingResult]] = {}
-        for row, size, activation in zip(rows, sizes, hidden, strict=True):
-            done = self.header["finished"][str(row)]
-            table[row] = dict(done["row"])
-            prefix = f"model.{row}."
-            params = {name[len(prefix):]: backend.asarray(value)
-                      for name, value in self.arrays.items() if name.startswith(prefix)}
-            network = Network(tuple(size), get_hidden_activation(activation),
-                              OUTPUT_LAYERS[task], backend, params)
-            out[row] = (network, TrainingResult(**done["result"]))
+        with self._malformed():
+            for row, size, activation in zip(rows, sizes, hidden, strict=True):
+                done = self.header["finished"][str(row)]
+                prefix = f"model.{row}."
+                host = {name[len(prefix):]: value for name, value in self.arrays.items()
+                        if name.startswith(prefix)}
+                shapes = {f"{kind}{l}": (size[l], size[l - 1] if kind == "W" else 1)
+                          for l in range(1, len(size)) for kind in "Wb"}  # noqa: E741
+                if {name: value.shape for name, value in host.items()} != shapes:
+                    raise ValueError(f"model {row}'s parameters are not its layers'")
+                network = Network(tuple(size), get_hidden_activation(activation),
+                                  OUTPUT_LAYERS[task], backend,
+                                  {name: backend.asarray(value) for name, value in host.items()})
+                out[row] = (network, TrainingResult(**done["result"]))
+                table[row] = dict(done["row"])
         return out
+
+    @contextlib.contextmanager
+    def _malformed(self) -> Iterator[None]:
+        """One line for a checksummed file whose content is not a sweep's (made by hand)."""
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise NNBackendError(f"sweep checkpoint {self.resume} is malformed ({exc}); "
+                                 "resume from another checkpoint or start the sweep "
+                                 "again") from None
 
     def stack_done(self, rows: Sequence[int], table: Sequence[Mapping[str, Any]],
                    trained: Mapping[int, tuple[Network, TrainingResult]]) -> None:
@@ -231,7 +248,8 @@ class SweepCheckpoint:
         prefix = f"stack.{key}."
         arrays = {name[len(prefix):]: value for name, value in self.arrays.items()
                   if name.startswith(prefix)}
-        return resume_stack(saved, arrays, models)
+        with self._malformed():
+            return resume_stack(saved, arrays, models)
 
     def callback(self, rows: Sequence[int], models: StackedModels) -> Callback:
         """The loop's callback that keeps this stack: every :attr:`every` steps, and at
