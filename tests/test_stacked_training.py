@@ -173,7 +173,7 @@ def test_stacks_refuse_what_they_cannot_run_yet(reference: Backend) -> None:
     stack = ModelStack([(2, 4, 1)] * 2, reference, get_hidden_activation("tanh"), [1, 2])
     options = [TrainingOptions(iterations=10)] * 2
     models = StackedModels(stack, options, "binary")
-    with pytest.raises(SettingError, match="CUDA graphs"):
+    with pytest.raises(SettingError, match="CUDA graphs need a CUDA device"):
         Trainer(models.network, X, Y, options[0], stack=models, cuda_graph="on")
     with pytest.raises(NNBackendError, match="communicator"):
         Trainer(models.network, X, Y, options[0], stack=models, comm=object())

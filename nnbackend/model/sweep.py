@@ -306,7 +306,7 @@ def _train_stack(plans: list[_Plan], rows: list[int], data: PreparedData, backen
     trainer = Trainer(models.network, X, Y, models.options[0], validation=validation,
                       on_record=None if on_record is None else
                       (lambda record: on_record(info, record)),
-                      cuda_graph="off", callbacks=callbacks, stack=models)
+                      callbacks=callbacks, stack=models)
     run = trainer.run()
     xp, output = backend.xp, models.network.output
     out: dict[int, tuple[Network, TrainingResult]] = {}

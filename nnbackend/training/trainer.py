@@ -253,8 +253,8 @@ class Trainer:
     stack : StackedModels, optional
         Train ``k`` models at once (:mod:`nnbackend.training.stacked`): ``network`` is
         its ``network`` (the stacked parameters), ``options`` the first model's; each
-        model draws, steps, records and stops as its own single run. Not with CUDA
-        graphs, a communicator, host-resident data or a resumed state (yet).
+        model draws, steps, records and stops as its own single run. Not with a
+        communicator, host-resident data or a resumed state (yet).
     """
 
     def __init__(self, network: Network, X: Array, Y: Array,
@@ -313,11 +313,7 @@ class Trainer:
         if comm is not None and cuda_graph == "on":
             raise SettingError("CUDA graphs do not run data-parallel yet; use {cuda_graph} "
                                "auto or off with a communicator")
-        if stack is not None and cuda_graph == "on":
-            raise SettingError("a stack of models does not run as CUDA graphs yet; use "
-                               "{cuda_graph} auto or off")
-        self.use_graphs = (comm is None and stack is None
-                           and use_cuda_graphs(cuda_graph, network.backend))
+        self.use_graphs = comm is None and use_cuda_graphs(cuda_graph, network.backend)
         self._stop: tuple[str, str | None] | None = None  # (kind, reason) once requested
         self._clock = time.perf_counter()
 
@@ -542,7 +538,8 @@ class Trainer:
         """Move the state onto a :class:`GraphedSteps` runner's static arrays."""
         st = self.state
         X, Y = (None, None) if self.host_data else (self.X, self.Y)
-        graphed = GraphedSteps(self.network.backend, spec, X, Y, st.params, st.optimizer_state)
+        graphed = GraphedSteps(self.network.backend, spec, X, Y, st.params, st.optimizer_state,
+                               gather=self.models.gather)
         st.params, st.optimizer_state = graphed.params, graphed.opt_state
         return graphed
 
