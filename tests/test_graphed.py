@@ -166,21 +166,23 @@ def test_real_cuda_graphs_equal_eager_steps(name):
 # -- stacks of models through the same runner ---------------------------------------------
 
 def fit_stack(backend: Backend, sizes, seeds, options, activation="tanh", graphs="off",
-              validation=False, data_on="device"):
-    """Train a stack on the flower through the one loop; its history and final stacked
-    parameters on the host, and which models were frozen for what."""
+              validation=False, data_on="device", task="binary"):
+    """Train a stack on the flower through the one loop (data on the device, or host
+    NumPy arrays streamed); its history and final stacked parameters on the host, and
+    which models were frozen for what."""
     from nnbackend.core.activations import get_hidden_activation
     from nnbackend.training.stack import ModelStack
     from nnbackend.training.stacked import StackedModels
 
     stack = ModelStack(sizes, backend, get_hidden_activation(activation), seeds)
-    models = StackedModels(stack, options, "binary", has_validation=validation)
+    models = StackedModels(stack, options, task, has_validation=validation)
+    targets = encode_targets(Y_FLOWER, task).Y
     if data_on == "host":
-        X, Y = np.asarray(X_FLOWER, dtype=backend.dtype_name), TARGETS.Y.astype(
+        X, Y = np.asarray(X_FLOWER, dtype=backend.dtype_name), targets.astype(
             backend.dtype_name)
     else:
-        X, Y = backend.asarray(X_FLOWER), backend.asarray(TARGETS.Y)
-    val = ((backend.asarray(X_FLOWER[:80]), backend.asarray(TARGETS.Y[:, :80]))
+        X, Y = backend.asarray(X_FLOWER), backend.asarray(targets)
+    val = ((backend.asarray(X_FLOWER[:80]), backend.asarray(targets[:, :80]))
            if validation else None)
     trainer = Trainer(models.network, X, Y, options[0], validation=val, cuda_graph=graphs,
                       data_on=data_on, stack=models)

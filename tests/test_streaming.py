@@ -22,7 +22,7 @@ from nnbackend.errors import NNBackendError
 from nnbackend.training.streaming import SLOTS, BatchStream
 from nnbackend.training.trainer import Trainer, TrainingOptions
 
-from .test_graphed import stand_in
+from .test_graphed import STACKS, assert_same_run, fit_stack, stand_in
 
 X_FLOWER, Y_FLOWER = flower()
 TARGETS = encode_targets(Y_FLOWER)
@@ -159,6 +159,37 @@ def test_host_data_must_be_numpy(reference):
         Trainer(net, [[0.0, 0.0]], [[0.0]], data_on="host")
     with pytest.raises(NNBackendError, match="unknown data place 'disk'"):
         Trainer(net, X_FLOWER, TARGETS.Y, data_on="disk")
+
+
+#: Stacks whose steps take mini-batches (host data is never full-batch).
+MINI_BATCH_STACKS = [name for name, (_, _, options, _, _) in STACKS.items()
+                     if options[0].batch_size is not None]
+
+
+@pytest.mark.parametrize("name", MINI_BATCH_STACKS)
+def test_a_stack_streams_each_models_own_batches(backend, name):
+    """A stack's per-model batches gathered on the host (``k * b`` rows a step) give the
+    device-resident stacked run, bit for bit."""
+    sizes, seeds, options, activation, validation = STACKS[name]
+    device = fit_stack(backend, sizes, seeds, options, activation, validation=validation)
+    host = fit_stack(backend, sizes, seeds, options, activation, validation=validation,
+                     data_on="host")
+    assert_same_run(host, device)
+
+
+@pytest.mark.parametrize("name", MINI_BATCH_STACKS)
+def test_a_stack_streams_through_the_staged_path_and_graphs(reference, name):
+    """The GPU path's slots (sized for ``k`` batches) and the graphed runner's static
+    batch, with a multiclass stack's ``(k, n[L], b)`` targets: the device-resident run."""
+    sizes, seeds, options, activation, validation = STACKS[name]
+    sizes = [(*s[:-1], 2) for s in sizes]
+    device = fit_stack(reference, sizes, seeds, options, activation, validation=validation,
+                       task="multiclass")
+    backend, log = staged(stand_in(reference)[0])
+    host = fit_stack(backend, sizes, seeds, options, activation, graphs="on",
+                     validation=validation, data_on="host", task="multiclass")
+    assert_same_run(host, device)
+    assert any(entry.startswith("wait copy") for entry in log)  # the staged path ran
 
 
 @pytest.mark.gpu

@@ -17,9 +17,10 @@ each equal to its own single run:
   a model's NaN stays in its own slice of every batched product. The run stops when every
   model is frozen.
 
-Steps replay as CUDA graphs where a single run's do (:mod:`nnbackend.training.graphed`).
-Data-parallel runs, host-resident data and checkpoints do not take stacks yet (the
-trainer refuses them in one line).
+Steps replay as CUDA graphs where a single run's do (:mod:`nnbackend.training.graphed`),
+and data kept on the host streams each model's batches (:mod:`nnbackend.training.
+streaming`). Data-parallel runs and checkpoints do not take stacks yet (the trainer
+refuses them in one line).
 """
 
 from __future__ import annotations

@@ -254,7 +254,7 @@ class Trainer:
         Train ``k`` models at once (:mod:`nnbackend.training.stacked`): ``network`` is
         its ``network`` (the stacked parameters), ``options`` the first model's; each
         model draws, steps, records and stops as its own single run. Not with a
-        communicator, host-resident data or a resumed state (yet).
+        communicator or a resumed state (yet).
     """
 
     def __init__(self, network: Network, X: Array, Y: Array,
@@ -265,13 +265,11 @@ class Trainer:
                  state: TrainingState | None = None, cuda_graph: str = "auto",
                  data_on: str = "device", callbacks: Sequence[Callback] = (),
                  comm: Any = None, stack: Any = None) -> None:
-        if stack is not None and (comm is not None or data_on != "device"
-                                  or state is not None
+        if stack is not None and (comm is not None or state is not None
                                   or any(isinstance(c, Checkpoints) for c in callbacks)):
-            raise NNBackendError("a stack of models trains in one process, with its data "
-                                 "on the device, from the start, without checkpoints: drop "
-                                 "the communicator, data_on host, the resumed state and "
-                                 "Checkpoints (or train one model)")
+            raise NNBackendError("a stack of models trains in one process, from the start, "
+                                 "without checkpoints: drop the communicator, the resumed "
+                                 "state and Checkpoints (or train one model)")
         self.options = (options or TrainingOptions()).checked(validation is not None)
         if data_on not in DATA_PLACES:
             raise NNBackendError(f"unknown data place {data_on!r}; choose device or host")
@@ -410,7 +408,8 @@ class Trainer:
                 begun.append(callback)
             try:
                 if self.host_data and self.comm is None:  # ranks gather their own rows
-                    stream = BatchStream(self.X, self.Y, net.backend, self.batch)
+                    stream = BatchStream(self.X, self.Y, net.backend, self.batch,
+                                         self.models.k)
                 # A diverging NumPy run would flood stderr with overflow warnings; the loop
                 # detects divergence itself, at the records.
                 with net.backend.compute_mode(), np.errstate(over="ignore", invalid="ignore",
