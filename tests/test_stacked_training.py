@@ -175,8 +175,6 @@ def test_stacks_refuse_what_they_cannot_run_yet(reference: Backend) -> None:
     models = StackedModels(stack, options, "binary")
     with pytest.raises(SettingError, match="CUDA graphs need a CUDA device"):
         Trainer(models.network, X, Y, options[0], stack=models, cuda_graph="on")
-    with pytest.raises(NNBackendError, match="communicator"):
-        Trainer(models.network, X, Y, options[0], stack=models, comm=object())
     with pytest.raises(NNBackendError, match="Checkpoints"):
         Trainer(models.network, X, Y, options[0], stack=models,
                 callbacks=[Checkpoints(10, lambda trainer: None)])

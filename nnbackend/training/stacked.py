@@ -18,9 +18,10 @@ each equal to its own single run:
   model is frozen.
 
 Steps replay as CUDA graphs where a single run's do (:mod:`nnbackend.training.graphed`),
-and data kept on the host streams each model's batches (:mod:`nnbackend.training.
-streaming`). Data-parallel runs and checkpoints do not take stacks yet (the trainer
-refuses them in one line).
+data kept on the host streams each model's batches (:mod:`nnbackend.training.
+streaming`), and a communicator splits each model's batch over the ranks
+(:mod:`nnbackend.distributed`). Checkpoints do not take stacks yet (the trainer refuses
+them in one line).
 """
 
 from __future__ import annotations

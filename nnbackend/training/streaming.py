@@ -33,6 +33,7 @@ import numpy as np
 
 from ..core.backend import Backend
 from ..errors import NNBackendError
+from .stack import model_major
 
 Array = Any
 #: Staging slots: one being read by the step, one being copied, one being gathered.
@@ -174,12 +175,8 @@ class BatchStream:
         self._current = index
         if self.models is None:
             return X, Y
-        # The k models' rows, gathered model after model: views on the device, shaped as
-        # the device-resident stack's gather shapes them.
-        xp, k = self.backend.xp, self.models
-        b = X.shape[0] // k
-        return (xp.reshape(X, (k, b, X.shape[1])),
-                xp.permute_dims(xp.reshape(Y, (Y.shape[0], k, b)), (1, 0, 2)))
+        # The k models' rows, gathered model after model, as the device-resident gather.
+        return model_major(X, Y, self.models, xp=self.backend.xp)
 
     def done(self) -> None:
         """Mark the batch from :meth:`next` as read by launched work (its slot is reusable)."""

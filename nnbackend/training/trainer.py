@@ -33,6 +33,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -254,7 +255,7 @@ class Trainer:
         Train ``k`` models at once (:mod:`nnbackend.training.stacked`): ``network`` is
         its ``network`` (the stacked parameters), ``options`` the first model's; each
         model draws, steps, records and stops as its own single run. Not with a
-        communicator or a resumed state (yet).
+        resumed state (yet).
     """
 
     def __init__(self, network: Network, X: Array, Y: Array,
@@ -265,11 +266,11 @@ class Trainer:
                  state: TrainingState | None = None, cuda_graph: str = "auto",
                  data_on: str = "device", callbacks: Sequence[Callback] = (),
                  comm: Any = None, stack: Any = None) -> None:
-        if stack is not None and (comm is not None or state is not None
+        if stack is not None and (state is not None
                                   or any(isinstance(c, Checkpoints) for c in callbacks)):
-            raise NNBackendError("a stack of models trains in one process, from the start, "
-                                 "without checkpoints: drop the communicator, the resumed "
-                                 "state and Checkpoints (or train one model)")
+            raise NNBackendError("a stack of models trains from the start, without "
+                                 "checkpoints: drop the resumed state and Checkpoints (or "
+                                 "train one model)")
         self.options = (options or TrainingOptions()).checked(validation is not None)
         if data_on not in DATA_PLACES:
             raise NNBackendError(f"unknown data place {data_on!r}; choose device or host")
@@ -352,7 +353,8 @@ class Trainer:
         """
         st, l2 = self.state, self.models.l2
         # Data-parallel: each rank evaluates its share of the rows and the sums are reduced.
-        evaluate_on = self.models.evaluate if self.comm is None else self.comm.evaluate
+        evaluate_on = (self.models.evaluate if self.comm is None else  # a stack's masks too
+                       partial(self.comm.evaluate, masks=self.models.fixed_masks))
         if totals is not None and totals.examples == self.m:
             cost, acc = _averaged(self.network, st.params, totals, l2, self.m)
         else:  # iteration mode, or an epoch resumed from a checkpoint without its sums
