@@ -190,7 +190,8 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
         return datas[key]
 
     prepare_for(fixed.get("seed", grid.get("seed", [3])[0]) if split else None)  # errors first
-    say(f"Backend: {chosen.describe()}; {count(models, 'model')}")
+    graphs = "; each step replayed as a CUDA graph" if chosen.graph_capture else ""
+    say(f"Backend: {chosen.describe()}; {count(models, 'model')}{graphs}")
     bars: list[StackBar] = []  # on a terminal: one per stack, cleared before each line
 
     def progress(info: StackInfo) -> list[Callback]:
