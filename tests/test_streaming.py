@@ -204,3 +204,19 @@ def test_real_staging_on_a_gpu_gives_the_device_resident_run(backend_name):
         for graphs in ("off", "auto"):  # auto: CUDA graphs on PyTorch, eager on CuPy
             assert_same(fit(backend, options, "host", graphs=graphs),
                         fit(backend, options, "device", graphs=graphs))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend_name", ["cupy", "torch"])
+def test_real_staging_of_a_stack_gives_the_device_resident_run(backend_name):
+    try:
+        backend = resolve_backend("cuda", backend_name, "float64")
+    except NNBackendError as exc:
+        pytest.skip(str(exc))
+    for name in MINI_BATCH_STACKS:
+        sizes, seeds, options, activation, validation = STACKS[name]
+        for graphs in ("off", "auto"):  # auto: CUDA graphs on PyTorch, eager on CuPy
+            assert_same_run(
+                fit_stack(backend, sizes, seeds, options, activation, graphs,
+                          validation, data_on="host"),
+                fit_stack(backend, sizes, seeds, options, activation, graphs, validation))
