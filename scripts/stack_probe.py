@@ -11,9 +11,9 @@ the one training loop (``Trainer``), as ``nnbackend sweep`` does:
 
 - ``speed``: one model's step, and a stack of ``--models`` models (hidden sizes 1 to 8,
   each its own seed and learning rate) per step, each the median of ``--repeats``
-  in-process runs after a warm-up (the run ends with a read of the parameters, so the
-  device has finished); ``models_per_step_over_single`` is how many single-model steps
-  one stacked step is worth (``k * single / stack``);
+  in-process runs after a warm-up, set-up not timed (the run ends with a read of the
+  parameters, so the device has finished); ``models_per_step_over_single`` is how many
+  single-model steps one stacked step is worth (``k * single / stack``);
 - ``exact``: a stack of 8 models against each model's own single run on the same backend
   (largest parameter difference), and, where steps replay as CUDA graphs, the graphed
   stack against the eager stack (the same kernels: equal to rounding).
@@ -28,6 +28,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,38 +56,55 @@ def rates(k: int) -> list[float]:
     return [float(r) for r in np.linspace(0.1, 1.2, k)]
 
 
-def single_run(backend: Backend, data: tuple[Any, Any], hidden: int, seed: int, lr: float,
-               steps: int, graphs: str) -> dict[str, Any]:
-    """One model's run (``nnbackend train``'s: one generator); its parameters on the host."""
+def single_trainer(backend: Backend, data: tuple[Any, Any], hidden: int, seed: int,
+                   lr: float, steps: int, graphs: str) -> Trainer:
+    """One model's run (``nnbackend train``'s: one generator), ready to run."""
     rng = host_rng(seed)
     net = Network.create((2, hidden, 1), backend, "tanh", "binary", "small", rng=rng)
-    Trainer(net, *data, TrainingOptions(learning_rate=lr, iterations=steps,
-                                        print_every=steps), rng=rng, cuda_graph=graphs).run()
-    return {name: backend.to_host(value) for name, value in net.params.items()}
+    return Trainer(net, *data, TrainingOptions(learning_rate=lr, iterations=steps,
+                                               print_every=steps), rng=rng, cuda_graph=graphs)
 
 
-def stack_run(backend: Backend, data: tuple[Any, Any], hidden: list[int], steps: int,
-              graphs: str) -> tuple[StackedModels, bool]:
-    """A stack of ``len(hidden)`` flower models (seed ``i``, rate ``rates(k)[i]``) trained
-    ``steps`` full-batch steps; the stack, and whether its steps were graphs."""
+def single_run(backend: Backend, data: tuple[Any, Any], hidden: int, seed: int, lr: float,
+               steps: int, graphs: str) -> dict[str, Any]:
+    """One model's run; its parameters on the host."""
+    trainer = single_trainer(backend, data, hidden, seed, lr, steps, graphs)
+    trainer.run()
+    return {name: backend.to_host(value) for name, value in trainer.network.params.items()}
+
+
+def stack_trainer(backend: Backend, data: tuple[Any, Any], hidden: list[int], steps: int,
+                  graphs: str) -> tuple[StackedModels, Trainer]:
+    """A stack of ``len(hidden)`` flower models (seed ``i``, rate ``rates(k)[i]``) for
+    ``steps`` full-batch steps, ready to run."""
     k = len(hidden)
     stack = ModelStack([(2, h, 1) for h in hidden], backend, get_hidden_activation("tanh"),
                        list(range(k)))
     options = [TrainingOptions(learning_rate=lr, iterations=steps, print_every=steps)
                for lr in rates(k)]
     models = StackedModels(stack, options, "binary")
-    trainer = Trainer(models.network, *data, options[0], cuda_graph=graphs, stack=models)
+    return models, Trainer(models.network, *data, options[0], cuda_graph=graphs,
+                           stack=models)
+
+
+def stack_run(backend: Backend, data: tuple[Any, Any], hidden: list[int], steps: int,
+              graphs: str) -> tuple[StackedModels, bool]:
+    """The stack trained; and whether its steps were graphs."""
+    models, trainer = stack_trainer(backend, data, hidden, steps, graphs)
     trainer.run()
     return models, trainer.use_graphs
 
 
-def median_seconds(run: Any, repeats: int) -> float:
-    """The median wall time of ``run()`` over ``repeats`` calls, after one warm-up."""
-    run()
+def median_seconds(make: Callable[[], Trainer], repeats: int) -> float:
+    """The median wall time of a fresh trainer's ``run()`` (its set-up, the models' draws
+    included, is not timed) over ``repeats`` runs, after one warm-up. The run ends with
+    a read of the parameters (their finiteness), so the device has finished."""
+    make().run()
     times = []
     for _ in range(repeats):
+        trainer = make()
         start = time.perf_counter()
-        run()
+        trainer.run()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -95,10 +113,10 @@ def speed(backend: Backend, k: int, steps: int, repeats: int, graphs: str) -> di
     """Microseconds per step of one model and of a stack of ``k``."""
     data = flower_data(backend)
     hidden = [1 + i % 8 for i in range(k)]
-    single = median_seconds(lambda: single_run(backend, data, 4, 0, 1.2, steps, graphs),
-                            repeats) / steps
-    stacked = median_seconds(lambda: stack_run(backend, data, hidden, steps, graphs),
-                             repeats) / steps
+    single = median_seconds(
+        lambda: single_trainer(backend, data, 4, 0, 1.2, steps, graphs), repeats) / steps
+    stacked = median_seconds(
+        lambda: stack_trainer(backend, data, hidden, steps, graphs)[1], repeats) / steps
     return {"models": k, "steps": steps, "single_us_per_step": 1e6 * single,
             "stack_us_per_step": 1e6 * stacked,
             "stack_us_per_model_step": 1e6 * stacked / k,

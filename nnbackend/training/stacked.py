@@ -114,6 +114,8 @@ class StackedModels:
         self.records: list[int | None] = [None] * self.k
         self.best: list[dict[str, Any] | None] = [None] * self.k
         self._rate: tuple[Any, Any] = (None, None)  # (key, the uploaded rates)
+        self._rate_state: Any = None  # what the rates were last computed from
+        self._decays = any(o.lr_decay for o in self.options)
         self.evaluate = partial(evaluate, masks=stack.unit_masks)
 
     def optimizer(self) -> Optimizer:
@@ -142,13 +144,22 @@ class StackedModels:
     def learning_rate(self, epoch: int) -> Any:
         """Each model's (decayed) rate at ``epoch``, 0 for a frozen model: a float when
         all are equal, else a ``(k, 1, 1)`` array (uploaded when the rates change)."""
-        rates = tuple(0.0 if frozen else
-                      decayed_learning_rate(o.learning_rate, o.lr_decay, epoch,
-                                            o.lr_decay_every) if o.lr_decay else o.learning_rate
-                      for o, frozen in zip(self.options, self.frozen, strict=True))
-        if rates != self._rate[0]:
-            self._rate = (rates, self.stack.per_model(rates, "the learning rate"))
+        # Full-batch runs ask every step: recompute only when a rate can have changed
+        # (a decay's epoch, a freeze), not k Python expressions per step.
+        state = (epoch if self._decays else None, self.frozen.tobytes())
+        if state != self._rate_state:
+            rates = self._rates(epoch)
+            if rates != self._rate[0]:
+                self._rate = (rates, self.stack.per_model(rates, "the learning rate"))
+            self._rate_state = state
         return self._rate[1]
+
+    def _rates(self, epoch: int) -> tuple[float, ...]:
+        """Each model's rate at ``epoch`` as floats (0 when frozen)."""
+        return tuple(0.0 if frozen else
+                     decayed_learning_rate(o.learning_rate, o.lr_decay, epoch,
+                                           o.lr_decay_every) if o.lr_decay else o.learning_rate
+                     for o, frozen in zip(self.options, self.frozen, strict=True))
 
     def divergence(self, cost: Any, unit: str, count: int) -> str | None:
         """None: a model's divergence freezes that model (:class:`StackStopping`)."""
