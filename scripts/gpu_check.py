@@ -38,9 +38,14 @@ skipped. The steps:
    <= 0.3x, wide and deep <= 1.0x).
 7. ``streaming``: ``scripts/gpu_probes.py streaming``: the wide workload with its data
    kept in host memory, >= 80% of the speed with the data on the device.
-8. ``bench``: ``scripts/bench.py --device cuda`` (planar, wide, deep) against PyTorch
+8. ``sweep``: ``scripts/stack_probe.py`` on PyTorch CUDA (graphs) and CuPy: a stack of
+   1,024 flower models per step against one model's step (>= 20 models' steps for the
+   time of one stacked step), 8 stacked models against their single runs (float64, to
+   1e-9: batched products may sum in another order) and the graphed stack against the
+   eager one (to 1e-12).
+9. ``bench``: ``scripts/bench.py --device cuda`` (planar, wide, deep) against PyTorch
    CUDA, with fewer repetitions than on the CPU.
-9. ``tests-rest``: the rest of the suite (``-m "not gpu"``: it must pass unchanged on a
+10. ``tests-rest``: the rest of the suite (``-m "not gpu"``: it must pass unchanged on a
    GPU machine) in whatever budget is left; unfinished, it is reported as skipped.
 
 ``--dry-run`` runs every step on the CPU instead, with NumPy standing in for CuPy and
@@ -383,7 +388,10 @@ def probe(checker: Checker, name: str, limit: float, repeats: int, target: Targe
 
 #: The steps, in the order they run (``--skip`` names them).
 STEP_NAMES = ("tests", "train-float64", "cuda-graph", "train-float32", "devices", "steps",
-              "streaming", "bench", "tests-rest")
+              "streaming", "sweep", "bench", "tests-rest")
+#: The sweep step's target on a GPU: one stacked step of 1,024 flower models is worth at
+#: least this many single-model steps.
+SWEEP_SPEEDUP = 20.0
 #: Per-step targets on the GPU: (workload, best nnbackend variant / torch autograd).
 STEP_TARGETS = {"planar": 0.3, "wide": 1.0, "deep": 1.0}
 
@@ -422,6 +430,39 @@ def check_streaming(checker: Checker, step: Step, limit: float, repeats: int,
         f"{name}: {r['host_speed_over_device']:.2f}x the on-device speed ({r['host_s']:.2f} "
         f"vs {r['device_s']:.2f} s for 2 epochs), same cost: {r['same_cost']}"
         for name, r in results.items())
+
+
+def check_sweep(checker: Checker, step: Step, limit: float, repeats: int,
+                target: Target) -> None:
+    """``scripts/stack_probe.py`` on PyTorch (graphs) and the CuPy target: the stack's
+    speed against one model's (judged on a GPU) and its exactness (always judged)."""
+    size = ("--models", "16", "--steps", "20") if target.dry else ("--models", "1024")
+    docs: dict[str, Any] = {}
+    verdicts = []
+    for backend, graphs in (("torch", target.graphs), (target.cupy, "auto")):
+        done = checker.command(step.name, [
+            sys.executable, "scripts/stack_probe.py", "--backend", backend, "--device",
+            target.device, "--repeats", str(repeats), "--cuda-graph", graphs, *size], limit / 2)
+        if done.returncode != 0:
+            raise RuntimeError(f"stack_probe.py --backend {backend} exited {done.returncode}: "
+                               f"{done.stderr.strip().splitlines()[-1:]}")
+        doc = docs[backend] = json_line(done.stdout)
+        fast = doc["speed"]["models_per_step_over_single"] >= SWEEP_SPEEDUP or target.dry
+        graph_diff = doc["exact"]["max_diff_graph_vs_eager"]
+        graphed = backend != "torch" or target.dry or doc["exact"]["graphs"]
+        verdicts.append(fast and graphed and doc["exact"]["max_diff_vs_single_runs"] <= 1e-9
+                        and (graph_diff is None or graph_diff <= 1e-12))
+    step.data = docs
+    step.status = "passed" if all(verdicts) else "failed"
+    step.detail = "; ".join(
+        f"{name}: {d['speed']['models']} models per step "
+        f"{d['speed']['stack_us_per_step']:,.0f} us vs one model "
+        f"{d['speed']['single_us_per_step']:,.0f} us "
+        f"({d['speed']['models_per_step_over_single']:,.1f} models' steps, >= "
+        f"{SWEEP_SPEEDUP:.0f}); {d['exact']['models']} models vs their single runs "
+        f"{d['exact']['max_diff_vs_single_runs']:.1e} (<= 1e-9), graphs vs eager "
+        f"{_number(d['exact']['max_diff_graph_vs_eager'], '.1e')} (<= 1e-12)"
+        for name, d in docs.items())
 
 
 def check_float32(checker: Checker, step: Step, limit: float, target: Target) -> None:
@@ -552,9 +593,9 @@ def markdown(info: dict[str, Any], steps: list[Step]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _number(value: Any) -> str:
-    """A float with one decimal, or a dash."""
-    return "-" if value is None else f"{value:.1f}"
+def _number(value: Any, form: str = ".1f") -> str:
+    """A float in ``form`` (one decimal), or a dash."""
+    return "-" if value is None else format(value, form)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -616,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         ("devices", 30, lambda s, t: check_devices(checker, s, t, target)),
         ("steps", 120, lambda s, t: check_steps(checker, s, t, repeats, target)),
         ("streaming", 90, lambda s, t: check_streaming(checker, s, t, repeats, target)),
+        ("sweep", 90, lambda s, t: check_sweep(checker, s, t, repeats, target)),
         ("bench", 200, lambda s, t: check_bench(checker, s, t, repeats, target)),
         ("tests-rest", args.budget, lambda s, t: check_rest_of_tests(checker, s, t, target)),
     ]

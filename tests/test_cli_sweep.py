@@ -167,3 +167,26 @@ def test_save_best_when_every_model_diverged_writes_nothing_and_exits_3(
                                      "lower --lr, or add --standardize")
     assert best.read_bytes() == b"an earlier file"
     assert "2 models in 2 stacks" in result.output or "2 models in 1 stack," in result.output
+
+
+def test_stacks_replay_their_steps_as_graphs_where_the_backend_captures(monkeypatch
+                                                                         ) -> None:
+    """Where steps can be captured (PyTorch on CUDA; here the CPU stand-in that replays by
+    calling again), the sweep says so and every row is the eager sweep's."""
+    import nnbackend.cli.sweep as sweep_cli
+    from nnbackend.core.backend import resolve_backend
+
+    from .test_graphed import stand_in
+
+    args = ("sweep", "--layers", "2,5", "--lr", "0.5,1.2", "--iterations", 60,
+            "--print-every", 20, "--backend", "numpy", "--device", "cpu", "--json")
+    eager = run(*args)
+    assert eager.exit_code == 0, eager.output
+    graphed, calls = stand_in(resolve_backend("cpu", "numpy", "float64"))
+    monkeypatch.setattr(sweep_cli, "resolve_backend", lambda *a: graphed)
+    done = run(*args)
+    assert done.exit_code == 0, done.output
+    assert "Backend: numpy on cpu, float64; 4 models; each step replayed as a CUDA " \
+           "graph" in done.output
+    assert calls["replay"] > 0
+    assert done.stdout.splitlines()[-1] == eager.stdout.splitlines()[-1]

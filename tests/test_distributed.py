@@ -318,6 +318,84 @@ def test_data_parallel_training_equals_one_process(backend64, single_runs, run, 
         assert result.stop_reason.startswith("early stopping")  # the case is exercised
 
 
+#: Stacks of models run data-parallel: (task, each model's layer sizes, hidden activation,
+#: each model's options, data place, rows). Padded sigmoid stacks carry unit masks; the
+#: last case freezes a diverged model and an early-stopped one.
+STACK_RUNS = {
+    "stack-gd-full-batch-padded-sigmoid-l2": (
+        "binary", [(3, 5, 4, 1), (3, 2, 4, 1)], "sigmoid",
+        [TrainingOptions(lr, iterations=12, print_every=4, l2=l2)
+         for lr, l2 in ((0.9, 0.4), (0.5, 0.0))], "device", 23),
+    "stack-adam-dropout-decay-betas": (
+        "multiclass", [(3, 6, 3), (3, 4, 3), (3, 6, 3)], "tanh",
+        [TrainingOptions(lr, epochs=3, batch_size=6, optimizer="adam", keep_prob=keep,
+                         lr_decay=decay, beta1=beta1, print_every=1)
+         for lr, keep, decay, beta1 in ((0.01, 0.7, 0.5, 0.9), (0.02, 1.0, 0.0, 0.8),
+                                        (0.01, 0.8, 0.0, 0.9))], "device", 23),
+    "stack-momentum-host-data": (
+        "regression", [(3, 5, 2), (3, 3, 2)], "relu",
+        [TrainingOptions(lr, epochs=2, batch_size=7, optimizer="momentum", l2=0.2,
+                         print_every=1) for lr in (0.05, 0.1)], "host", 23),
+    "stack-gd-patience-one-diverges": (
+        "binary", [(3, 4, 1)] * 3, "tanh",
+        [TrainingOptions(lr, iterations=30, batch_size=5, print_every=2, patience=2)
+         for lr in (3.0, 1e308, 0.5)], "device", 23),
+}
+
+
+def fit_stack(backend: Backend, name: str, comm=None):
+    """One rank's (or the single process's) stacked run: history without times, the
+    stacked parameters on the host, the result, what it printed, each model's stop."""
+    from nnbackend.core.activations import get_hidden_activation
+    from nnbackend.training.stack import ModelStack
+    from nnbackend.training.stacked import StackedModels
+
+    task, sizes, activation, options, data_on, rows = STACK_RUNS[name]
+    X_host, Y_host = problem(task, rows)
+    X, Y = (X_host, Y_host) if data_on == "host" else (backend.asarray(X_host),
+                                                       backend.asarray(Y_host))
+    validation = None
+    if options[0].patience is not None:
+        X_val, Y_val = problem(task, 9)
+        validation = (backend.asarray(X_val), backend.asarray(Y_val))
+    stack = ModelStack(sizes, backend, get_hidden_activation(activation),
+                       list(range(len(sizes))))
+    models = StackedModels(stack, options, task, has_validation=validation is not None)
+    printed: list[dict] = []
+    trainer = Trainer(models.network, X, Y, options[0], validation=validation,
+                      on_record=printed.append, data_on=data_on, comm=comm, stack=models)
+    result = trainer.run()
+    history = [{k: v for k, v in r.items() if k != "time"} for r in result.history]
+    return (history, host(backend, models.network.params), result, printed,
+            (models.stopped_by, models.steps))
+
+
+@pytest.mark.parametrize("k", RANKS)
+@pytest.mark.parametrize("run", list(STACK_RUNS))
+def test_data_parallel_stacks_equal_one_process(backend64, single_runs, run, k):
+    """Each rank keeps its part of every model's batch; the stacked gradients are summed
+    in one buffer: k ranks give the one-process stack within 1e-12, every rank the same."""
+    key = (backend64.describe(), run)
+    if key not in single_runs:
+        single_runs[key] = fit_stack(backend64, run)
+    history, params, result, _, stops = single_runs[key]
+    ranks = run_ranks(k, lambda comm: fit_stack(backend64, run, comm))
+    for rank, (got_history, got_params, got_result, printed, got_stops) in enumerate(ranks):
+        assert [set(r) for r in got_history] == [set(r) for r in history]
+        for got, expected in zip(got_history, history, strict=True):
+            for name, value in expected.items():
+                np.testing.assert_allclose(got[name], value, **TIGHT, err_msg=name)
+        for name, value in params.items():
+            np.testing.assert_allclose(got_params[name], value, **TIGHT, err_msg=name)
+            np.testing.assert_array_equal(got_params[name], ranks[0][1][name])
+        assert (got_result.steps, got_result.stop_reason) == (result.steps,
+                                                              result.stop_reason)
+        assert got_stops == stops
+        assert len(printed) == (len(history) if rank == 0 else 0)
+    if run == "stack-gd-patience-one-diverges":  # the freezes are exercised
+        assert "diverged" in stops[0] and "early_stopping" in stops[0]
+
+
 class Counter(Callback):
     """Counts the steps it sees."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -152,6 +153,24 @@ def test_the_probes_run_in_their_cpu_smoke_mode():
     assert doc["numpy"]["host_speed_over_device"] > 0
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_the_sweep_step_runs_the_stack_probe_on_the_cpu(gpu_check, tmp_path):
+    """The sweep step in its dry run: the stack probe on PyTorch and NumPy (CPU), its
+    stacked models equal to their single runs, its figures in the step's line."""
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS.parent)}
+    step = gpu_check.Step("sweep")
+    gpu_check.check_sweep(gpu_check.Checker(tmp_path, 120.0, env), step, 120.0, 1,
+                          gpu_check.DRY_RUN)
+    assert step.status == "passed", step.detail
+    assert set(step.data) == {"torch", "numpy"}
+    for doc in step.data.values():
+        assert doc["speed"]["models"] == 16 and doc["speed"]["stack_us_per_step"] > 0
+        assert doc["exact"]["max_diff_vs_single_runs"] <= 1e-12
+        assert doc["exact"]["max_diff_graph_vs_eager"] is None  # no graphs on a CPU
+    assert step.detail.startswith("torch: 16 models per step ")
+    assert "8 models vs their single runs" in step.detail
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
 def test_the_dry_run_runs_every_step_on_the_cpu(tmp_path):
@@ -169,6 +188,7 @@ def test_the_dry_run_runs_every_step_on_the_cpu(tmp_path):
     assert steps["devices"]["data"]["expected_pick"] in ("numpy", "torch", "cupy")
     assert steps["devices"]["data"]["auto_first_line"].startswith("Backend: ")
     assert set(steps["steps"]["data"]) == {"planar", "wide", "deep"}
+    assert set(steps["sweep"]["data"]) == {"torch", "numpy"}
     assert {row["workload"] for row in steps["bench"]["data"]["table"]} == {
         "planar", "wide", "deep"}
     text = (tmp_path / "summary.md").read_text()

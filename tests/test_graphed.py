@@ -161,3 +161,142 @@ def test_real_cuda_graphs_equal_eager_steps(name):
             assert mine[key] == pytest.approx(theirs[key], rel=1e-12, abs=1e-12), key
     for key, value in eager_params.items():
         np.testing.assert_allclose(params[key], value, rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+# -- stacks of models through the same runner ---------------------------------------------
+
+def fit_stack(backend: Backend, sizes, seeds, options, activation="tanh", graphs="off",
+              validation=False, data_on="device", task="binary"):
+    """Train a stack on the flower through the one loop (data on the device, or host
+    NumPy arrays streamed); its history and final stacked parameters on the host, and
+    which models were frozen for what."""
+    from nnbackend.core.activations import get_hidden_activation
+    from nnbackend.training.stack import ModelStack
+    from nnbackend.training.stacked import StackedModels
+
+    stack = ModelStack(sizes, backend, get_hidden_activation(activation), seeds)
+    models = StackedModels(stack, options, task, has_validation=validation)
+    targets = encode_targets(Y_FLOWER, task).Y
+    if data_on == "host":
+        X, Y = np.asarray(X_FLOWER, dtype=backend.dtype_name), targets.astype(
+            backend.dtype_name)
+    else:
+        X, Y = backend.asarray(X_FLOWER), backend.asarray(targets)
+    val = ((backend.asarray(X_FLOWER[:80]), backend.asarray(targets[:, :80]))
+           if validation else None)
+    trainer = Trainer(models.network, X, Y, options[0], validation=val, cuda_graph=graphs,
+                      data_on=data_on, stack=models)
+    result = trainer.run()
+    history = [{k: v for k, v in r.items() if k != "time"} for r in result.history]
+    params = {k: backend.to_host(v) for k, v in models.network.params.items()}
+    return history, params, result, (models.stopped_by, models.steps)
+
+
+def stack_options(k: int, **each) -> list[TrainingOptions]:
+    """``k`` models' options: ``each`` maps a setting to one value per model, or one for
+    all (the stack's shared settings)."""
+    return [TrainingOptions(**{name: value[i] if isinstance(value, list) else value
+                               for name, value in each.items()}) for i in range(k)]
+
+
+#: (sizes, seeds, options, hidden activation, with validation): what a stack's graphs must
+#: reproduce. Rates differ per model (a static array) or are shared (baked in); a model
+#: frozen by divergence has a rate of 0 from its record on.
+STACKS = {
+    "full-batch-gd-per-model-decay-one-diverges": (
+        [(2, 4, 1), (2, 3, 1), (2, 4, 1)], [3, 4, 5],
+        stack_options(3, learning_rate=[1.2, 0.5, 1e308], iterations=120, print_every=40,
+                      lr_decay=[0.01, 0.0, 0.0]),
+        "tanh", False),
+    "full-batch-gd-shared-rate-padded-sigmoid": (
+        [(2, 5, 1), (2, 2, 1)], [3, 7],
+        stack_options(2, learning_rate=1.2, iterations=60, print_every=20), "sigmoid", False),
+    "mini-batch-adam-dropout-per-model-betas-decay": (
+        [(2, 5, 3, 1), (2, 4, 3, 1)], [3, 11],
+        stack_options(2, learning_rate=[0.01, 0.02], optimizer="adam", batch_size=64,
+                      epochs=3, print_every=1, keep_prob=[0.8, 1.0], beta1=[0.9, 0.8],
+                      l2=[0.0, 0.2], lr_decay=[0.3, 0.0]),
+        "relu", False),
+    "mini-batch-gd-shared-decay-recaptures": (
+        [(2, 4, 1), (2, 6, 1)], [1, 2],
+        stack_options(2, learning_rate=0.5, batch_size=100, epochs=3, print_every=1,
+                      lr_decay=1.0, keep_prob=0.9),
+        "tanh", False),
+    "momentum-early-stopping-freezes": (
+        [(2, 4, 1), (2, 5, 1)], [3, 9],
+        stack_options(2, learning_rate=[0.3, 2.5], optimizer="momentum", batch_size=50,
+                      epochs=6, print_every=1, l2=0.2, patience=1),
+        "tanh", True),
+}
+
+
+def assert_same_run(mine, theirs) -> None:
+    """Histories and parameters equal bit for bit (NaN where NaN)."""
+    history, params, _, stops = mine
+    eager_history, eager_params, _, eager_stops = theirs
+    np.testing.assert_equal(history, eager_history)
+    assert stops == eager_stops
+    for key, value in eager_params.items():
+        np.testing.assert_array_equal(params[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("name", list(STACKS))
+def test_graphed_stack_equals_eager_stack_exactly(backend, name):
+    sizes, seeds, options, activation, validation = STACKS[name]
+    eager = fit_stack(backend, sizes, seeds, options, activation, validation=validation)
+    graphed, calls = stand_in(backend)
+    mine = fit_stack(graphed, sizes, seeds, options, activation, graphs="on",
+                     validation=validation)
+    assert_same_run(mine, eager)
+    assert calls["capture"] >= 1 and calls["replay"] >= 1
+    assert calls["warm_up"] + calls["replay"] == mine[2].steps
+
+
+def test_stack_freezes_and_decays_through_one_static_rate(reference):
+    """Per-model rates are refilled in place: a frozen model (rate 0) and a decay
+    recapture nothing, unlike a rate shared by every model, which is baked in."""
+    sizes, seeds = [(2, 4, 1), (2, 3, 1), (2, 4, 1)], [3, 4, 5]
+    options = stack_options(3, learning_rate=[1.2, 0.5, 1e308], iterations=120,
+                            print_every=40, lr_decay=[0.5, 0.0, 0.0])
+    graphed, calls = stand_in(reference)
+    _, _, result, (stopped_by, _) = fit_stack(graphed, sizes, seeds, options, graphs="on")
+    assert stopped_by == ["completed", "completed", "diverged"]
+    # Full batch, no statistics: one warm-up, one capture, and replays for the rest.
+    assert calls == {"warm_up": 1, "capture": 1, "replay": result.steps - 1}
+    graphed, calls = stand_in(reference)
+    shared = stack_options(2, learning_rate=0.5, batch_size=200, epochs=4, print_every=1,
+                           lr_decay=1.0)
+    fit_stack(graphed, [(2, 4, 1), (2, 6, 1)], [1, 2], shared, graphs="on")
+    assert calls == {"warm_up": 4, "capture": 4, "replay": 4}
+
+
+def test_auto_picks_graphs_for_a_stack_where_they_capture(reference):
+    from nnbackend.core.activations import get_hidden_activation
+    from nnbackend.training.stack import ModelStack
+    from nnbackend.training.stacked import StackedModels
+
+    graphed, _ = stand_in(reference)
+    stack = ModelStack([(2, 4, 1), (2, 3, 1)], graphed, get_hidden_activation("tanh"))
+    models = StackedModels(stack, stack_options(2, iterations=5), "binary")
+    X, Y = graphed.asarray(X_FLOWER), graphed.asarray(TARGETS.Y)
+    assert Trainer(models.network, X, Y, models.options[0], stack=models).use_graphs
+    assert not Trainer(models.network, X, Y, models.options[0], stack=models,
+                       cuda_graph="off").use_graphs
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", list(STACKS))
+def test_real_cuda_graphs_over_a_stack_equal_eager_stacks(name):
+    backend = torch_cuda()
+    sizes, seeds, options, activation, validation = STACKS[name]
+    eager = fit_stack(backend, sizes, seeds, options, activation, validation=validation)
+    mine = fit_stack(backend, sizes, seeds, options, activation, graphs="on",
+                     validation=validation)
+    assert mine[3] == eager[3]  # the same models stopped, for the same reasons, then
+    for record, theirs in zip(mine[0], eager[0], strict=True):
+        assert record.keys() == theirs.keys()
+        for key in record:
+            np.testing.assert_allclose(record[key], theirs[key], rtol=1e-12, atol=1e-12,
+                                       err_msg=key)
+    for key, value in eager[1].items():
+        np.testing.assert_allclose(mine[1][key], value, rtol=1e-12, atol=1e-12, err_msg=key)

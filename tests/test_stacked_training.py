@@ -172,12 +172,28 @@ def test_stacks_refuse_what_they_cannot_run_yet(reference: Backend) -> None:
     stack = ModelStack([(2, 4, 1)] * 2, reference, get_hidden_activation("tanh"), [1, 2])
     options = [TrainingOptions(iterations=10)] * 2
     models = StackedModels(stack, options, "binary")
-    with pytest.raises(SettingError, match="CUDA graphs"):
+    with pytest.raises(SettingError, match="CUDA graphs need a CUDA device"):
         Trainer(models.network, X, Y, options[0], stack=models, cuda_graph="on")
-    with pytest.raises(NNBackendError, match="communicator"):
-        Trainer(models.network, X, Y, options[0], stack=models, comm=object())
     with pytest.raises(NNBackendError, match="batch_size"):
         StackedModels(stack, [TrainingOptions(batch_size=10), TrainingOptions()], "binary")
+
+
+def test_rates_are_recomputed_only_when_one_can_change(reference: Backend,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full-batch run asks for the rates every step; a stack of many models must not
+    spend k Python expressions on each: they are computed at the start and after a
+    freeze (here: a diverged model, at its first record), then reused."""
+    X, Y = flower(reference)
+    options = [TrainingOptions(learning_rate=lr, iterations=30, print_every=10)
+               for lr in (1.2, 0.5, 1e308)]
+    stack = ModelStack([(2, 3, 1)] * 3, reference, get_hidden_activation("tanh"), [1, 2, 3])
+    models = StackedModels(stack, options, "binary")
+    computed: list[int] = []
+    real = models._rates
+    monkeypatch.setattr(models, "_rates", lambda epoch: computed.append(epoch) or real(epoch))
+    Trainer(models.network, X, Y, options[0], stack=models).run()
+    assert models.stopped_by == ["completed", "completed", "diverged"]
+    assert computed == [0, 10]
 
 
 @pytest.mark.parametrize("batch_size", [None, 100])

@@ -22,7 +22,7 @@ from nnbackend.errors import NNBackendError
 from nnbackend.training.streaming import SLOTS, BatchStream
 from nnbackend.training.trainer import Trainer, TrainingOptions
 
-from .test_graphed import stand_in
+from .test_graphed import STACKS, assert_same_run, fit_stack, stand_in
 
 X_FLOWER, Y_FLOWER = flower()
 TARGETS = encode_targets(Y_FLOWER)
@@ -161,6 +161,37 @@ def test_host_data_must_be_numpy(reference):
         Trainer(net, X_FLOWER, TARGETS.Y, data_on="disk")
 
 
+#: Stacks whose steps take mini-batches (host data is never full-batch).
+MINI_BATCH_STACKS = [name for name, (_, _, options, _, _) in STACKS.items()
+                     if options[0].batch_size is not None]
+
+
+@pytest.mark.parametrize("name", MINI_BATCH_STACKS)
+def test_a_stack_streams_each_models_own_batches(backend, name):
+    """A stack's per-model batches gathered on the host (``k * b`` rows a step) give the
+    device-resident stacked run, bit for bit."""
+    sizes, seeds, options, activation, validation = STACKS[name]
+    device = fit_stack(backend, sizes, seeds, options, activation, validation=validation)
+    host = fit_stack(backend, sizes, seeds, options, activation, validation=validation,
+                     data_on="host")
+    assert_same_run(host, device)
+
+
+@pytest.mark.parametrize("name", MINI_BATCH_STACKS)
+def test_a_stack_streams_through_the_staged_path_and_graphs(reference, name):
+    """The GPU path's slots (sized for ``k`` batches) and the graphed runner's static
+    batch, with a multiclass stack's ``(k, n[L], b)`` targets: the device-resident run."""
+    sizes, seeds, options, activation, validation = STACKS[name]
+    sizes = [(*s[:-1], 2) for s in sizes]
+    device = fit_stack(reference, sizes, seeds, options, activation, validation=validation,
+                       task="multiclass")
+    backend, log = staged(stand_in(reference)[0])
+    host = fit_stack(backend, sizes, seeds, options, activation, graphs="on",
+                     validation=validation, data_on="host", task="multiclass")
+    assert_same_run(host, device)
+    assert any(entry.startswith("wait copy") for entry in log)  # the staged path ran
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("backend_name", ["cupy", "torch"])
 def test_real_staging_on_a_gpu_gives_the_device_resident_run(backend_name):
@@ -173,3 +204,19 @@ def test_real_staging_on_a_gpu_gives_the_device_resident_run(backend_name):
         for graphs in ("off", "auto"):  # auto: CUDA graphs on PyTorch, eager on CuPy
             assert_same(fit(backend, options, "host", graphs=graphs),
                         fit(backend, options, "device", graphs=graphs))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend_name", ["cupy", "torch"])
+def test_real_staging_of_a_stack_gives_the_device_resident_run(backend_name):
+    try:
+        backend = resolve_backend("cuda", backend_name, "float64")
+    except NNBackendError as exc:
+        pytest.skip(str(exc))
+    for name in MINI_BATCH_STACKS:
+        sizes, seeds, options, activation, validation = STACKS[name]
+        for graphs in ("off", "auto"):  # auto: CUDA graphs on PyTorch, eager on CuPy
+            assert_same_run(
+                fit_stack(backend, sizes, seeds, options, activation, graphs,
+                          validation, data_on="host"),
+                fit_stack(backend, sizes, seeds, options, activation, graphs, validation))

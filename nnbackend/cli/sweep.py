@@ -200,7 +200,8 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
     prepare_for(fixed.get("seed", grid.get("seed", [3])[0]) if split else None)  # errors first
     if kept.resume:
         say(f"Resuming {kept.resume}: {kept.progress()}")
-    say(f"Backend: {chosen.describe()}; {count(models, 'model')}")
+    graphs = "; each step replayed as a CUDA graph" if chosen.graph_capture else ""
+    say(f"Backend: {chosen.describe()}; {count(models, 'model')}{graphs}")
     bars: list[StackBar] = []  # on a terminal: one per stack, cleared before each line
     # A stop signal ends the stack under way after its step and keeps the sweep.
     stops = ctx.with_resource(StopOnInterrupt(CAUGHT_SIGNALS))

@@ -125,7 +125,8 @@ class Communicator(ABC):
         return ShardedSteps(trainer, spec, self)
 
     def evaluate(self, network: Network, params: dict[str, Array], X: Array, Y: Array,
-                 l2: float, host: bool = False) -> tuple[float, float | None]:
+                 l2: Any, host: bool = False, masks: list[Any] | None = None
+                 ) -> tuple[Any, Any]:
         """:func:`nnbackend.training.evaluation.evaluate`, each rank on its share of the rows."""
-        return evaluate_sharded(self, network, params, X, Y, l2, host)
+        return evaluate_sharded(self, network, params, X, Y, l2, host, masks)
 

@@ -15,6 +15,7 @@ from ..training.evaluation import EVAL_CHUNK, BatchTotals, _averaged
 from ..training.step import batch_stats
 from .reduce import FlatSum
 from .shards import shard_bounds
+from .step import shard_zero
 
 if TYPE_CHECKING:
     from .communicator import Communicator
@@ -23,7 +24,8 @@ Array = Any
 
 
 def evaluate_sharded(comm: Communicator, network: Network, params: dict[str, Array], X: Array,
-                     Y: Array, l2: float, host: bool = False) -> tuple[float, float | None]:
+                     Y: Array, l2: Any, host: bool = False, masks: list[Any] | None = None
+                     ) -> tuple[Any, Any]:
     """Cost (with the L2 term) and accuracy of ``params`` on ``(X, Y)``, the same on every rank.
 
     Parameters
@@ -39,10 +41,12 @@ def evaluate_sharded(comm: Communicator, network: Network, params: dict[str, Arr
         reads only its own rows.
     Y : array, shape (n[L], m)
         Encoded targets.
-    l2 : float
-        L2 strength ``lambda`` of the reported cost.
+    l2 : float or array
+        L2 strength ``lambda`` of the reported cost (a stack's may be per model).
     host : bool
         ``X`` and ``Y`` are host NumPy arrays, copied to the device chunk by chunk.
+    masks : list, optional
+        A padded stack's unit masks (stacked ``params`` give one figure per model).
     """
     backend, xp = network.backend, network.backend.xp
     m = X.shape[0]
@@ -53,11 +57,12 @@ def evaluate_sharded(comm: Communicator, network: Network, params: dict[str, Arr
         X_part, Y_part = X[start:end, :], Y[:, start:end]
         if host:
             X_part, Y_part = backend.asarray(X_part), backend.asarray(Y_part)
-        cache = forward_propagation(params, X_part.T, network.hidden, network.output, xp=xp)
+        cache = forward_propagation(params, X_part.T, network.hidden, network.output, masks,
+                                    xp=xp)
         local.add_stats(batch_stats(network.output, cache, Y_part, xp=xp), end - start)
     classifier = network.output.task != "regression"
     if local.cost is None:  # fewer rows than ranks: this one adds zeros
-        zero = xp.sum(next(iter(params.values()))[:0, 0])
+        zero = shard_zero(params, xp=xp)
         local.cost, local.hits = zero, zero if classifier else None
     sums = FlatSum(comm, backend)([local.cost, local.hits] if classifier else [local.cost])
     totals = BatchTotals(sums[0], sums[1] if classifier else None, m)

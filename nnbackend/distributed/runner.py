@@ -10,6 +10,10 @@ and ``opt_state``), so the loop itself is unchanged. Per step, from the loop's b
   (:func:`shard_bounds`) and gathers only those rows;
 - the dropout masks, drawn for the whole batch by the loop as in one process (so the
   generator advances identically everywhere), cut to the rank's columns;
+- a stack of models (:mod:`nnbackend.training.stacked`): rows ``(k, b)``, one order per
+  model; the rank keeps the same columns of every model's rows and gathers them with the
+  stack's gather, so each model's batch is split over the ranks as a single run's is,
+  and the stacked gradients ride in the one buffer;
 - :func:`nnbackend.distributed.step.sharded_train_step`, whose all-reduce also carries
   the ranks' stop vote (:class:`nnbackend.training.stops.StopVote`).
 """
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.optimizers import State, Update
 from ..errors import NNBackendError
+from ..training.stack import model_major
 from ..training.step import Batch, StepSpec, StepStats
 from .reduce import FlatSum
 from .shards import shard_bounds
@@ -94,16 +99,18 @@ class ShardedSteps:
         """This rank's ``(X, Y)`` of the batch starting at row ``start`` of the epoch."""
         tr = self.trainer
         if batch is not None:  # a batch already on the device: cut it
-            return batch[0][lo:hi, :], batch[1][:, lo:hi]
+            return batch[0][..., lo:hi, :], batch[1][..., lo:hi]
         if tr.host_data:  # gather only this rank's rows on the host (a memory map reads them)
-            own = tr.state.order[start + lo:start + hi]
-            return self.backend.asarray(tr.X[own]), self.backend.asarray(tr.Y[:, own])
+            own = tr.state.order[..., start + lo:start + hi]
+            X = self.backend.asarray(tr.X[own.reshape(-1)])
+            Y = self.backend.asarray(tr.Y[:, own.reshape(-1)])
+            k = tr.models.k  # a stack's rows are (k, b_r), gathered model after model
+            return (X, Y) if k is None else model_major(X, Y, k, xp=self.xp)
         if rows is None:  # full batch: a contiguous part of the data, no copy
             return tr.X[lo:hi, :], tr.Y[:, lo:hi]
-        own = rows[lo:hi]
-        return self.xp.take(tr.X, own, axis=0), self.xp.take(tr.Y, own, axis=1)
+        return tr.models.gather(tr.X, tr.Y, rows[..., lo:hi])
 
-    def step(self, rows: Array | None, masks: list[Any] | None, lr: float, with_stats: bool,
+    def step(self, rows: Array | None, masks: list[Any] | None, lr: Any, with_stats: bool,
              batch: tuple[Array, Array] | None = None) -> StepStats | None:
         """One step on this rank's share of the loop's batch; the whole batch's stats.
 
@@ -114,8 +121,8 @@ class ShardedSteps:
             None for all rows (full batch) and for data kept on the host.
         masks : list or None
             The whole batch's dropout masks, as the loop drew them.
-        lr : float
-            The step's learning rate.
+        lr : float or array
+            The step's learning rate (a stack's: per model, ``(k, 1, 1)``).
         with_stats : bool
             Return the batch's loss and accuracy sums (reduced with the gradients).
         batch : (X, Y), optional
@@ -128,10 +135,12 @@ class ShardedSteps:
         lo, hi = shard_bounds(size, self.comm.rank, self.comm.size)
         X, Y = self._rows(rows, batch, start, lo, hi)
         if masks is not None:
-            masks = [None if D is None else D[:, lo:hi] for D in masks]
+            # A padded stack's unit masks (one column) hold for every row: kept whole.
+            masks = [None if D is None else D if D.shape[-1] == 1 else D[..., lo:hi]
+                     for D in masks]
         owned = hi - lo
         if owned not in self._ones:
-            self._ones[owned] = self.xp.ones_like(X[:, :1])
+            self._ones[owned] = tr.models.ones(X)
         params, opt_state = st.params, st.optimizer_state
         update = self._updates[params is self._owned[0] and params is not st.best_params,
                                opt_state is self._owned[1]]

@@ -32,9 +32,16 @@ Reduce = Callable[[Sequence[Array]], list[Array]]
 
 
 @lru_cache(maxsize=8)
+def _cached_without_l2(spec: StepSpec) -> StepSpec:
+    return replace(spec, l2=0.0)
+
+
 def _without_l2(spec: StepSpec) -> StepSpec:
     """``spec`` with ``l2 = 0``: the ranks' gradients leave the penalty to after the sum."""
-    return replace(spec, l2=0.0)
+    try:
+        return _cached_without_l2(spec)
+    except TypeError:  # a stack's per-model arrays (l2, betas) cannot be hashed: no cache
+        return replace(spec, l2=0.0)
 
 
 def shard_gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scale: float,
@@ -65,7 +72,7 @@ def shard_gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scal
     stats : StepStats or None
         0-d sums over the rank's rows (zeros when it owns none; hits None for regression).
     """
-    owned = batch.Y.shape[1]
+    owned = batch.Y.shape[-1]
     if owned:
         # backward_propagation divides by the rows it sees (owned): scale it back to the
         # batch's mean share. owned / batch_size is exactly 1.0 on a single rank.
@@ -77,11 +84,17 @@ def shard_gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scal
     grads = {"d" + name: xp.zeros_like(value) for name, value in params.items()}
     if not with_stats:
         return grads, None
-    zero = xp.sum(next(iter(params.values()))[:0, 0])  # a 0-d zero on the parameters' device
+    zero = shard_zero(params, xp=xp)
     return grads, StepStats(zero, None if spec.output.task == "regression" else zero)
 
 
-def sharded_train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: float,
+def shard_zero(params: dict[str, Array], *, xp: ModuleType) -> Array:
+    """A zero sum for a rank that owns no rows, on the parameters' device: 0-d, or a
+    stack's ``(k,)``."""
+    return xp.sum(next(iter(params.values()))[..., :0, 0], axis=-1)
+
+
+def sharded_train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: Any,
                        spec: StepSpec, reduce: Reduce, *, batch_size: int,
                        with_stats: bool = False, update: Update = FUNCTIONAL, xp: ModuleType
                        ) -> tuple[dict[str, Array], State, StepStats | None]:
@@ -93,7 +106,8 @@ def sharded_train_step(params: dict[str, Array], opt_state: State, batch: Batch,
         As for :func:`nnbackend.training.step.train_step`.
     batch : Batch
         This rank's rows of the batch: ``X`` of shape ``(b_r, n[0])``, ``Y`` of shape
-        ``(n[L], b_r)``, the masks' columns of those rows, ``ones`` of shape ``(b_r, 1)``.
+        ``(n[L], b_r)``, the masks' columns of those rows, ``ones`` of shape ``(b_r, 1)``
+        (a stack's: each model's ``b_r`` rows, ``(k, b_r, n[0])`` and ``(k, n[L], b_r)``).
     reduce : callable
         Sums a list of arrays over the ranks, in one collective call.
     batch_size : int
@@ -116,7 +130,7 @@ def sharded_train_step(params: dict[str, Array], opt_state: State, batch: Batch,
     if stats is not None:
         stats = StepStats(summed[len(names)],
                           None if stats.hits_sum is None else summed[len(names) + 1])
-    if spec.l2:
+    if not isinstance(spec.l2, (int, float)) or spec.l2:  # a stack's may be an array
         # The single-process expression (backward_propagation's), once, on the sum.
         factor = spec.l2 * scale / batch_size
         for name in params:

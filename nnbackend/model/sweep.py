@@ -348,7 +348,7 @@ def _train_stack(plans: list[_Plan], rows: list[int], data: PreparedData, backen
     trainer = Trainer(models.network, X, Y, models.options[0], validation=validation,
                       on_record=None if on_record is None else
                       (lambda record: on_record(info, record)),
-                      cuda_graph="off", callbacks=callbacks, stack=models, state=state)
+                      callbacks=callbacks, stack=models, state=state)
     run = trainer.run()
     if checkpoint is not None and run.stopped_by == "interrupted":
         raise SweepInterrupted(checkpoint, f"stack {info.index + 1}/{info.count} at step "

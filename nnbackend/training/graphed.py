@@ -19,6 +19,14 @@ a decayed learning rate means a new capture, once per change. Each distinct step
 size, with or without statistics, dropout) is captured the second time it is seen: the
 first run is an eager warm-up on a side stream, a real step like every other.
 
+A stack of ``k`` models (:mod:`nnbackend.training.stacked`) runs through the same graphs:
+its rows are ``(k, b)`` (each model's own, gathered in the graph by the stack's
+``gather``), its masks and statistics carry the model axis, and its factors are
+``(k, 1, 1)`` static arrays. Plain gradient descent keeps a rate shared by every model
+baked in as above; per-model rates (a ``(k, 1, 1)`` array, 0 for a frozen model) live in
+a static array refilled before each replay, so freezing a model or a decay recaptures
+nothing.
+
 The results equal the eager steps' exactly: the graph replays the same kernels on the same
 inputs. The backend provides the capture itself (:class:`nnbackend.core.backend.GraphCapture`).
 """
@@ -34,8 +42,13 @@ from ..errors import NNBackendError, SettingError, literal
 from .step import Batch, StepSpec, StepStats, train_step
 
 Array = Any
-#: Graph key: (batch size, with statistics, dropout, learning rate for plain gd or None).
-Key = tuple[int, bool, bool, float | None]
+#: Graph key: (batch size, with statistics, dropout, learning rate for plain gd or None):
+#: a float is baked in; :data:`PER_MODEL` stands for a stack's static array of rates.
+Key = tuple[int, bool, bool, float | str | None]
+#: Plain gd's key for per-model rates, read from a static array (never baked in).
+PER_MODEL = "per-model rates"
+#: ``gather(X, Y, rows) -> (Xb, Yb)``: a batch's examples and targets on the device.
+Gather = Callable[[Array, Array, Array], tuple[Array, Array]]
 
 
 class _StaticInputs:
@@ -80,10 +93,17 @@ class GraphedSteps:
         All encoded targets (None with ``X``).
     params, opt_state : dict
         Where training starts; copied once, so the caller's arrays are never written.
+        A stack's (``W1`` of shape ``(k, n[1], n[0])``) makes every per-step array carry
+        the model axis.
+    gather : callable, optional
+        ``gather(X, Y, rows) -> (Xb, Yb)`` inside the graph; default ``take`` of one
+        model's rows ``(b,)``. A stack passes its per-model gather of rows ``(k, b)``
+        (:meth:`nnbackend.training.stack.ModelStack.take`).
     """
 
     def __init__(self, backend: Backend, spec: StepSpec, X: Array | None, Y: Array | None,
-                 params: dict[str, Array], opt_state: State) -> None:
+                 params: dict[str, Array], opt_state: State,
+                 gather: Gather | None = None) -> None:
         if backend.graph_capture is None:
             raise SettingError(f"cannot use CUDA graphs on {literal(backend.describe())}: "
                                f"{literal(backend.graph_unavailable)}; use {{backend}} torch "
@@ -96,15 +116,20 @@ class GraphedSteps:
         self.moments = {name: xp.asarray(value, copy=True)
                         for name, value in opt_state.items() if name != "t"}
         self.t: int = opt_state["t"]
+        self.gather = gather or _take_rows(xp)
         first = next(iter(self.params.values()))
+        stacked = first.ndim == 3
+        # One model's factors are 0-d, a stack's (k, 1, 1); statistics 0-d or (k,).
+        factor, figure = (first[:, :1, :1], first[:, 0, 0]) if stacked else (first[0, 0],) * 2
         self.factors: tuple[Array, Array] | None = (
-            None if spec.linear else
-            (xp.zeros_like(first[0, 0]), xp.zeros_like(first[0, 0])))
+            None if spec.linear else (xp.zeros_like(factor), xp.zeros_like(factor)))
+        # Plain gd's per-model rates (a stack's (k, 1, 1) array), made at the first one.
+        self.rates: Array | None = None
         # Where a graph leaves the batch statistics (a replay cannot hand out new arrays).
-        self.stats = StepStats(xp.zeros_like(first[0, 0]), xp.zeros_like(first[0, 0]))
+        self.stats = StepStats(xp.zeros_like(figure), xp.zeros_like(figure))
         self.inputs: dict[int, _StaticInputs] = {}
         self.graphs: dict[Key, Callable[[], None]] = {}
-        self.graphed_lr: float | None = None  # plain gd's rate baked into self.graphs
+        self.graphed_lr: float | str | None = None  # plain gd: the key part of self.graphs
         self.warmed: set[Key] = set()
 
     @property
@@ -112,24 +137,26 @@ class GraphedSteps:
         """The optimizer state as :meth:`Optimizer.step` returns it (static arrays)."""
         return {"t": self.t, **self.moments}
 
-    def step(self, rows: Array | None, masks: list[Any] | None, lr: float,
+    def step(self, rows: Array | None, masks: list[Any] | None, lr: Any,
              with_stats: bool, batch: tuple[Array, Array] | None = None
              ) -> StepStats | None:
         """One training step on the rows ``rows`` of the data (None: all of it), or on
         ``batch = (X, Y)`` given on the device (data streamed from the host).
 
+        ``rows`` is ``(b,)``, or a stack's ``(k, b)``; ``batch`` a stack's ``(k, b, n[0])``
+        and ``(k, n[L], b)``; ``lr`` a float, or a stack's ``(k, 1, 1)`` per-model rates.
         Returns the batch statistics (fresh arrays) when ``with_stats``.
         """
         xp, spec = self.xp, self.spec
         if batch is not None:
-            size = batch[0].shape[0]
+            size = batch[0].shape[-2]
         else:
             assert self.X is not None
-            size = self.X.shape[0] if rows is None else rows.shape[0]
+            size = self.X.shape[0] if rows is None else rows.shape[-1]
         inputs = self.inputs.get(size)
         if inputs is None:
             if batch is not None:
-                template = batch[0]
+                template = batch[0] if batch[0].ndim == 2 else batch[0][0]
             else:
                 assert self.X is not None
                 template = self.X[:size, :]
@@ -137,10 +164,18 @@ class GraphedSteps:
                                                        xp.ones_like(template[:, :1]), xp=xp)
         inputs.load(rows, batch, masks)
         if self.factors is not None:
-            lr_t, eps_t = spec.optimizer.factors(self.t + 1, lr)
-            self.backend.fill(self.factors[0], lr_t)
-            self.backend.fill(self.factors[1], eps_t)
-        linear_lr = lr if spec.linear else None
+            for static, value in zip(self.factors, spec.optimizer.factors(self.t + 1, lr),
+                                     strict=True):
+                self._load(static, value)
+        linear_lr: float | str | None = None
+        if spec.linear:
+            if isinstance(lr, (int, float)):
+                linear_lr = lr  # baked in, as the eager step's Python float
+            else:
+                if self.rates is None:
+                    self.rates = xp.asarray(lr, copy=True)
+                self.rates[...] = lr
+                linear_lr, lr = PER_MODEL, self.rates
         key: Key = (size, with_stats, masks is not None, linear_lr)
         if linear_lr != self.graphed_lr:
             # A decayed learning rate: graphs of the old rate are never replayed again.
@@ -163,6 +198,13 @@ class GraphedSteps:
                          None if spec.output.task == "regression" else
                          xp.asarray(self.stats.hits_sum, copy=True))
 
+    def _load(self, static: Array, value: Any) -> None:
+        """Refill a static factor from a Python float, or copy a stack's per-model array."""
+        if isinstance(value, (int, float)):
+            self.backend.fill(static, float(value))
+        else:
+            static[...] = value
+
     def _run(self, inputs: _StaticInputs, lr: float, with_stats: bool) -> None:
         """The step on the static arrays: what is warmed up, then captured."""
         xp = self.xp
@@ -171,8 +213,7 @@ class GraphedSteps:
         elif inputs.rows is None:
             X, Y = self.X, self.Y
         else:
-            X = xp.take(self.X, inputs.rows, axis=0)
-            Y = xp.take(self.Y, inputs.rows, axis=1)
+            X, Y = self.gather(self.X, self.Y, inputs.rows)
         params, state, stats = train_step(
             self.params, self.opt_state, Batch(X, Y, inputs.masks, inputs.ones), lr,
             self.spec, with_stats=with_stats,
@@ -186,3 +227,10 @@ class GraphedSteps:
             static_hits = self.stats.hits_sum  # always an array here (made in __init__)
             if stats.hits_sum is not None and static_hits is not None:
                 static_hits[...] = stats.hits_sum
+
+
+def _take_rows(xp: Any) -> Gather:
+    """One model's gather: rows ``(b,)`` of ``X`` and the matching columns of ``Y``."""
+    def take(X: Array, Y: Array, rows: Array) -> tuple[Array, Array]:
+        return xp.take(X, rows, axis=0), xp.take(Y, rows, axis=1)
+    return take

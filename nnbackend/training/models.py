@@ -49,6 +49,8 @@ class OneModel:
 
     #: Whether the stack's per-model machinery is in use.
     stacked = False
+    #: Models trained at once: None for one model (its arrays have no model axis).
+    k: int | None = None
     #: Masks every step uses when nothing is dropped (a padded stack's unit masks).
     fixed_masks: list[Any] | None = None
 

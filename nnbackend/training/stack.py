@@ -277,11 +277,22 @@ class ModelStack:
         """:meth:`gather` with the rows ``(k, b)`` already on the device (the training
         loop uploads one permutation per epoch and slices it)."""
         xp = self.backend.xp
-        k, b = rows.shape
         index = xp.reshape(rows, (-1,))
-        Xb = xp.reshape(xp.take(X, index, axis=0), (k, b, X.shape[1]))
-        Yb = xp.reshape(xp.take(Y, index, axis=1), (Y.shape[0], k, b))
-        return Xb, xp.permute_dims(Yb, (1, 0, 2))
+        return model_major(xp.take(X, index, axis=0), xp.take(Y, index, axis=1), rows.shape[0],
+                           xp=xp)
+
+
+def model_major(X: Array, Y: Array, k: int, *, xp: Any) -> tuple[Array, Array]:
+    """``k`` models' rows gathered model after model, as the stacked math takes them.
+
+    ``X`` ``(k * b, n[0])`` becomes ``(k, b, n[0])`` and ``Y`` ``(n[L], k * b)`` becomes
+    ``(k, n[L], b)`` (views). Every gather of a stack's batches (on the device, streamed
+    from the host, a rank's share) shapes them here, so all see one memory layout: a
+    reduction over another layout may round differently.
+    """
+    b = X.shape[0] // k
+    return (xp.reshape(X, (k, b, X.shape[1])),
+            xp.permute_dims(xp.reshape(Y, (Y.shape[0], k, b)), (1, 0, 2)))
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ trainer.TrainingState` (stacked parameters, optimizer state, the epoch's ``(k, m
 permutation, early stopping's best parameters in ``best_params``) plus what
 :meth:`StackedModels.bookkeeping` returns (each model's stop, patience count and best
 record) and each model's generator (:mod:`nnbackend.persistence.stack_checkpoints`).
-CUDA graphs, data-parallel runs and host-resident data do not take stacks yet (the
-trainer refuses them in one line).
+Steps replay as CUDA graphs where a single run's do (:mod:`nnbackend.training.graphed`),
+data kept on the host streams each model's batches (:mod:`nnbackend.training.
+streaming`), and a communicator splits each model's batch over the ranks
+(:mod:`nnbackend.distributed`).
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ class StackedModels:
         self.best_cost = [math.inf] * self.k
         self.bad = [0] * self.k
         self._rate: tuple[Any, Any] = (None, None)  # (key, the uploaded rates)
+        self._rate_state: Any = None  # what the rates were last computed from
+        self._decays = any(o.lr_decay for o in self.options)
         self.evaluate = partial(evaluate, masks=stack.unit_masks)
 
     def optimizer(self) -> Optimizer:
@@ -148,13 +152,22 @@ class StackedModels:
     def learning_rate(self, epoch: int) -> Any:
         """Each model's (decayed) rate at ``epoch``, 0 for a frozen model: a float when
         all are equal, else a ``(k, 1, 1)`` array (uploaded when the rates change)."""
-        rates = tuple(0.0 if frozen else
-                      decayed_learning_rate(o.learning_rate, o.lr_decay, epoch,
-                                            o.lr_decay_every) if o.lr_decay else o.learning_rate
-                      for o, frozen in zip(self.options, self.frozen, strict=True))
-        if rates != self._rate[0]:
-            self._rate = (rates, self.stack.per_model(rates, "the learning rate"))
+        # Full-batch runs ask every step: recompute only when a rate can have changed
+        # (a decay's epoch, a freeze), not k Python expressions per step.
+        state = (epoch if self._decays else None, self.frozen.tobytes())
+        if state != self._rate_state:
+            rates = self._rates(epoch)
+            if rates != self._rate[0]:
+                self._rate = (rates, self.stack.per_model(rates, "the learning rate"))
+            self._rate_state = state
         return self._rate[1]
+
+    def _rates(self, epoch: int) -> tuple[float, ...]:
+        """Each model's rate at ``epoch`` as floats (0 when frozen)."""
+        return tuple(0.0 if frozen else
+                     decayed_learning_rate(o.learning_rate, o.lr_decay, epoch,
+                                           o.lr_decay_every) if o.lr_decay else o.learning_rate
+                     for o, frozen in zip(self.options, self.frozen, strict=True))
 
     def divergence(self, cost: Any, unit: str, count: int) -> str | None:
         """None: a model's divergence freezes that model (:class:`StackStopping`)."""

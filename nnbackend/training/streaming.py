@@ -14,6 +14,11 @@ whole). The training loop asks :class:`BatchStream` for its batches in order; be
 Three staging slots rotate. On backends without a copy stream (the CPUs) the batches
 are gathered on the worker thread and copied with :meth:`Backend.asarray`: the same
 batches, so the same results as data kept on the device, bit for bit.
+
+A stack of ``k`` models (:mod:`nnbackend.training.stacked`) takes each model's own rows:
+the epoch's order is ``(k, m)``, the worker gathers the ``k * b`` rows of a step in one
+pass, and the device sees them as ``(k, b, n[0])`` and ``(k, n[L], b)``, in the layout
+of the device-resident stack's gather (:meth:`~nnbackend.training.stack.ModelStack.take`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 
 from ..core.backend import Backend
 from ..errors import NNBackendError
+from .stack import model_major
 
 Array = Any
 #: Staging slots: one being read by the step, one being copied, one being gathered.
@@ -65,21 +71,27 @@ class BatchStream:
         Where batches go; its ``staging`` (CUDA) makes the copies asynchronous.
     batch : int
         The largest batch size (the last batch of an epoch may be smaller).
+    models : int, optional
+        A stack's ``k``: each step takes ``k`` batches of rows, one per model, from a
+        ``(k, m)`` order (None: one model).
     """
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray, backend: Backend, batch: int) -> None:
+    def __init__(self, X: np.ndarray, Y: np.ndarray, backend: Backend, batch: int,
+                 models: int | None = None) -> None:
         if X.shape[0] != Y.shape[1]:
             raise NNBackendError(f"X has {X.shape[0]} examples but Y has {Y.shape[1]}")
         self.X, self.Y, self.backend, self.batch = X, Y, backend, batch
+        self.models = models
         self.staging = staging = backend.staging
         dtype, outputs = backend.dtype_name, Y.shape[0]
+        rows = batch * (models or 1)  # the rows one step gathers
         self.slots: list[_Slot] = []
         for _ in range(SLOTS if staging is not None else 0):
             assert staging is not None
-            slot = _Slot(staging.pinned((batch, X.shape[1]), dtype),
-                         staging.pinned((outputs * batch,), dtype))
-            slot.device_X = backend.asarray(np.zeros((batch, X.shape[1])))
-            slot.device_Y = backend.asarray(np.zeros(outputs * batch))
+            slot = _Slot(staging.pinned((rows, X.shape[1]), dtype),
+                         staging.pinned((outputs * rows,), dtype))
+            slot.device_X = backend.asarray(np.zeros((rows, X.shape[1])))
+            slot.device_Y = backend.asarray(np.zeros(outputs * rows))
             self.slots.append(slot)
         self._free: queue.Queue[tuple[int, Any]] = queue.Queue()
         for index in range(SLOTS):
@@ -135,17 +147,20 @@ class BatchStream:
     # -- the main thread ------------------------------------------------------------------
 
     def epoch(self, order: np.ndarray | None, start: int) -> None:
-        """Schedule the batches of one epoch from row ``start`` of ``order`` (None: 0..m)."""
+        """Schedule the batches of one epoch from row ``start`` of ``order`` (None: 0..m;
+        a stack's is ``(k, m)``, its batches' rows model after model)."""
         m = self.X.shape[0]
         batches: list[np.ndarray | slice] = []
         for begin in range(start, m, self.batch):
             end = min(begin + self.batch, m)
-            batches.append(slice(begin, end) if order is None else order[begin:end])
+            batches.append(slice(begin, end) if order is None else
+                           np.reshape(order[..., begin:end], -1))
         self._pending += len(batches)
         self._tasks.put(batches)
 
     def next(self) -> tuple[Array, Array]:
-        """The next scheduled batch on the device: ``X`` ``(b, n[0])`` and ``Y`` ``(n[L], b)``.
+        """The next scheduled batch on the device: ``X`` ``(b, n[0])`` and ``Y`` ``(n[L], b)``
+        (a stack's: ``(k, b, n[0])`` and ``(k, n[L], b)``).
 
         Call :meth:`done` once the step that reads it has been launched.
         """
@@ -158,7 +173,10 @@ class BatchStream:
             assert self.staging is not None
             self.staging.compute_waits(copied)
         self._current = index
-        return X, Y
+        if self.models is None:
+            return X, Y
+        # The k models' rows, gathered model after model, as the device-resident gather.
+        return model_major(X, Y, self.models, xp=self.backend.xp)
 
     def done(self) -> None:
         """Mark the batch from :meth:`next` as read by launched work (its slot is reusable)."""

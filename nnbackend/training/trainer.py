@@ -33,6 +33,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -255,8 +256,7 @@ class Trainer:
         its ``network`` (the stacked parameters), ``options`` the first model's; each
         model draws, steps, records and stops as its own single run; its ``state``
         (resumed) comes with the stack's bookkeeping restored (:mod:`nnbackend.
-        persistence.stack_checkpoints`). Not with CUDA graphs, a communicator or
-        host-resident data (yet).
+        persistence.stack_checkpoints`).
     """
 
     def __init__(self, network: Network, X: Array, Y: Array,
@@ -267,10 +267,6 @@ class Trainer:
                  state: TrainingState | None = None, cuda_graph: str = "auto",
                  data_on: str = "device", callbacks: Sequence[Callback] = (),
                  comm: Any = None, stack: Any = None) -> None:
-        if stack is not None and (comm is not None or data_on != "device"):
-            raise NNBackendError("a stack of models trains in one process, with its data "
-                                 "on the device: drop the communicator and data_on host "
-                                 "(or train one model)")
         self.options = (options or TrainingOptions()).checked(validation is not None)
         if data_on not in DATA_PLACES:
             raise NNBackendError(f"unknown data place {data_on!r}; choose device or host")
@@ -312,11 +308,7 @@ class Trainer:
         if comm is not None and cuda_graph == "on":
             raise SettingError("CUDA graphs do not run data-parallel yet; use {cuda_graph} "
                                "auto or off with a communicator")
-        if stack is not None and cuda_graph == "on":
-            raise SettingError("a stack of models does not run as CUDA graphs yet; use "
-                               "{cuda_graph} auto or off")
-        self.use_graphs = (comm is None and stack is None
-                           and use_cuda_graphs(cuda_graph, network.backend))
+        self.use_graphs = comm is None and use_cuda_graphs(cuda_graph, network.backend)
         self._stop: tuple[str, str | None] | None = None  # (kind, reason) once requested
         self._clock = time.perf_counter()
 
@@ -357,7 +349,8 @@ class Trainer:
         """
         st, l2 = self.state, self.models.l2
         # Data-parallel: each rank evaluates its share of the rows and the sums are reduced.
-        evaluate_on = self.models.evaluate if self.comm is None else self.comm.evaluate
+        evaluate_on = (self.models.evaluate if self.comm is None else  # a stack's masks too
+                       partial(self.comm.evaluate, masks=self.models.fixed_masks))
         if totals is not None and totals.examples == self.m:
             cost, acc = _averaged(self.network, st.params, totals, l2, self.m)
         else:  # iteration mode, or an epoch resumed from a checkpoint without its sums
@@ -413,7 +406,8 @@ class Trainer:
                 begun.append(callback)
             try:
                 if self.host_data and self.comm is None:  # ranks gather their own rows
-                    stream = BatchStream(self.X, self.Y, net.backend, self.batch)
+                    stream = BatchStream(self.X, self.Y, net.backend, self.batch,
+                                         self.models.k)
                 # A diverging NumPy run would flood stderr with overflow warnings; the loop
                 # detects divergence itself, at the records.
                 with net.backend.compute_mode(), np.errstate(over="ignore", invalid="ignore",
@@ -541,7 +535,8 @@ class Trainer:
         """Move the state onto a :class:`GraphedSteps` runner's static arrays."""
         st = self.state
         X, Y = (None, None) if self.host_data else (self.X, self.Y)
-        graphed = GraphedSteps(self.network.backend, spec, X, Y, st.params, st.optimizer_state)
+        graphed = GraphedSteps(self.network.backend, spec, X, Y, st.params, st.optimizer_state,
+                               gather=self.models.gather)
         st.params, st.optimizer_state = graphed.params, graphed.opt_state
         return graphed
 
