@@ -34,9 +34,12 @@ from ..core.losses import OUTPUT_LAYERS
 from ..core.network import Network
 from ..core.optimizers import Optimizer, decayed_learning_rate
 from ..errors import NNBackendError
+from .blocks import block_columns
 from .callbacks import Callback
 from .evaluation import evaluate
+from .memory import itemsize
 from .stack import ModelStack
+from .step import StepSpec
 
 if TYPE_CHECKING:
     from .trainer import Trainer, TrainingOptions, TrainingResult
@@ -110,7 +113,12 @@ class StackedModels:
         self.steps: list[int | None] = [None] * self.k
         self.records: list[int | None] = [None] * self.k
         self.best: list[dict[str, Any] | None] = [None] * self.k
-        self._rate: tuple[Any, Any] = (None, None)  # (key, the uploaded rates)
+        self._rate: tuple[Any, Any] = (None, None)  # (rates, the uploaded rates)
+        # What the rates depend on: the epoch (only when a model decays its rate) and
+        # which models are frozen; unchanged, the last rates are reused without a
+        # per-step pass over the k models (0.3 ms of a 256-model step).
+        self._decays = any(o.lr_decay for o in self.options)
+        self._rate_key: tuple[Any, bytes] | None = None
         self.evaluate = partial(evaluate, masks=stack.unit_masks)
 
     def optimizer(self) -> Optimizer:
@@ -118,6 +126,14 @@ class StackedModels:
         opts = self.options
         return self.stack.optimizer(opts[0].optimizer, [o.beta1 for o in opts],
                                     [o.beta2 for o in opts], [o.epsilon for o in opts])
+
+    def step_spec(self, optimizer: Optimizer) -> StepSpec:
+        """The stack's step: forward and backward in blocks of models that fit the cache,
+        on a backend with a cache-block budget (NumPy; :mod:`nnbackend.training.blocks`)."""
+        net, backend = self.network, self.stack.backend
+        columns = block_columns(self.stack.width, itemsize(backend),
+                                backend.update_block_bytes)
+        return StepSpec(net.hidden, net.output, optimizer, self.l2, columns)
 
     def permutation(self, m: int) -> np.ndarray:
         """Each model's next epoch order: ``(k, m)``."""
@@ -139,6 +155,10 @@ class StackedModels:
     def learning_rate(self, epoch: int) -> Any:
         """Each model's (decayed) rate at ``epoch``, 0 for a frozen model: a float when
         all are equal, else a ``(k, 1, 1)`` array (uploaded when the rates change)."""
+        key = (epoch if self._decays else None, self.frozen.tobytes())
+        if key == self._rate_key:
+            return self._rate[1]
+        self._rate_key = key
         rates = tuple(0.0 if frozen else
                       decayed_learning_rate(o.learning_rate, o.lr_decay, epoch,
                                             o.lr_decay_every) if o.lr_decay else o.learning_rate
