@@ -17,9 +17,11 @@ from _bench_many import ManyRunner, ManyWorkload
 from _bench_report import Emit
 from _bench_targets import Target
 
-#: Largest |cost difference| between a model trained in a sweep and its own single run
-#: (the same computation, to rounding: the stack's tests hold parameters to 1e-12).
-SAME_RUN = 1e-9
+#: Largest |cost difference| between a model trained in a sweep and its own single run,
+#: per dtype (the same computation, to rounding: the stack's tests hold float64
+#: parameters to 1e-12; float32 rounding, which PyTorch's kernels may do differently in a
+#: batched product, grows to about 1e-9 in 1000 steps).
+SAME_RUN = {"float64": 1e-9, "float32": 1e-5}
 
 
 @dataclass
@@ -143,6 +145,7 @@ def many_targets(work: ManyWorkload, rows: list[ManyMeasurement],
     """The workload's targets, from this run's medians and costs."""
     by = {r.key: r for r in rows}
     nnb, name, out = rows[0], f"{work.name} {work.dtype}", []
+    same = SAME_RUN[work.dtype]
     if work.name == "study" and "single runs" in by:
         against = ratio(nnb, by["single runs"])
         out.append(Target(name, "one sweep <= 0.8x the single runs one after the other",
@@ -150,8 +153,7 @@ def many_targets(work: ManyWorkload, rows: list[ManyMeasurement],
         out.append(Target(name, "one sweep never slower than the single runs (<= 1.0x)",
                           against, 1.0, "x"))
         out.append(Target(name, f"each model's cost equals its single run's (max |diff| "
-                                f"<= {SAME_RUN:g})", agree.get("single runs"), SAME_RUN,
-                          "abs"))
+                                f"<= {same:g})", agree.get("single runs"), same, "abs"))
     if work.name != "sweep256":
         return out
     limit = 1.5 if on_gpu else 0.65
@@ -167,8 +169,8 @@ def many_targets(work: ManyWorkload, rows: list[ManyMeasurement],
             text = f"per model per step <= {limit}x one model's step ({row.key})"
         out.append(Target(name, text, measured, limit, "x"))
         out.append(Target(name, f"the stack's seed-1 lr-1.2 model costs what its own run "
-                                f"does (|diff| <= {SAME_RUN:g}, {row.key})",
-                          agree.get(row.key), SAME_RUN, "abs"))
+                                f"does (|diff| <= {same:g}, {row.key})",
+                          agree.get(row.key), same, "abs"))
     if not on_gpu:
         for peer in ("vmap", "gridsearch"):
             if peer in by:
