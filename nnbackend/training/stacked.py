@@ -113,12 +113,7 @@ class StackedModels:
         self.steps: list[int | None] = [None] * self.k
         self.records: list[int | None] = [None] * self.k
         self.best: list[dict[str, Any] | None] = [None] * self.k
-        self._rate: tuple[Any, Any] = (None, None)  # (rates, the uploaded rates)
-        # What the rates depend on: the epoch (only when a model decays its rate) and
-        # which models are frozen; unchanged, the last rates are reused without a
-        # per-step pass over the k models (0.3 ms of a 256-model step).
-        self._decays = any(o.lr_decay for o in self.options)
-        self._rate_key: tuple[Any, bytes] | None = None
+        self._rate: tuple[Any, Any] = (None, None)  # (key, the uploaded rates)
         self.evaluate = partial(evaluate, masks=stack.unit_masks)
 
     def optimizer(self) -> Optimizer:
@@ -155,10 +150,6 @@ class StackedModels:
     def learning_rate(self, epoch: int) -> Any:
         """Each model's (decayed) rate at ``epoch``, 0 for a frozen model: a float when
         all are equal, else a ``(k, 1, 1)`` array (uploaded when the rates change)."""
-        key = (epoch if self._decays else None, self.frozen.tobytes())
-        if key == self._rate_key:
-            return self._rate[1]
-        self._rate_key = key
         rates = tuple(0.0 if frozen else
                       decayed_learning_rate(o.learning_rate, o.lr_decay, epoch,
                                             o.lr_decay_every) if o.lr_decay else o.learning_rate
