@@ -93,14 +93,17 @@ from nnbackend.persistence.atomic import atomic_write_text
 
 WORKLOADS = ("planar", "wide", "deep", "gemm", "study", "sweep256")
 #: Every peer --peers accepts; PEERS are the ones run by default.
-ALL_PEERS = ("notes", "sklearn", "torch", "torch-copy", "nnbackend-torch", "vmap",
-             "gridsearch")
-PEERS = ("notes", "sklearn", "torch", "nnbackend-torch", "vmap", "gridsearch")
+ALL_PEERS = ("notes", "sklearn", "torch", "torch-copy", "nnbackend-torch")
+PEERS = ("notes", "sklearn", "torch", "nnbackend-torch")
 #: Peers that need PyTorch.
-TORCH_PEERS = ("torch", "torch-copy", "nnbackend-torch", "vmap")
-#: Peers of the many-model workloads only (study, sweep256), and the others'.
-MANY_PEERS = ("vmap", "gridsearch")
+TORCH_PEERS = ("torch", "torch-copy", "nnbackend-torch")
 QUICK_SCALE = 0.01
+#: Peers of the many-model workloads only (study, sweep256), run by default; vmap needs
+#: PyTorch. (Added here, not in the tuples above: other peers are added there.)
+MANY_PEERS = ("vmap", "gridsearch")
+ALL_PEERS += MANY_PEERS  # type: ignore[assignment]
+PEERS += MANY_PEERS  # type: ignore[assignment]
+TORCH_PEERS += ("vmap",)  # type: ignore[assignment]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -119,6 +122,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                "nnb/row = nnbackend's sweep's us/model/step over the row's (for the "
                "'one model' row: the stack's cost per model against one model's step); "
                "final cost and train accuracy = best/median/worst over the row's models. "
+               "Their peers: vmap = torch.func.vmap over torch.func.grad of a "
+               "functional_call loss, the update written on the stacked tensors "
+               "(sweep256); gridsearch = scikit-learn GridSearchCV over MLPClassifier, "
+               "n_jobs=-1 (sweep256, float64, CPU); nnbackend-torch = the sweep and the "
+               "single runs on nnbackend's PyTorch backend. "
                "Other load on the machine skews timings: the header and the end print "
                "the load average.")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
@@ -134,14 +142,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "set every epoch (2x the data in memory; not run by default, "
                              "it adds a full PyTorch run per workload); nnbackend-torch: "
                              "nnbackend on its PyTorch backend (its ratio to torch is "
-                             "printed under the table; on study and sweep256, the "
-                             "sweep and single runs on nnbackend's PyTorch backend); vmap: "
-                             "torch.func.vmap over torch.func.grad of a functional_call "
-                             "loss, the update written on the stacked tensors (sweep256); "
-                             "gridsearch: scikit-learn GridSearchCV over MLPClassifier, "
-                             "n_jobs=-1 (sweep256, float64, CPU). Peers that are not "
-                             "installed are skipped with a note (default: "
-                             + ",".join(PEERS) + ")")
+                             "printed under the table). Peers that are not installed are "
+                             "skipped with a note (default: " + ",".join(PEERS) + ")")
     parser.add_argument("--device", default="cpu",
                         help="cpu (NumPy, against the study notes' loop, scikit-learn and "
                              "PyTorch "

@@ -166,11 +166,18 @@ def test_help_names_every_peer_and_the_default() -> None:
     done = run_bench("--help")
     assert done.returncode == 0
     text, packed = " ".join(done.stdout.split()), "".join(done.stdout.split())
-    assert "notes,sklearn,torch,torch-copy,nnbackend-torch,vmap,gridsearch" in packed
+    assert "notes,sklearn,torch,torch-copy,nnbackend-torch" in packed
     assert "index_select" in text and "permuted copy of the whole data set" in text
     assert "(default:notes,sklearn,torch,nnbackend-torch,vmap,gridsearch)" in packed
-    assert "study,sweep256" in packed and "us/model/step" in text
+
+
+def test_help_names_the_many_model_workloads_and_their_peers() -> None:
+    done = run_bench("--help")
+    assert done.returncode == 0
+    text, packed = " ".join(done.stdout.split()), "".join(done.stdout.split())
+    assert "study,sweep256(default:all)" in packed and "us/model/step" in text
     assert "torch.func.vmap" in text and "GridSearchCV" in text
+    assert ",vmap,gridsearch)" in packed  # run by default, named in the default list
 
 
 def test_unknown_peer_is_a_usage_error() -> None:
