@@ -233,75 +233,6 @@ def make_runners(work: Workload, device: str, peers: list[str], torch: Any,
     return runners, skipped
 
 
-def make_many_runners(work: ManyWorkload, device: str, peers: list[str], torch: Any,
-                      sklearn: Any) -> tuple[list[Any], list[str]]:
-    """nnbackend's sweep first, then the single runs it is measured against, then peers.
-
-    On a GPU, nnbackend runs on CuPy and, with ``nnbackend-torch``, on PyTorch CUDA (the
-    sweep and the one model each); study: the seven single runs; sweep256: one model.
-    """
-    on_gpu = device != "cpu"
-    backend = resolve_backend(device, "cupy" if on_gpu else "numpy", work.dtype)
-    study = work.name == "study"
-    runners: list[Any] = [SweepRunner(work, backend),
-                          SinglesRunner(work, backend, only_one=not study)]
-    skipped = []
-    wanted = [p for p in peers if p == "nnbackend-torch" or p in MANY_PEERS]
-    for peer in wanted:
-        if peer == "gridsearch" and (on_gpu or study or work.dtype != "float64"):
-            continue  # a CPU peer of the float64 grid of models of one size
-        if peer == "vmap" and study:
-            continue  # vmap stacks models of one hidden size
-        if peer == "gridsearch" and sklearn is None:
-            skipped.append("gridsearch: scikit-learn is not installed (pip install "
-                           "'nnbackend[bench]')")
-        elif peer == "gridsearch":
-            runners.append(GridSearchRunner(work, sklearn))
-        elif torch is None:
-            skipped.append(f"{peer}: PyTorch is not installed (pip install "
-                           "'nnbackend[torch]')")
-        elif on_gpu and not torch.cuda.is_available():
-            skipped.append(f"{peer}: this PyTorch build sees no CUDA device")
-        elif peer == "vmap":
-            runners.append(VmapRunner(work, torch, device))
-        else:
-            on_torch = resolve_backend(device, "torch", work.dtype)
-            runners.append(SweepRunner(work, on_torch, key="nnbackend-torch"))
-            runners.append(SinglesRunner(work, on_torch, only_one=not study,
-                                         key=("one model" if not study else "single runs")
-                                         + "-torch"))
-    return runners, skipped
-
-
-def run_many_workload(work: ManyWorkload, args: argparse.Namespace, mods: dict[str, Any],
-                      emit: Emit, progress: Emit) -> dict[str, Any]:
-    """Measure one many-model workload, print its table and targets, return its JSON."""
-    runners, skipped = make_many_runners(work, args.device, args.peer_list, mods["torch"],
-                                         mods["sklearn"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FeatureScaleWarning)  # the flower, unscaled
-        rows = measure_many(work, runners, progress)
-    agree = agreement(work, rows)
-    on_gpu = args.device != "cpu"
-    targets = many_targets(work, rows, agree, on_gpu)
-    emit("")
-    emit(f"{work.name} ({work.dtype}): {work.describe()}; median of {work.repeats} after a "
-         "warm-up")
-    print_many_table(rows, emit)
-    for note in skipped:
-        emit(f"  skipped {note}")
-    for key, diff in agree.items():
-        emit(f"  final cost agreement, nnbackend vs {key} (same initial weights): "
-             f"max |diff| {diff:.2e}")
-    if "gridsearch" in {r.key for r in rows}:
-        emit("  gridsearch draws its own (Glorot) initial weights: its costs differ; its "
-             "costs and accuracies are its own scorers' on the training set")
-    print_targets(targets, emit)
-    return {"description": work.describe(), "dtype": work.dtype, "repeats": work.repeats,
-            "skipped": skipped, "rows": [many_dict(r, rows[0]) for r in rows],
-            "cost_agreement": agree, "targets": [t.as_dict() for t in targets]}
-
-
 def torch_backend_ratios(rows: list[Measurement]) -> dict[str, float]:
     """nnbackend-torch's median over each PyTorch row's (``torch``, ``torch-copy``)."""
     by = {r.key: r for r in rows}
@@ -430,6 +361,75 @@ def run_gemm(work: Workload, args: argparse.Namespace, wide: dict[str, Any] | No
     print_targets(targets, emit)
     out["targets"] = [t.as_dict() for t in targets]
     return out
+
+
+def make_many_runners(work: ManyWorkload, device: str, peers: list[str], torch: Any,
+                      sklearn: Any) -> tuple[list[Any], list[str]]:
+    """nnbackend's sweep first, then the single runs it is measured against, then peers.
+
+    On a GPU, nnbackend runs on CuPy and, with ``nnbackend-torch``, on PyTorch CUDA (the
+    sweep and the one model each); study: the seven single runs; sweep256: one model.
+    """
+    on_gpu = device != "cpu"
+    backend = resolve_backend(device, "cupy" if on_gpu else "numpy", work.dtype)
+    study = work.name == "study"
+    runners: list[Any] = [SweepRunner(work, backend),
+                          SinglesRunner(work, backend, only_one=not study)]
+    skipped = []
+    wanted = [p for p in peers if p == "nnbackend-torch" or p in MANY_PEERS]
+    for peer in wanted:
+        if peer == "gridsearch" and (on_gpu or study or work.dtype != "float64"):
+            continue  # a CPU peer of the float64 grid of models of one size
+        if peer == "vmap" and study:
+            continue  # vmap stacks models of one hidden size
+        if peer == "gridsearch" and sklearn is None:
+            skipped.append("gridsearch: scikit-learn is not installed (pip install "
+                           "'nnbackend[bench]')")
+        elif peer == "gridsearch":
+            runners.append(GridSearchRunner(work, sklearn))
+        elif torch is None:
+            skipped.append(f"{peer}: PyTorch is not installed (pip install "
+                           "'nnbackend[torch]')")
+        elif on_gpu and not torch.cuda.is_available():
+            skipped.append(f"{peer}: this PyTorch build sees no CUDA device")
+        elif peer == "vmap":
+            runners.append(VmapRunner(work, torch, device))
+        else:
+            on_torch = resolve_backend(device, "torch", work.dtype)
+            runners.append(SweepRunner(work, on_torch, key="nnbackend-torch"))
+            runners.append(SinglesRunner(work, on_torch, only_one=not study,
+                                         key=("one model" if not study else "single runs")
+                                         + "-torch"))
+    return runners, skipped
+
+
+def run_many_workload(work: ManyWorkload, args: argparse.Namespace, mods: dict[str, Any],
+                      emit: Emit, progress: Emit) -> dict[str, Any]:
+    """Measure one many-model workload, print its table and targets, return its JSON."""
+    runners, skipped = make_many_runners(work, args.device, args.peer_list, mods["torch"],
+                                         mods["sklearn"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeatureScaleWarning)  # the flower, unscaled
+        rows = measure_many(work, runners, progress)
+    agree = agreement(work, rows)
+    on_gpu = args.device != "cpu"
+    targets = many_targets(work, rows, agree, on_gpu)
+    emit("")
+    emit(f"{work.name} ({work.dtype}): {work.describe()}; median of {work.repeats} after a "
+         "warm-up")
+    print_many_table(rows, emit)
+    for note in skipped:
+        emit(f"  skipped {note}")
+    for key, diff in agree.items():
+        emit(f"  final cost agreement, nnbackend vs {key} (same initial weights): "
+             f"max |diff| {diff:.2e}")
+    if "gridsearch" in {r.key for r in rows}:
+        emit("  gridsearch draws its own (Glorot) initial weights: its costs differ; its "
+             "costs and accuracies are its own scorers' on the training set")
+    print_targets(targets, emit)
+    return {"description": work.describe(), "dtype": work.dtype, "repeats": work.repeats,
+            "skipped": skipped, "rows": [many_dict(r, rows[0]) for r in rows],
+            "cost_agreement": agree, "targets": [t.as_dict() for t in targets]}
 
 
 def check_device(device: str) -> str | None:
