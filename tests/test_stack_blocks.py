@@ -95,3 +95,23 @@ def test_numpy_splits_a_stack_larger_than_its_cache_block() -> None:
     stack = ModelStack([(2, 4, 1)] * 256, numpy64, get_hidden_activation("tanh"))
     models = StackedModels(stack, [TrainingOptions()] * 256, "binary")
     assert models.step_spec(models.optimizer()).block_columns == 256 * 1024 // 32
+
+
+@pytest.mark.parametrize(("k", "blocked"), [(32, False), (64, True), (256, True)])
+def test_only_a_stack_of_several_blocks_is_split(k: int, blocked: bool,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below three blocks' worth the per-block calls cost more than the cache saves:
+    the stack runs whole (20 flower models per float64 block: 32 whole, 64 split)."""
+    calls = []
+    original = step_module.blocked_gradients
+    monkeypatch.setattr(step_module, "blocked_gradients",
+                        lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    numpy64 = resolve_backend("cpu", "numpy", "float64")
+    X, Y = flower(numpy64)
+    options = [TrainingOptions(learning_rate=0.1 + 0.01 * i, iterations=2, print_every=1)
+               for i in range(k)]
+    stack = ModelStack([(2, 4, 1)] * k, numpy64, get_hidden_activation("tanh"),
+                       list(range(k)))
+    models = StackedModels(stack, options, "binary")
+    Trainer(models.network, X, Y, options[0], stack=models).run()
+    assert len(calls) == (2 if blocked else 0)

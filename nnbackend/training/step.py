@@ -27,7 +27,7 @@ from ..core.losses import OutputLayer
 from ..core.metrics import output_accuracy
 from ..core.network import Cache, backward_propagation, forward_propagation
 from ..core.optimizers import FUNCTIONAL, Optimizer, State, Update
-from .blocks import blocked_gradients
+from .blocks import MIN_BLOCKS, blocked_gradients
 
 Array = Any
 
@@ -168,8 +168,8 @@ def train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: flo
     # multiply) and the update is W - dW (see Optimizer.step).
     scale, step_lr = (lr, 1.0) if spec.linear else (1.0, lr)
     columns = spec.block_columns  # 0 but for a stack on the host
-    if columns and columns < batch.Y.shape[-1] * params["W1"].shape[0]:
-        # The stack's arrays would not fit the cache: forward and backward in blocks.
+    if columns and columns * MIN_BLOCKS <= batch.Y.shape[-1] * params["W1"].shape[0]:
+        # The stack's arrays are several times the cache: forward and backward in blocks.
         grads, stats = blocked_gradients(_with_stats, params, batch, spec, scale, with_stats,
                                          xp=xp)
     else:
