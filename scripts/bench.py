@@ -8,7 +8,7 @@ the median time of each, the ratio nnbackend/peer, the final cost and accuracy o
 targets as PASS/MISS. ``--json PATH`` (or ``-`` for stdout) writes the same as one JSON document.
 
     pip install '.[bench]'            # + scikit-learn, threadpoolctl ('.[bench,torch]')
-    python scripts/bench.py           # planar, wide, deep, gemm on the CPU (a few minutes)
+    python scripts/bench.py           # every workload on the CPU (about 10 minutes)
     python scripts/bench.py --quick   # tiny sizes, one repetition (a smoke test)
     python scripts/bench.py --device cuda --workloads planar,wide
     python scripts/bench.py --workloads wide --peers torch,torch-copy,nnbackend-torch
@@ -21,13 +21,21 @@ Workloads: ``planar`` (the flower data set, 2-4-1 tanh/sigmoid, full-batch GD lr
 10000 iterations, float64), ``wide`` (60000 x 784 synthetic 10-class float32 data,
 784-256-10 ReLU/softmax, SGD lr 0.1, batch 256, 3 epochs), ``deep`` (same data,
 784-512-256-128-10, Adam lr 1e-3, batch 256, 2 epochs), ``gemm`` (the time the wide
-workload's matrix products alone take at this machine's measured GEMM rate).
+workload's matrix products alone take at this machine's measured GEMM rate), ``study``
+(the course's hidden-size study, n_h = 1, 2, 3, 4, 5, 20, 50 on the flower, 5000
+iterations: one ``nnbackend.sweep`` against the seven single runs one after the other),
+``sweep256`` (256 flower models, 16 seeds x 16 learning rates, 2-4-1, 1000 iterations, in
+one stack, against one model's step; float64 and float32; 1,024 models with ``--device
+cuda``).
 
 Peers: ``notes`` (the study notes' plain-NumPy loop, planar only), ``sklearn``
 (``MLPClassifier``), ``torch`` (PyTorch eager autograd, the idiomatic loop: each batch
 gathered with ``index_select``), ``nnbackend-torch`` (nnbackend itself on its PyTorch
 backend), and, only when asked for, ``torch-copy`` (the same PyTorch model making a
-permuted copy of the whole data set every epoch).
+permuted copy of the whole data set every epoch); for sweep256, ``vmap`` (PyTorch's
+``torch.func.vmap`` over ``functional_call`` of the same network, from nnbackend's initial
+weights) and ``gridsearch`` (scikit-learn's ``GridSearchCV`` over ``MLPClassifier``,
+``n_jobs=-1``).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from typing import Any
 
 from _bench_common import (
@@ -61,6 +70,9 @@ from _bench_impls import (
     cuda_memory_probes,
     optional_module,
 )
+from _bench_many import ManyWorkload, SinglesRunner, SweepRunner, study_workload, sweep_workloads
+from _bench_many_peers import GridSearchRunner, VmapRunner
+from _bench_many_report import agreement, many_dict, many_targets, measure_many, print_many_table
 from _bench_report import (
     Emit,
     environment,
@@ -76,15 +88,22 @@ from _bench_workloads import build_workloads
 import nnbackend
 from nnbackend import cuda_status, resolve_backend
 from nnbackend.core.host_memory import keep_step_memory
+from nnbackend.data.scale import FeatureScaleWarning
 from nnbackend.persistence.atomic import atomic_write_text
 
-WORKLOADS = ("planar", "wide", "deep", "gemm")
+WORKLOADS = ("planar", "wide", "deep", "gemm", "study", "sweep256")
 #: Every peer --peers accepts; PEERS are the ones run by default.
 ALL_PEERS = ("notes", "sklearn", "torch", "torch-copy", "nnbackend-torch")
 PEERS = ("notes", "sklearn", "torch", "nnbackend-torch")
 #: Peers that need PyTorch.
 TORCH_PEERS = ("torch", "torch-copy", "nnbackend-torch")
 QUICK_SCALE = 0.01
+#: Peers of the many-model workloads only (study, sweep256), run by default; vmap needs
+#: PyTorch. (Added here, not in the tuples above: other peers are added there.)
+MANY_PEERS = ("vmap", "gridsearch")
+ALL_PEERS += MANY_PEERS  # type: ignore[assignment]
+PEERS += MANY_PEERS  # type: ignore[assignment]
+TORCH_PEERS += ("vmap",)  # type: ignore[assignment]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -97,12 +116,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                "is faster); final cost and accuracy = cross-entropy and accuracy of the "
                "trained model, computed the same way for every row on the host in float64 "
                "from its predicted probabilities; peak memory = bytes allocated above "
-               "what existed before the fit (method named under each table). Other load "
-               "on the machine skews timings: the header and the end print the load "
-               "average.")
+               "what existed before the fit (method named under each table). "
+               "Many-model tables (study, sweep256): median s = training every model of "
+               "the row once; us/model/step = that time over (models x iterations); "
+               "nnb/row = nnbackend's sweep's us/model/step over the row's (for the "
+               "'one model' row: the stack's cost per model against one model's step); "
+               "final cost and train accuracy = best/median/worst over the row's models. "
+               "Their peers: vmap = torch.func.vmap over torch.func.grad of a "
+               "functional_call loss, the update written on the stacked tensors "
+               "(sweep256); gridsearch = scikit-learn GridSearchCV over MLPClassifier, "
+               "n_jobs=-1 (sweep256, float64, CPU); nnbackend-torch = the sweep and the "
+               "single runs on nnbackend's PyTorch backend. "
+               "Other load on the machine skews timings: the header and the end print "
+               "the load average.")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help="comma-separated subset of planar,wide,deep,gemm "
-                             "(default: all)")
+                        help="comma-separated subset of " + ",".join(WORKLOADS) +
+                             " (default: all)")
     parser.add_argument("--peers", default=",".join(PEERS),
                         help="comma-separated subset of " + ",".join(ALL_PEERS) + ". "
                              "notes: the study notes' plain-NumPy loop (planar only); "
@@ -123,14 +152,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "with a device sync); cuda without a GPU exits with status 2")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed repetitions per workload (default: 9 for planar, "
-                             "5 for wide and deep, since this machine's speed drifts "
-                             "between seconds; 1 with --quick)")
+                             "5 for wide, deep and study, 3 for sweep256, since this "
+                             "machine's speed drifts between seconds; 1 with --quick)")
     parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply the planar iterations and the wide/deep example "
-                             "counts by this factor, e.g. 0.1 for a quicker look "
-                             "(default: 1, the sizes above)")
+                        help="multiply the planar, study and sweep256 iterations and the "
+                             "wide/deep example counts by this factor, e.g. 0.1 for a "
+                             "quicker look (default: 1, the sizes above)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"smoke-test size: --scale {QUICK_SCALE} and one repetition")
+                        help=f"smoke-test size: --scale {QUICK_SCALE} and one repetition "
+                             "(and sweep256 on 4 seeds x 4 learning rates)")
     parser.add_argument("--json", metavar="PATH",
                         help="also write every number as one JSON document to PATH; '-' "
                              "writes it to stdout and sends the table to stderr")
@@ -173,6 +203,8 @@ def make_runners(work: Workload, device: str, peers: list[str], torch: Any,
     runners: list[Runner] = [NNBackendRunner(work, backend)]
     skipped = []
     for peer in peers:
+        if peer in MANY_PEERS:
+            continue  # peers of the many-model workloads
         if peer in ("notes", "sklearn") and on_gpu:
             skipped.append(f"{peer}: CPU-only peer, not run with --device {device}")
         elif peer == "notes" and work.name != "planar":
@@ -331,6 +363,75 @@ def run_gemm(work: Workload, args: argparse.Namespace, wide: dict[str, Any] | No
     return out
 
 
+def make_many_runners(work: ManyWorkload, device: str, peers: list[str], torch: Any,
+                      sklearn: Any) -> tuple[list[Any], list[str]]:
+    """nnbackend's sweep first, then the single runs it is measured against, then peers.
+
+    On a GPU, nnbackend runs on CuPy and, with ``nnbackend-torch``, on PyTorch CUDA (the
+    sweep and the one model each); study: the seven single runs; sweep256: one model.
+    """
+    on_gpu = device != "cpu"
+    backend = resolve_backend(device, "cupy" if on_gpu else "numpy", work.dtype)
+    study = work.name == "study"
+    runners: list[Any] = [SweepRunner(work, backend),
+                          SinglesRunner(work, backend, only_one=not study)]
+    skipped = []
+    wanted = [p for p in peers if p == "nnbackend-torch" or p in MANY_PEERS]
+    for peer in wanted:
+        if peer == "gridsearch" and (on_gpu or study or work.dtype != "float64"):
+            continue  # a CPU peer of the float64 grid of models of one size
+        if peer == "vmap" and study:
+            continue  # vmap stacks models of one hidden size
+        if peer == "gridsearch" and sklearn is None:
+            skipped.append("gridsearch: scikit-learn is not installed (pip install "
+                           "'nnbackend[bench]')")
+        elif peer == "gridsearch":
+            runners.append(GridSearchRunner(work, sklearn))
+        elif torch is None:
+            skipped.append(f"{peer}: PyTorch is not installed (pip install "
+                           "'nnbackend[torch]')")
+        elif on_gpu and not torch.cuda.is_available():
+            skipped.append(f"{peer}: this PyTorch build sees no CUDA device")
+        elif peer == "vmap":
+            runners.append(VmapRunner(work, torch, device))
+        else:
+            on_torch = resolve_backend(device, "torch", work.dtype)
+            runners.append(SweepRunner(work, on_torch, key="nnbackend-torch"))
+            runners.append(SinglesRunner(work, on_torch, only_one=not study,
+                                         key=("one model" if not study else "single runs")
+                                         + "-torch"))
+    return runners, skipped
+
+
+def run_many_workload(work: ManyWorkload, args: argparse.Namespace, mods: dict[str, Any],
+                      emit: Emit, progress: Emit) -> dict[str, Any]:
+    """Measure one many-model workload, print its table and targets, return its JSON."""
+    runners, skipped = make_many_runners(work, args.device, args.peer_list, mods["torch"],
+                                         mods["sklearn"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeatureScaleWarning)  # the flower, unscaled
+        rows = measure_many(work, runners, progress)
+    agree = agreement(work, rows)
+    on_gpu = args.device != "cpu"
+    targets = many_targets(work, rows, agree, on_gpu)
+    emit("")
+    emit(f"{work.name} ({work.dtype}): {work.describe()}; median of {work.repeats} after a "
+         "warm-up")
+    print_many_table(rows, emit)
+    for note in skipped:
+        emit(f"  skipped {note}")
+    for key, diff in agree.items():
+        emit(f"  final cost agreement, nnbackend vs {key} (same initial weights): "
+             f"max |diff| {diff:.2e}")
+    if "gridsearch" in {r.key for r in rows}:
+        emit("  gridsearch draws its own (Glorot) initial weights: its costs differ; its "
+             "costs and accuracies are its own scorers' on the training set")
+    print_targets(targets, emit)
+    return {"description": work.describe(), "dtype": work.dtype, "repeats": work.repeats,
+            "skipped": skipped, "rows": [many_dict(r, rows[0]) for r in rows],
+            "cost_agreement": agree, "targets": [t.as_dict() for t in targets]}
+
+
 def check_device(device: str) -> str | None:
     """None when ``device`` can run here, else a one-line reason."""
     if device == "cpu":
@@ -354,7 +455,8 @@ def load_peers(args: argparse.Namespace) -> dict[str, Any]:
     """
     wanted = set(args.peer_list)
     mods = {"torch": optional_module("torch") if wanted & set(TORCH_PEERS) else None,
-            "sklearn": optional_module("sklearn") if "sklearn" in wanted else None,
+            "sklearn": (optional_module("sklearn") if wanted & {"sklearn", "gridsearch"}
+                        else None),
             "threadpoolctl": optional_module("threadpoolctl")}
     if mods["sklearn"] is not None and optional_module("sklearn.neural_network") is None:
         mods["sklearn"] = None  # a broken install: treat it as missing
@@ -424,6 +526,13 @@ def main(argv: list[str] | None = None) -> int:
                                                        progress)
         if work.name == "wide" and "gemm" in args.workload_list:
             doc["gemm"] = run_gemm(work, args, doc["workloads"].get("wide"), emit, progress)
+    many = [study_workload(args.scale, args.repeats)] if "study" in args.workload_list else []
+    if "sweep256" in args.workload_list:
+        many += sweep_workloads(args.scale, args.repeats, args.device != "cpu", args.quick)
+    for many_work in many:
+        key = (many_work.name if many_work.dtype == "float64"
+               else f"{many_work.name}-{many_work.dtype}")
+        doc["workloads"][key] = run_many_workload(many_work, args, mods, emit, progress)
     doc["targets_summary"] = summary(doc)
     doc["load_average_end"] = load_average()
     doc["total_s"] = time.perf_counter() - start

@@ -51,3 +51,30 @@ def test_the_nnbackend_runner_keeps_to_its_device(workloads: dict, name: str) ->
     assert costs and all(np.isfinite(costs))
     if name == "planar":  # ten records of the notes' run: it learns
         assert len(costs) == 10 and costs[-1] < costs[0]
+
+
+def test_the_gpu_sweep_runs_its_runners_on_a_device(workloads: dict) -> None:
+    """``--device cuda``'s sweep256 (1,024 models, with GPU targets), shrunk to a smoke
+    test and run on array-api-strict's ``device1`` in place of the GPU."""
+    from _bench_many import SinglesRunner, SweepRunner, sweep_workloads
+    from _bench_many_report import agreement, many_targets, measure_many, print_many_table
+
+    full = sweep_workloads(1.0, None, on_gpu=True)
+    assert [len(w.models()) for w in full] == [1024, 1024]
+    assert [w.dtype for w in full] == ["float64", "float32"]
+    work = sweep_workloads(0.01, 1, on_gpu=True, quick=True)[0]
+    backend = resolve_backend("device1", "array-api-strict", work.dtype)
+    runners = [SweepRunner(work, backend), SinglesRunner(work, backend, only_one=True)]
+    rows = measure_many(work, runners, lambda _: None)
+    assert [len(r.costs) for r in rows] == [16, 1]
+    assert all(np.isfinite(r.costs).all() for r in rows)
+    agree = agreement(work, rows)
+    assert agree["one model"] <= 1e-9
+    targets = {t.text: t for t in many_targets(work, rows, agree, on_gpu=True)}
+    target = targets["16 models per step <= 1.5x one model's step (one model)"]
+    # The whole stack's step over one model's step, from the same run.
+    assert target.measured == pytest.approx(rows[0].median / rows[0].steps
+                                            / (rows[1].median / rows[1].steps))
+    lines: list[str] = []
+    print_many_table(rows, lines.append)
+    assert "array-api-strict on device1" in lines[1] and "1 stack(s) of 16" in lines[-1]

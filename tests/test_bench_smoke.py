@@ -39,7 +39,17 @@ def run_bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
 def quick_run() -> tuple[str, dict]:
     """One ``--quick`` run of every workload: its table (stderr) and JSON (stdout)."""
     # One thread: on a busy 2-core machine, spinning BLAS/OpenMP pools crawl.
-    done = run_bench("--quick", "--quiet", "--threads", "1", "--json", "-")
+    done = run_bench("--quick", "--quiet", "--threads", "1", "--json", "-", "--workloads",
+                     "planar,wide,deep,gemm")
+    assert done.returncode == 0, done.stderr
+    return done.stderr, json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def many_run() -> tuple[str, dict]:
+    """One ``--quick`` run of the many-model workloads (study, sweep256) with every peer."""
+    done = run_bench("--quick", "--quiet", "--threads", "1", "--json", "-", "--workloads",
+                     "study,sweep256", timeout=600)
     assert done.returncode == 0, done.stderr
     return done.stderr, json.loads(done.stdout)
 
@@ -158,10 +168,74 @@ def test_help_names_every_peer_and_the_default() -> None:
     text, packed = " ".join(done.stdout.split()), "".join(done.stdout.split())
     assert "notes,sklearn,torch,torch-copy,nnbackend-torch" in packed
     assert "index_select" in text and "permuted copy of the whole data set" in text
-    assert "(default:notes,sklearn,torch,nnbackend-torch)" in packed
+    assert "(default:notes,sklearn,torch,nnbackend-torch,vmap,gridsearch)" in packed
+
+
+def test_help_names_the_many_model_workloads_and_their_peers() -> None:
+    done = run_bench("--help")
+    assert done.returncode == 0
+    text, packed = " ".join(done.stdout.split()), "".join(done.stdout.split())
+    assert "study,sweep256(default:all)" in packed and "us/model/step" in text
+    assert "torch.func.vmap" in text and "GridSearchCV" in text
+    assert ",vmap,gridsearch)" in packed  # run by default, named in the default list
 
 
 def test_unknown_peer_is_a_usage_error() -> None:
     done = run_bench("--peers", "torch,jax")
     assert done.returncode == 2
     assert "unknown jax" in done.stderr and "torch-copy" in done.stderr
+
+
+HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
+
+
+def test_study_is_one_sweep_against_the_seven_single_runs(many_run: tuple[str, dict]) -> None:
+    out, doc = many_run
+    assert ("study (float64): 7 models (7 hidden sizes) of 2-1/2/3/4/5/20/50-1 tanh/sigmoid "
+            "on 400 x 2 float64, gradient descent lr 1.2, full batch, 50 iterations") in out
+    study = doc["workloads"]["study"]
+    rows = {row["key"]: row for row in study["rows"]}
+    assert list(rows)[:2] == ["nnbackend", "single runs"]
+    sweep, singles = rows["nnbackend"], rows["single runs"]
+    assert sweep["models"] == singles["models"] == 7 and sweep["steps"] == 50
+    assert sum(sweep["stacks"]) == 7  # however the grouping cut the sizes
+    # The sweep's models are the single runs' models: the same final costs.
+    assert sweep["costs"] == pytest.approx(singles["costs"], abs=1e-12)
+    assert study["cost_agreement"]["single runs"] <= 1e-9
+    assert singles["nnbackend_over_row"] == pytest.approx(
+        sweep["us_per_model_step"] / singles["us_per_model_step"])
+    texts = [t["text"] for t in study["targets"]]
+    assert any(t.startswith("one sweep <= 0.8x the single runs") for t in texts)
+    assert any(t.startswith("one sweep never slower") for t in texts)
+
+
+def test_sweep256_has_both_dtypes_its_one_model_and_the_peers(
+        many_run: tuple[str, dict]) -> None:
+    out, doc = many_run
+    for key, dtype in (("sweep256", "float64"), ("sweep256-float32", "float32")):
+        work = doc["workloads"][key]
+        assert work["dtype"] == dtype
+        rows = {row["key"]: row for row in work["rows"]}
+        assert rows["nnbackend"]["models"] == 16 and rows["one model"]["models"] == 1
+        for row in rows.values():
+            assert len(row["times"]) == 1 and row["median_s"] > 0
+            assert all(0.0 <= a <= 1.0 for a in row["accuracies"])
+            assert all(c > 0 for c in row["costs"])
+        # The stack's seed-1 lr-1.2 model is the one model's run.
+        assert work["cost_agreement"]["one model"] <= 1e-9
+        texts = [t["text"] for t in work["targets"]]
+        assert "per model per step <= 0.65x one model's step (one model)" in texts
+        if HAS_TORCH:
+            assert "vmap" in rows and "nnbackend-torch" in rows
+            # Same initial weights, same steps: vmap trains the same models.
+            assert work["cost_agreement"]["vmap"] < (1e-12 if dtype == "float64" else 1e-5)
+            assert "nnbackend no slower than vmap (<= 1.0x)" in texts
+        else:
+            assert any(n.startswith("vmap: PyTorch is not installed") for n in work["skipped"])
+    float64 = {row["key"]: row for row in doc["workloads"]["sweep256"]["rows"]}
+    if HAS_SKLEARN:
+        grid = float64["gridsearch"]
+        assert "GridSearchCV(MLPClassifier), n_jobs=-1" in grid["label"]
+        assert grid["models"] == 16 and len(grid["costs"]) == 16
+    assert "gridsearch" not in {r["key"] for r in doc["workloads"]["sweep256-float32"]["rows"]}
+    assert "us/model/step" in out and "best/median/worst" in out

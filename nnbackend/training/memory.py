@@ -83,7 +83,7 @@ def check_network_fits(sizes: Sequence[int], layers: Sequence[int], m: int,
     fix = "use fewer or smaller layers"
     device_free = backend.free_memory()
     if device_free is None:  # host memory: the larger of drawing the weights and training
-        drawn = parameter_count(sizes) * _itemsize(backend) + init_bytes(sizes)
+        drawn = parameter_count(sizes) * itemsize(backend) + init_bytes(sizes)
         refuse_unless_fits(max(on_device, drawn), what, fix)
         return
     refuse_unless_fits(init_bytes(sizes), what + " to draw its weights on the host", fix)
@@ -91,7 +91,7 @@ def check_network_fits(sizes: Sequence[int], layers: Sequence[int], m: int,
                        where=f" on {backend.describe()}")
 
 
-def _itemsize(backend: Backend) -> int:
+def itemsize(backend: Backend) -> int:
     """Bytes per number of the backend's dtype (float32 or float64)."""
     return 4 if backend.dtype_name == "float32" else 8
 
@@ -103,7 +103,7 @@ def _training_bytes(sizes: Sequence[int], m: int, options: TrainingOptions,
     examples = max(batch, min(m, EVAL_CHUNK))
     moments = len(UPDATE_RULES[options.optimizer].moments) if (
         options.optimizer in UPDATE_RULES) else 2
-    return training_bytes(sizes, examples, _itemsize(backend), moments)
+    return training_bytes(sizes, examples, itemsize(backend), moments)
 
 
 def models_that_fit(width: Sequence[int], m: int, options: TrainingOptions,

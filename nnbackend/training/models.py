@@ -4,7 +4,8 @@
 run and a stack of ``k`` models trained at once (:mod:`nnbackend.training.stack`) is behind
 the small interface here, chosen once when the trainer is built:
 
-- the update rule and the L2 strength the step takes (floats, or per-model arrays);
+- the update rule and the L2 strength the step takes (floats, or per-model arrays), and
+  the step's spec (a stack's runs in blocks of models on the host);
 - each epoch's permutation and each step's dropout masks (the run's generator, or one
   generator per model);
 - a batch's rows (``take``; per model for a stack);
@@ -25,6 +26,7 @@ from ..core.regularization import dropout_masks
 from .callbacks import Callback, EarlyStopping
 from .divergence import cost_divergence, parameters_finite
 from .evaluation import evaluate
+from .step import StepSpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,6 +67,11 @@ class OneModel:
         """The run's update rule."""
         opts = self.options
         return make_optimizer(opts.optimizer, opts.beta1, opts.beta2, opts.epsilon)
+
+    def step_spec(self, optimizer: Optimizer) -> StepSpec:
+        """What each step computes: the network's activations and loss, the update rule."""
+        net = self.network
+        return StepSpec(net.hidden, net.output, optimizer, self.l2)
 
     def permutation(self, m: int) -> np.ndarray:
         """The next epoch's order of the ``m`` rows."""

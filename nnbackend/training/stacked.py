@@ -41,9 +41,12 @@ from ..core.losses import OUTPUT_LAYERS
 from ..core.network import Network
 from ..core.optimizers import Optimizer, decayed_learning_rate
 from ..errors import NNBackendError
+from .blocks import block_columns
 from .callbacks import Callback
 from .evaluation import evaluate
+from .memory import itemsize
 from .stack import ModelStack
+from .step import StepSpec
 
 if TYPE_CHECKING:
     from .trainer import Trainer, TrainingOptions, TrainingResult
@@ -131,6 +134,14 @@ class StackedModels:
         opts = self.options
         return self.stack.optimizer(opts[0].optimizer, [o.beta1 for o in opts],
                                     [o.beta2 for o in opts], [o.epsilon for o in opts])
+
+    def step_spec(self, optimizer: Optimizer) -> StepSpec:
+        """The stack's step: forward and backward in blocks of models that fit the cache,
+        on a backend with a cache-block budget (NumPy; :mod:`nnbackend.training.blocks`)."""
+        net, backend = self.network, self.stack.backend
+        columns = block_columns(self.stack.width, itemsize(backend),
+                                backend.update_block_bytes)
+        return StepSpec(net.hidden, net.output, optimizer, self.l2, columns)
 
     def permutation(self, m: int) -> np.ndarray:
         """Each model's next epoch order: ``(k, m)``."""

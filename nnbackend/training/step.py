@@ -27,6 +27,7 @@ from ..core.losses import OutputLayer
 from ..core.metrics import output_accuracy
 from ..core.network import Cache, backward_propagation, forward_propagation
 from ..core.optimizers import FUNCTIONAL, Optimizer, State, Update
+from .blocks import MIN_BLOCKS, blocked_gradients
 
 Array = Any
 
@@ -46,6 +47,10 @@ class StepSpec:
     l2 : float or array
         L2 strength ``lambda`` (0 = none); a stack's may be a ``(k, 1, 1)`` array of
         per-model strengths.
+    block_columns : int
+        A stack on the host: the (model, example) columns one block of its forward and
+        backward pass may hold, to stay in the CPU's cache
+        (:mod:`nnbackend.training.blocks`); 0 (a single model, or a GPU): whole arrays.
     linear : bool
         The update is plain gradient descent, ``W - lr * dW`` (derived from ``optimizer``;
         read once here rather than on every step).
@@ -55,6 +60,7 @@ class StepSpec:
     output: OutputLayer
     optimizer: Optimizer
     l2: float | Array = 0.0
+    block_columns: int = 0
     linear: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +126,13 @@ def batch_stats(output: OutputLayer, cache: Cache, Y: Array, *, xp: ModuleType) 
     return StepStats(cost, None if accuracy is None else accuracy * size)
 
 
+def _with_stats(params: dict[str, Array], batch: Batch, spec: StepSpec, scale: Any,
+                with_stats: bool, *, xp: ModuleType) -> tuple[dict[str, Array], StepStats | None]:
+    """:func:`gradients` and, when asked, :func:`batch_stats` (one block of a stack)."""
+    grads, cache = gradients(params, batch, spec, scale, xp=xp)
+    return grads, batch_stats(spec.output, cache, batch.Y, xp=xp) if with_stats else None
+
+
 def train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: float,
                spec: StepSpec, *, with_stats: bool = False, update: Update = FUNCTIONAL,
                xp: ModuleType) -> tuple[dict[str, Array], State, StepStats | None]:
@@ -154,8 +167,14 @@ def train_step(params: dict[str, Array], opt_state: State, batch: Batch, lr: flo
     # Plain gradient descent is linear in the gradient, so lr rides on dZ[L] (one small
     # multiply) and the update is W - dW (see Optimizer.step).
     scale, step_lr = (lr, 1.0) if spec.linear else (1.0, lr)
-    grads, cache = gradients(params, batch, spec, scale, xp=xp)
-    stats = batch_stats(spec.output, cache, batch.Y, xp=xp) if with_stats else None
+    columns = spec.block_columns  # 0 but for a stack on the host
+    if columns and columns * MIN_BLOCKS <= batch.Y.shape[-1] * params["W1"].shape[0]:
+        # The stack's arrays are several times the cache: forward and backward in blocks.
+        grads, stats = blocked_gradients(_with_stats, params, batch, spec, scale, with_stats,
+                                         xp=xp)
+    else:
+        grads, cache = gradients(params, batch, spec, scale, xp=xp)
+        stats = batch_stats(spec.output, cache, batch.Y, xp=xp) if with_stats else None
     new_params, new_state = spec.optimizer.step(params, grads, opt_state, step_lr,
                                                 update=update, xp=xp)
     return new_params, new_state, stats

@@ -396,7 +396,7 @@ class Trainer:
             # memory rather than hand it back and fault it in again (core/host_memory.py).
             keep_step_memory()
         self._clock = time.perf_counter()
-        spec = StepSpec(net.hidden, net.output, self.optimizer, self.models.l2)
+        spec = self.models.step_spec(self.optimizer)  # a stack's may run in blocks
         result: TrainingResult | None = None
         begun: list[Callback] = []  # those whose on_begin ran get their on_end
         stream: BatchStream | None = None
