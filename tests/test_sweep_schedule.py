@@ -231,3 +231,27 @@ def test_ranks_given_different_settings_refuse_together(reference: Backend) -> N
     with pytest.raises(RanksDisagree, match="rank 1 has --iterations 11, rank 0 "
                                             "--iterations 10"):
         run_ranks(2, rank, timeout=60)
+
+
+def test_ctrl_c_stops_every_thread_and_exits_130(tmp_path: Any) -> None:
+    """Ctrl-C while stacks train on threads: each stops after its step, the command says
+    'Aborted.' in one line (no traceback) and exits 130, long before the run's end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root, "NNBACKEND_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nnbackend", "sweep", "--layers", "1,20,50", "--iterations",
+         "10000000", "--print-every", "100", "--workers", "2", "--backend", "numpy"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:  # the first stack's lines come out as they are made
+        if line.startswith("Stack 1/3"):
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "Aborted." and "Traceback" not in err

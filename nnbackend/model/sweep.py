@@ -268,14 +268,18 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
     share = 1 if comm is None else ranks_per_machine(comm)
     plans, datas, stacks, notes = _planned(prepare_for, grid, fixed, split, backend,
                                            max_stack, share, comm)
+    figures = [estimate([_sizes(plans[i], datas[seed]) for i in rows],
+                        plans[rows[0]].options, datas[seed].X_train.shape[0], backend)
+               for seed, rows in stacks]
+    # The longest first: threads start them first, and the output, stack after stack, is
+    # then the same however many run at once (the first one's lines come out live).
+    longest = sorted(range(len(stacks)), key=lambda i: -figures[i][0])
+    stacks, figures = [stacks[i] for i in longest], [figures[i] for i in longest]
+    costs = [cost for cost, _, _ in figures]
     result = SweepResult([{} for _ in plans])
     result.varied, result.stacks = tuple(grid), [tuple(rows) for _, rows in stacks]
     result.notes = notes
     result._trained = {}
-    figures = [estimate([_sizes(plans[i], datas[seed]) for i in rows],
-                        plans[rows[0]].options, datas[seed].X_train.shape[0], backend)
-               for seed, rows in stacks]
-    costs = [cost for cost, _, _ in figures]
     shares = [list(range(len(stacks)))] if comm is None else share_out(costs, comm.size)
     mine = shares[0 if comm is None else comm.rank]
     result.workers = choose_workers(workers, backend, [costs[i] for i in mine],
@@ -305,7 +309,7 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
             result._trained[row] = (plans[row], network, run, data, backend)
 
     def train_mine() -> dict[int, dict[str, Any]]:
-        run_stacks(mine, costs, result.workers, train, output)
+        run_stacks(mine, result.workers, train, output)
         return {row: result[row] for index in mine for row in stacks[index][1]}
 
     if comm is None:
