@@ -255,3 +255,31 @@ def test_ctrl_c_stops_every_thread_and_exits_130(tmp_path: Any) -> None:
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1] == "Aborted." and "Traceback" not in err
+
+
+def test_only_the_live_stack_draws_its_progress_bar(reference: Backend,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two stacks at once on one terminal: the first stack's bar, and no other stack's
+    until it has finished; the line is cleared at the end."""
+    import io
+    import re
+
+    from nnbackend.cli.sweep import StackBar
+    from nnbackend.data.pipeline import DataSpec, prepare
+    from nnbackend.model.sweep import sweep_prepared
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(StackBar, "INTERVAL", 0.0)  # draw every step
+    data = prepare(DataSpec("flower"))
+    result = sweep_prepared(lambda seed: data, {"layers": [(2,), (3,), (40,)]}, reference,
+                            False, callbacks=lambda info: [StackBar(info, screen)],
+                            max_stack=1, workers=2, iterations=200, print_every=100)
+    assert result.workers == 2 and result.stacks[0] == (2,)  # the widest first
+    drawn = [int(n) for n in re.findall(r"iterations of stack (\d)/3", screen.getvalue())]
+    assert drawn[:1] == [1] and drawn == sorted(drawn), drawn  # never back to an earlier one
+    assert "200/200 iterations of stack 1/3" in screen.getvalue()
+    assert screen.getvalue().endswith("\r\x1b[K")

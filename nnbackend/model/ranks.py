@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from .._text import count
 from ..core.backend import Backend, is_out_of_memory
 from ..errors import NNBackendError, SettingError, literal
 
@@ -93,3 +94,28 @@ def share_model(comm: Any, owner: int, params: dict[str, Any] | None, run: Any,
         {name: backend.to_host(value) for name, value in params.items()}, run)
     host, result = comm.broadcast(sent, root=owner)
     return {name: backend.asarray(value) for name, value in host.items()}, result
+
+
+def planned_by_rank_0(comm: Any, plan: Callable[[], tuple[Any, ...]],
+                      local: int) -> tuple[Any, ...]:
+    """``plan()`` on every rank (through :func:`gathered`); its first ``local`` items
+    from this rank (its own data, say), the rest from rank 0, so that every rank follows
+    one plan even where what each rank sees (its free memory) would change it."""
+    here: list[Any] = []
+
+    def planned() -> tuple[Any, ...]:
+        here[:] = plan()
+        return tuple(here[local:])
+
+    shared = gathered(comm, planned)[0]  # runs planned(), which fills here
+    return (*here[:local], *shared)
+
+
+def share_note(comm: Any, stacks: int, mine: Sequence[int]) -> str:
+    """One line: how the stacks are shared out, and which this rank trains
+    (``stacks 1, 3 and 4``, counted from 1)."""
+    shown = [str(i + 1) for i in mine]
+    which = ("no stack" if not shown else f"stack {shown[0]}" if len(shown) == 1
+             else f"stacks {', '.join(shown[:-1])} and {shown[-1]}")
+    return (f"{count(stacks, 'stack')} shared out over {comm.size} ranks; rank "
+            f"{comm.rank} trains {which}")

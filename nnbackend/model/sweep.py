@@ -36,7 +36,14 @@ from ..training.stack import ModelStack
 from ..training.stacked import SHARED, StackedModels
 from ..training.trainer import Trainer, TrainingOptions, TrainingResult
 from .model import ARCHITECTURE, Model, _backend
-from .ranks import gathered, ranks_per_machine, share_model, share_out
+from .ranks import (
+    gathered,
+    planned_by_rank_0,
+    ranks_per_machine,
+    share_model,
+    share_note,
+    share_out,
+)
 from .schedule import InOrder, StopWhenSet, check_workers, choose_workers, estimate, run_stacks
 from .scores import final_scores
 
@@ -286,8 +293,7 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
                                     [figures[i][1] for i in mine],
                                     [figures[i][2] for i in mine], share)
     if comm is not None:
-        notes.append(f"{count(len(stacks), 'stack')} shared out over {comm.size} ranks; "
-                     f"rank {comm.rank} trains {_numbers(mine)}")
+        notes.append(share_note(comm, len(stacks), mine))
     if result.workers > 1:
         notes.append(f"{count(len(mine), 'stack')}, {result.workers} at a time on worker "
                      "threads")
@@ -325,10 +331,7 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
     if order and result[order[0]].get(result.score) is not None:
         result.best = order[0]
         if comm is not None:
-            stack = next(i for i, (_, rows) in enumerate(stacks) if order[0] in rows)
-            owner = next(rank for rank, share in enumerate(shares) if stack in share)
-            _share_best(comm, result, plans[order[0]], datas[stacks[stack][0]], owner,
-                        backend)
+            _share_best(comm, result, plans, datas, stacks, shares, backend)
         result.best_model = result.model(order[0])
     return result
 
@@ -349,16 +352,13 @@ def _planned(prepare_for: Callable[[int | None], PreparedData],
     """The models, their data and the stacks (with the notes of any split); with ranks,
     rank 0's stacks on every rank (each rank's free memory may differ), once every rank
     has the same data and settings."""
-    if comm is None:
+    def plan() -> tuple[list[_Plan], dict[Any, PreparedData], list[tuple[Any, list[int]]],
+                        list[str]]:
         return _stacks(prepare_for, grid, fixed, split, backend, max_stack, share)
-    here: list[Any] = []
 
-    def plan() -> tuple[Any, ...]:
-        here[:] = _stacks(prepare_for, grid, fixed, split, backend, max_stack, share)
-        return tuple(here[2:])
-
-    stacks, notes = gathered(comm, plan)[0]
-    plans, datas = here[:2]
+    if comm is None:
+        return plan()
+    plans, datas, stacks, notes = planned_by_rank_0(comm, plan, 2)
     check_same_run(comm, {FINGERPRINT: fingerprint(next(iter(datas.values()))),
                           "grid": grid, **fixed, "max_stack": max_stack})
     return plans, datas, stacks, notes
@@ -394,22 +394,16 @@ def _stacks(prepare_for: Callable[[int | None], PreparedData],
     return plans, datas, stacks, notes
 
 
-def _numbers(indices: Sequence[int]) -> str:
-    """Stacks as people count them: ``stacks 1, 3 and 4`` (``no stack``)."""
-    shown = [str(i + 1) for i in indices]
-    if not shown:
-        return "no stack"
-    if len(shown) == 1:
-        return f"stack {shown[0]}"
-    return f"stacks {', '.join(shown[:-1])} and {shown[-1]}"
-
-
-def _share_best(comm: Any, result: SweepResult, plan: _Plan, data: PreparedData,
-                owner: int, backend: Backend) -> None:
-    """The best row's model (``plan``, trained on ``data``), sent by rank ``owner``, on
-    every rank."""
+def _share_best(comm: Any, result: SweepResult, plans: list[_Plan],
+                datas: dict[Any, PreparedData], stacks: list[tuple[Any, list[int]]],
+                shares: list[list[int]], backend: Backend) -> None:
+    """The best row's model, sent by the rank that trained it (``shares``: each rank's
+    stacks), on every rank."""
     assert result.best is not None
+    stack = next(i for i, (_, rows) in enumerate(stacks) if result.best in rows)
+    plan, data = plans[result.best], datas[stacks[stack][0]]
     here = result._trained.get(result.best)
+    owner = next(rank for rank, share in enumerate(shares) if stack in share)
     params, run = share_model(comm, owner, None if here is None else here[1].params,
                               None if here is None else here[2], backend)
     if here is None:
