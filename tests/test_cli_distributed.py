@@ -152,3 +152,13 @@ def test_mpirun_sweep_ranks_that_disagree_exit_2_together(need_mpi: None,
     assert done.stderr.count("Error: the ranks disagree: rank 1's training data differs "
                              "from rank 0's") == 1, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_mpirun_sweep_error_on_the_ranks_ends_the_job(need_mpi: None, tmp_path: Path) -> None:
+    command = ["mpirun", "-n", "2", "--oversubscribe", "--mca", "mpi_yield_when_idle", "1",
+               sys.executable, "-m", "nnbackend", "sweep", "--distributed", "mpi",
+               "--data", "missing.csv", "--lr", "0.5,1.2"]
+    done = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode != 0
+    assert "missing.csv" in done.stderr and "Traceback" not in done.stderr

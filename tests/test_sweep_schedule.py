@@ -283,3 +283,27 @@ def test_only_the_live_stack_draws_its_progress_bar(reference: Backend,
     assert drawn[:1] == [1] and drawn == sorted(drawn), drawn  # never back to an earlier one
     assert "200/200 iterations of stack 1/3" in screen.getvalue()
     assert screen.getvalue().endswith("\r\x1b[K")
+
+
+def test_the_best_model_reaches_every_rank_on_every_backend(backend64: Backend) -> None:
+    """The rank that did not train the best model gets it, on its backend's device,
+    equal to the one-process model bit for bit."""
+    fixed = {"iterations": steps_for(backend64, 200)}
+    grid = {"layers": [(3,), (20,)]}
+    one = nb.sweep("flower", grid=grid, backend=backend64, workers=1, **fixed)
+    assert len(one.stacks) == 2 and one.best_model is not None
+
+    def rank(comm: Any) -> tuple[bool, dict[str, np.ndarray]]:
+        result = nb.sweep("flower", grid=grid, backend=backend64, comm=comm, **fixed)
+        assert result.best_model is not None and result.best_model.network is not None
+        for value in result.best_model.network.params.values():
+            assert value.device == backend64.device and value.dtype == backend64.dtype
+        return len(result._trained) == 1, params(backend64, result.best_model)
+
+    results = run_ranks(2, rank)
+    expected = params(backend64, one.best_model)
+    for _, got in results:
+        for name in expected:
+            np.testing.assert_array_equal(got[name], expected[name])
+    # one rank holds only its own model; the other also the one it received
+    assert [trained_one for trained_one, _ in results].count(True) == 1
