@@ -307,3 +307,22 @@ def test_the_best_model_reaches_every_rank_on_every_backend(backend64: Backend) 
             np.testing.assert_array_equal(got[name], expected[name])
     # one rank holds only its own model; the other also the one it received
     assert [trained_one for trained_one, _ in results].count(True) == 1
+
+
+def test_blas_pools_are_limited_while_stacks_share_the_cores() -> None:
+    """Each BLAS pool gets its share of the cores while the threads run, never more than
+    it had, and its own limit back afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas() -> list[int]:
+        return [info["num_threads"] for info in threadpoolctl.threadpool_info()
+                if info["user_api"] == "blas"]
+
+    before = blas()
+    if not before:
+        pytest.skip("no BLAS library is loaded")
+    with schedule.blas_threads(1):
+        assert set(blas()) == {1}
+        with schedule.blas_threads(4):  # never raised above a lower limit
+            assert set(blas()) == {1}
+    assert blas() == before
