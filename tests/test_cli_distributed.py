@@ -109,3 +109,56 @@ def test_a_killed_rank_ends_the_job_and_its_checkpoint_resumes(need_mpi: None,
     with np.load(tmp_path / "m.npz") as a, np.load(tmp_path / "s.npz") as b:
         for key in ("W1", "b1", "W2", "b2"):
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_mpirun_sweep_shares_the_stacks_out_and_rank_0_writes(need_mpi: None,
+                                                              tmp_path: Path) -> None:
+    """Each rank trains whole stacks; rank 0 alone prints and writes: the rows and the
+    best model equal one process's exactly."""
+    args = ["--layers", "1,2,3,20", "--seed", "1,2", "--iterations", "300",
+            "--validation-fraction", "0.25"]
+    command = ["mpirun", "-n", "2", "--oversubscribe", "--mca", "mpi_yield_when_idle", "1",
+               sys.executable, "-m", "nnbackend", "sweep", "--distributed", "mpi", *args,
+               "--results", "mpi.json", "--save-best", "mpi.npz"]
+    done = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.count("Backend: ") == 1 and done.stdout.count("best first by") == 1
+    assert "shared out over 2 ranks; rank 0 trains" in done.stdout
+    single = CliRunner().invoke(cli, ["sweep", *args, "--results", str(tmp_path / "one.json"),
+                                      "--save-best", str(tmp_path / "one.npz")])
+    assert single.exit_code == 0, single.output
+    assert (tmp_path / "mpi.json").read_text() == (tmp_path / "one.json").read_text()
+    with np.load(tmp_path / "mpi.npz") as a, np.load(tmp_path / "one.npz") as b:
+        for key in ("W1", "b1", "W2", "b2"):
+            np.testing.assert_array_equal(a[key], b[key])
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "mpi.json", "mpi.npz", "one.json", "one.npz"]
+
+
+def test_mpirun_sweep_ranks_that_disagree_exit_2_together(need_mpi: None,
+                                                          tmp_path: Path) -> None:
+    """A rank whose data differ (here: another --data-seed through the environment) is
+    found before any training: rank 0 says so in one line, every rank exits 2."""
+    script = ("import os, sys; from nnbackend.cli import cli; rank = int(os.environ["
+              "'OMPI_COMM_WORLD_RANK']); sys.argv = ['nnbackend', 'sweep', '--distributed', "
+              "'mpi', '--layers', '1,2', '--iterations', '20', '--data', 'moons', "
+              "'--data-seed', str(rank)]; cli()")
+    command = ["mpirun", "-n", "2", "--oversubscribe", "--mca", "mpi_yield_when_idle", "1",
+               sys.executable, "-c", script]
+    done = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stderr.count("Error: the ranks disagree: rank 1's training data differs "
+                             "from rank 0's") == 1, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_mpirun_sweep_error_on_the_ranks_ends_the_job(need_mpi: None, tmp_path: Path) -> None:
+    command = ["mpirun", "-n", "2", "--oversubscribe", "--mca", "mpi_yield_when_idle", "1",
+               sys.executable, "-m", "nnbackend", "sweep", "--distributed", "mpi",
+               "--data", "missing.csv", "--lr", "0.5,1.2"]
+    done = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode != 0
+    assert "missing.csv" in done.stderr and "Traceback" not in done.stderr

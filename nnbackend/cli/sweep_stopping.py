@@ -32,12 +32,12 @@ from .stopping import keep_stopped_run, resume_command, stop_note
 #: Options that may accompany --resume; every other one is fixed by the checkpoint.
 RESUME_OPTIONS = {"resume_path", "data", "device", "backend", "checkpoint_path",
                   "checkpoint_every", "results_path", "best_path", "as_json", "quiet",
-                  "threads", "max_stack"}
+                  "threads", "max_stack", "workers"}
 #: Options the checkpoint keeps for --resume (the others are given again, or not).
 NOT_KEPT = ("resume_path", "checkpoint_every")
 #: Options of this command alone: a resumed sweep takes them as given (or their
 #: defaults), never from the checkpoint; every other one comes from it unless given.
-OWN = ("device", "backend", "as_json", "quiet", "threads")
+OWN = ("device", "backend", "as_json", "quiet", "threads", "workers")
 
 checkpoint_options = stack(
     click.option("--checkpoint", "checkpoint_path", type=NONEMPTY, default=None,
