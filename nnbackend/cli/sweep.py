@@ -29,7 +29,7 @@ from ..model.sweep_state import SweepCheckpoint, SweepInterrupted
 from ..outputs import replacing
 from ..threads import limit_threads
 from ..training.cadence import print_interval, record_interval
-from ..training.callbacks import Callback, StopOnInterrupt, json_safe
+from ..training.callbacks import Callback, json_safe
 from ..training.settings import SETTINGS, Setting, flag
 from ..training.stops import CAUGHT_SIGNALS
 from ..training.trainer import DEFAULT_ITERATIONS
@@ -46,7 +46,7 @@ from .options import (
 )
 from .progress import ProgressBar
 from .ranks import AS_ROOT, rank_errors, ranks
-from .sweep_stopping import checkpoint_options, stopped, sweep_checkpoint
+from .sweep_stopping import SweepStops, checkpoint_options, stopped, sweep_checkpoint
 from .train import EXIT_DIVERGED
 
 #: The settings a sweep may vary, in the order of the results' columns.
@@ -232,14 +232,17 @@ def _sweep(ctx: click.Context, params: dict[str, Any], comm: Any,
     graphs = "; each step replayed as a CUDA graph" if chosen.graph_capture else ""
     say(f"Backend: {chosen.describe()}; {count(models, 'model')}{graphs}")
     bars: list[StackBar] = []  # on a terminal: one per stack, cleared before each line
-    # A stop signal ends the stack under way after its step and keeps the sweep.
-    stops = ctx.with_resource(StopOnInterrupt(CAUGHT_SIGNALS))
+    # A stop signal ends every stack under way after its step and keeps the sweep (over
+    # ranks, which keep no checkpoint, a signal ends the ranks).
+    stops = None if comm is not None else SweepStops(CAUGHT_SIGNALS)
+    if stops is not None:
+        ctx.with_resource(stops)
 
     def progress(info: StackInfo) -> list[Callback]:
         if not StackBar.wanted(params["quiet"]):
-            return [stops]
+            return []
         bars.append(StackBar(info))
-        return [stops, bars[-1]]
+        return [bars[-1]]
 
     try:
         result = sweep_prepared(prepare_for, grid, chosen, split,
@@ -247,10 +250,12 @@ def _sweep(ctx: click.Context, params: dict[str, Any], comm: Any,
                                 on_record=None if params["quiet"] else _printer(say, printed,
                                                                                 bars),
                                 callbacks=progress, say=say, workers=params["workers"],
-                                comm=comm, checkpoint=kept, **fixed)
+                                comm=comm, checkpoint=None if comm is not None else kept,
+                                stop=None if stops is None else stops.event, **fixed)
     except SweepInterrupted as stop:
         for bar in bars:
             bar.clear()
+        assert stops is not None  # (only a stop signal interrupts a sweep here)
         stopped(kept, stop.where, params, stops, say)
     rows = [_row(row) for row in result.ranked()]
     say(table(rows, result))

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,12 @@ def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
         ``--checkpoint`` (one line each).
     """
     resume = params["resume_path"]
+    if params["distributed"] and (resume or params["checkpoint_path"]
+                                  or params["checkpoint_every"] is not None):
+        raise NNBackendError("--checkpoint, --checkpoint-every and --resume do not apply "
+                             "with --distributed (a sweep over ranks keeps no checkpoint); "
+                             "drop them, or run the sweep in one process (--workers trains "
+                             "several stacks at once)")
     checkpoint = SweepCheckpoint(resume=resume)
     if resume:
         given = {name for name in params
@@ -142,3 +149,24 @@ def stopped(checkpoint: SweepCheckpoint, where: str, params: dict[str, Any],
         say(f"Checkpoint: {path} (resume with: {resume_command(str(path), 1, 'sweep')})")
     ctx = click.get_current_context()
     ctx.exit(128 + (stops.signum or signal.SIGINT))
+
+
+class SweepStops(StopOnInterrupt):
+    """The stop signals of a whole sweep, whose stacks may train on several threads at once.
+
+    The handlers are installed on the main thread for the whole command (``with``); a
+    signal sets :attr:`event`, which every stack under way watches
+    (:class:`~nnbackend.model.schedule.StopWhenSet`, given by
+    :func:`~nnbackend.model.sweep.sweep_prepared`'s ``stop``), so each stops after its
+    current step, on whichever thread it trains. It is not a callback of any one run
+    (:class:`StopOnInterrupt` follows one trainer at a time). A second Ctrl-C aborts.
+    """
+
+    def __init__(self, signals: Sequence[int]) -> None:
+        super().__init__(signals)
+        self.event = threading.Event()
+
+    def request(self, signum: int) -> None:
+        if self.requested is None:
+            self.requested = self.signum = signum
+        self.event.set()

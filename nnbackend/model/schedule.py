@@ -193,28 +193,31 @@ class StopWhenSet(Callback):
             trainer.request_stop()
 
 
-#: ``train(index, stop)``: train stack ``index``; ``stop`` is None when the stacks run one
-#: after another, else an Event to hand to :class:`StopWhenSet`.
+#: ``train(index, stop)``: train stack ``index``; ``stop`` is None (one stack after another,
+#: nothing to watch) or an Event to hand to :class:`StopWhenSet`.
 TrainOne = Callable[[int, "threading.Event | None"], None]
 
 
 def run_stacks(indices: Sequence[int], workers: int, train: TrainOne, order: InOrder,
-               cpus: int | None = None) -> None:
+               cpus: int | None = None, stop: threading.Event | None = None) -> None:
     """Train the stacks ``indices``, ``workers`` at a time, started in that order (the
     sweep gives the longest first).
 
     With one worker they run in order on this thread. Otherwise the first error (in
     ``indices``' order, of those that ran) is raised once every thread has stopped, and
-    :meth:`InOrder.finished` is called for each stack however it ended.
+    :meth:`InOrder.finished` is called for each stack however it ended. ``stop``: the
+    sweep's own stop (a signal handler sets it): every stack under way watches it, and
+    no stack starts once it is set; an error sets it too.
     """
     if workers == 1:
         for index in indices:
             try:
-                train(index, None)
+                if stop is None or not stop.is_set():
+                    train(index, stop)
             finally:
                 order.finished(index)
         return
-    stop = threading.Event()
+    stop = threading.Event() if stop is None else stop
     errors: dict[int, BaseException] = {}
 
     def one(index: int) -> None:

@@ -283,22 +283,30 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
                    callbacks: Callable[[StackInfo], Sequence[Callback]] | None = None,
                    say: Callable[[str], None] | None = None, workers: int | None = None,
                    comm: Any = None, checkpoint: SweepCheckpoint | None = None,
-                   **fixed: Any) -> SweepResult:
+                   stop: threading.Event | None = None, **fixed: Any) -> SweepResult:
     """:func:`sweep` on data prepared by ``prepare_for(split_seed)`` (called once per
     seed with a validation split, ``split``, else once with None); ``callbacks(stack)``
     gives each stack's loop its callbacks (a progress bar: with several stacks at once,
     draw through :meth:`StackInfo.draw`); ``say`` is told, in one line each, what the
     sweep decided on its own (a stack split to fit the free memory, stacks on threads or
     ranks; :attr:`SweepResult.notes` keeps them). ``checkpoint`` keeps the sweep and
-    resumes it (:mod:`nnbackend.model.sweep_state`); a stop signal caught by a
-    ``callbacks`` entry then ends the sweep with
-    :class:`~nnbackend.model.sweep_state.SweepInterrupted`."""
+    resumes it (:mod:`nnbackend.model.sweep_state`). ``stop``, once set (by a signal
+    handler on the main thread), stops every stack under way after its current step,
+    whichever thread trains it, and starts no other; the sweep then ends with
+    :class:`~nnbackend.model.sweep_state.SweepInterrupted`, whose checkpoint holds every
+    finished stack and every stack that was under way (in memory without ``checkpoint``)."""
     grid = dict(grid or {})
     check_known([*grid, *fixed], SWEEP_SETTINGS, "sweep")
     if max_stack is not None and (isinstance(max_stack, bool) or not isinstance(max_stack, int)
                                   or max_stack < 1):
         raise SettingError(f"{{max_stack}} must be an integer >= 1, got {max_stack!r}")
     check_workers(workers, backend)
+    if comm is not None and checkpoint is not None:
+        raise SettingError("a sweep over ranks keeps no checkpoint: checkpoint and resume "
+                           "apply to a sweep in one process (workers= trains several stacks "
+                           "at once); drop them, or drop comm")
+    if stop is not None and checkpoint is None:
+        checkpoint = SweepCheckpoint()  # where a stop keeps the stacks under way
     share = 1 if comm is None else ranks_per_machine(comm)
     plans, datas, stacks, notes = _planned(prepare_for, grid, fixed, split, backend,
                                            max_stack, share, comm)
@@ -331,6 +339,7 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
             say(note)
     output = InOrder(mine)
     reported = None if on_record is None else _in_order(on_record)
+    stopped: dict[int, str] = {}  # the stacks a stop ended: where each stopped
 
     def train(index: int, stop: threading.Event | None) -> None:
         key_seed, rows = stacks[index]
@@ -343,15 +352,25 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
                                           [plans[i].arch["hidden_activation"] for i in rows],
                                           data.targets.task, backend, result)
         else:
-            trained = _train_stack([plans[i] for i in rows], rows, data, backend, info,
-                                   reported, extra, result, checkpoint)
+            try:
+                trained = _train_stack([plans[i] for i in rows], rows, data, backend, info,
+                                       reported, extra, result, checkpoint)
+            except SweepInterrupted as interrupted:  # kept; the others stop too
+                stopped[index] = interrupted.where
+                return
             if checkpoint is not None:
                 checkpoint.stack_done(rows, result, trained)
         for row, (network, run) in trained.items():
             result._trained[row] = (plans[row], network, run, data, backend)
 
     def train_mine() -> dict[int, dict[str, Any]]:
-        run_stacks(mine, result.workers, train, output)
+        run_stacks(mine, result.workers, train, output, stop=stop)
+        left = [i for i in mine if not all(result[row] for row in stacks[i][1])]
+        if stopped or (left and stop is not None and stop.is_set()):
+            assert checkpoint is not None  # (a stop only ends a stack that has one)
+            where = (", ".join(stopped[i] for i in sorted(stopped)) if stopped
+                     else f"before stack {left[0] + 1}/{len(stacks)}")
+            raise SweepInterrupted(checkpoint, where)
         return {row: result[row] for index in mine for row in stacks[index][1]}
 
     if comm is None:

@@ -207,7 +207,8 @@ class SweepCheckpoint:
                                   OUTPUT_LAYERS[task], backend,
                                   {name: backend.asarray(value) for name, value in host.items()})
                 out[row] = (network, TrainingResult(**done["result"]))
-                table[row] = dict(done["row"])
+                table[row] = {name: done["row"][name]
+                              for name in done.get("columns", done["row"])}
         return out
 
     @contextlib.contextmanager
@@ -227,7 +228,8 @@ class SweepCheckpoint:
             for row in rows:
                 network, result = trained[row]
                 self.header["finished"][str(row)] = {
-                    "row": dict(table[row]),
+                    # The header's JSON sorts keys: the columns' order is kept beside them.
+                    "row": dict(table[row]), "columns": list(table[row]),
                     "result": {name: getattr(result, name) for name in RESULT_FIELDS}}
                 for name, value in network.params.items():
                     self.arrays[f"model.{row}.{name}"] = np.asarray(
