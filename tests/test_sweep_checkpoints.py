@@ -305,3 +305,47 @@ def test_a_signal_stops_every_stack_on_threads(tmp_path: Path) -> None:
     assert rows == finished(straight)[0]
     for key, value in finished(straight)[1].items():
         np.testing.assert_array_equal(best[key], value, err_msg=key)
+
+
+# -- stacks over ranks ---------------------------------------------------------------------
+
+
+def test_ranks_keep_one_checkpoint_that_resumes_under_any_rank_count(
+        reference: Backend, tmp_path: Path) -> None:
+    """Two in-process ranks, a stack of each stopped at step 70 and the others finished:
+    every rank raises the stop, rank 0 writes one checkpoint with every rank's stacks, and
+    it resumes in one process and under three ranks to the uninterrupted sweep."""
+    from nnbackend.distributed import run_ranks
+
+    whole = nb.sweep("flower", grid=THREADED, backend=reference, max_stack=2, workers=1,
+                     **FIXED)
+    path = tmp_path / "sweep.npz"
+
+    def prepare_for(seed: int | None) -> Any:
+        return nb.Model(seed=seed, backend=reference).prepare("flower")
+
+    def stopped_rank(comm: Any) -> str:
+        kept = SweepCheckpoint(path if comm.is_root else None)
+        with pytest.raises(SweepInterrupted) as caught:
+            sweep_prepared(prepare_for, THREADED, reference, False, max_stack=2, workers=1,
+                           comm=comm, checkpoint=kept, **FIXED,
+                           callbacks=lambda info: [StopAt(70)] if info.index < 2 else [])
+        return caught.value.where
+
+    wheres = run_ranks(2, stopped_rank, timeout=120)
+    assert wheres[0] == wheres[1] == "stack 1/4 at step 70 of 120, stack 2/4 at step 70 of 120"
+    header, _ = read_sweep_file(path)
+    assert {int(row) for row in header["finished"]} == {*whole.stacks[2], *whole.stacks[3]}
+    assert {key: saved["state"]["step"] for key, saved in header["running"].items()} == {
+        ",".join(map(str, whole.stacks[0])): 70, ",".join(map(str, whole.stacks[1])): 70}
+    alone = nb.sweep("flower", grid=THREADED, backend=reference, max_stack=2, resume=path,
+                     **FIXED)
+    assert_same_sweep(reference, whole, alone)
+
+    def resumed_rank(comm: Any) -> Any:
+        return nb.sweep("flower", grid=THREADED, backend=reference, max_stack=2,
+                        resume=path, comm=comm, **FIXED)
+
+    for result in run_ranks(3, resumed_rank, timeout=120):
+        np.testing.assert_equal(list(result), list(whole))
+        assert result.best == whole.best

