@@ -98,6 +98,7 @@ def test_several_hidden_layers_are_written_with_x() -> None:
     (["--lr", "0.5,abc"], "'abc' is not a valid float"),
     (["--optimizer", "gd,sgd"], "unknown --optimizer 'sgd'"),
     (["--keep-prob", "0.5,2"], "2.0 is not in the range 0<x<=1"),
+    (["--workers", "0"], "0 is not in the range x>=1"),
     (["--results", "out.txt"], "ending in .csv or .json"),
     (["--patience", "3"], "--patience only applies with --validation-fraction"),
     (["--data", "nope"], "unknown data set or file 'nope'"),
@@ -134,6 +135,23 @@ def test_each_stack_draws_a_progress_bar_on_a_terminal(
     drawn = screen.getvalue()
     assert re.search(r"30/30 iterations of stack 1/2  cost 0\.\d{4} ", drawn), drawn
     assert "30/30 iterations of stack 2/2" in drawn and drawn.endswith("\r\x1b[K")
+
+
+def test_stacks_on_worker_threads_print_what_one_after_another_prints() -> None:
+    """--workers 2: the same record lines, in the same order, and the same table; one
+    more line says that the stacks ran two at a time."""
+    args = ("sweep", "--layers", "1,2,3,4,5,20,50", "--iterations", 400, "--print-every",
+            100, "--backend", "numpy", "--device", "cpu")
+    outputs = {w: run(*args, "--workers", w) for w in (1, 2)}
+    for done in outputs.values():
+        assert done.exit_code == 0, done.output
+    threaded = outputs[2].output.splitlines()
+    assert "4 stacks, 2 at a time on worker threads" in threaded
+    threaded.remove("4 stacks, 2 at a time on worker threads")
+    assert threaded == outputs[1].output.splitlines()
+    stacks = [int(line.split()[1].split("/")[0]) for line in threaded
+              if line.startswith("Stack ")]
+    assert stacks == sorted(stacks) and set(stacks) == {1, 2, 3, 4}  # stack after stack
 
 
 def test_sweep_options_come_from_the_settings_table() -> None:

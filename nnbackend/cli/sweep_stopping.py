@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,12 @@ from .stopping import keep_stopped_run, resume_command, stop_note
 #: Options that may accompany --resume; every other one is fixed by the checkpoint.
 RESUME_OPTIONS = {"resume_path", "data", "device", "backend", "checkpoint_path",
                   "checkpoint_every", "results_path", "best_path", "as_json", "quiet",
-                  "threads", "max_stack"}
+                  "threads", "max_stack", "workers", "distributed"}
 #: Options the checkpoint keeps for --resume (the others are given again, or not).
 NOT_KEPT = ("resume_path", "checkpoint_every")
 #: Options of this command alone: a resumed sweep takes them as given (or their
 #: defaults), never from the checkpoint; every other one comes from it unless given.
-OWN = ("device", "backend", "as_json", "quiet", "threads")
+OWN = ("device", "backend", "as_json", "quiet", "threads", "workers", "distributed")
 
 checkpoint_options = stack(
     click.option("--checkpoint", "checkpoint_path", type=NONEMPTY, default=None,
@@ -60,10 +61,12 @@ checkpoint_options = stack(
 
 
 def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
-                     cadence: Callable[[dict[str, Any]], int]) -> SweepCheckpoint:
+                     cadence: Callable[[dict[str, Any]], int],
+                     root: bool = True) -> SweepCheckpoint:
     """The sweep's checkpoint; with ``--resume``, ``params`` become the checkpoint's
     (what may change when resuming kept as given). ``cadence(params)``: the print
-    interval (iterations or epochs), the default of ``--checkpoint-every``.
+    interval (iterations or epochs), the default of ``--checkpoint-every``. Over ranks,
+    only rank 0 (``root``) holds the file's lock and writes it.
 
     Raises
     ------
@@ -104,11 +107,12 @@ def sweep_checkpoint(ctx: click.Context, params: dict[str, Any],
     refuse_overwriting_inputs(inputs, {"--checkpoint": params["checkpoint_path"],
                                        "--results": params["results_path"],
                                        "--save-best": params["best_path"]})
-    if params["checkpoint_path"]:
+    if params["checkpoint_path"] and root:
         # One sweep at a time per checkpoint file (a second one is refused in one line).
         ctx.with_resource(exclusive(params["checkpoint_path"]))
     # A checkpoint that cannot be written (a full scratch disk) is not worth the sweep.
-    checkpoint.keep_in(params["checkpoint_path"], params["checkpoint_every"], cadence(params),
+    checkpoint.keep_in(params["checkpoint_path"] if root else None,
+                       params["checkpoint_every"], cadence(params),
                        warn=lambda text: click.echo(f"Warning: {text}", err=True))
     checkpoint.extra = {"params": {name: value for name, value in params.items()
                                    if name not in NOT_KEPT}}
@@ -127,9 +131,9 @@ def _layers(value: Any) -> Any:
 
 
 def stopped(checkpoint: SweepCheckpoint, where: str, params: dict[str, Any],
-            stops: StopOnInterrupt, say: Any) -> None:
+            stops: StopOnInterrupt, say: Any, ranks: int = 1) -> None:
     """A stop signal ended the sweep: keep it (``--checkpoint``, else the default file),
-    say how to resume it, exit ``128 + N``."""
+    say how to resume it (under ``ranks`` ranks), exit ``128 + N``."""
     path = checkpoint.path
     if path is None or checkpoint.failed:  # (then where train keeps a stopped run)
         path = keep_stopped_run({"save_path": params["best_path"],
@@ -139,6 +143,27 @@ def stopped(checkpoint: SweepCheckpoint, where: str, params: dict[str, Any],
         checkpoint.write(path)
     say(f"Stopped: {where} ({stop_note(stops)})")
     if path is not None:
-        say(f"Checkpoint: {path} (resume with: {resume_command(str(path), 1, 'sweep')})")
+        say(f"Checkpoint: {path} (resume with: {resume_command(str(path), ranks, 'sweep')})")
     ctx = click.get_current_context()
     ctx.exit(128 + (stops.signum or signal.SIGINT))
+
+
+class SweepStops(StopOnInterrupt):
+    """The stop signals of a whole sweep, whose stacks may train on several threads at once.
+
+    The handlers are installed on the main thread for the whole command (``with``); a
+    signal sets :attr:`event`, which every stack under way watches
+    (:class:`~nnbackend.model.schedule.StopWhenSet`, given by
+    :func:`~nnbackend.model.sweep.sweep_prepared`'s ``stop``), so each stops after its
+    current step, on whichever thread it trains. It is not a callback of any one run
+    (:class:`StopOnInterrupt` follows one trainer at a time). A second Ctrl-C aborts.
+    """
+
+    def __init__(self, signals: Sequence[int]) -> None:
+        super().__init__(signals)
+        self.event = threading.Event()
+
+    def request(self, signum: int) -> None:
+        if self.requested is None:
+            self.requested = self.signum = signum
+        self.event.set()

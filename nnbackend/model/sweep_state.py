@@ -181,6 +181,20 @@ class SweepCheckpoint:
                                  "grid, settings and data, or start a new sweep")
         self.header["identity"] = identity
 
+    def stacks(self, planned: Sequence[Sequence[int]], models: int) -> list[list[int]]:
+        """The stacks to train, kept in the checkpoint: a resumed checkpoint's own (so that
+        its finished stacks and stacks under way are found again, whatever the free memory,
+        ranks or workers now), else ``planned``; ``models``: how many the grid has."""
+        chosen = [list(rows) for rows in planned]
+        stored = None if self.resume is None else self.header.get("stacks")
+        if stored is not None:
+            with self._malformed():
+                chosen = [[int(row) for row in rows] for rows in stored]
+                if sorted(row for rows in chosen for row in rows) != list(range(models)):
+                    raise ValueError("its stacks are not the grid's models")
+        self.header["stacks"] = chosen
+        return chosen
+
     # -- finished stacks --------------------------------------------------------------
 
     def finished(self, rows: Sequence[int]) -> bool:
@@ -207,7 +221,8 @@ class SweepCheckpoint:
                                   OUTPUT_LAYERS[task], backend,
                                   {name: backend.asarray(value) for name, value in host.items()})
                 out[row] = (network, TrainingResult(**done["result"]))
-                table[row] = dict(done["row"])
+                table[row] = {name: done["row"][name]
+                              for name in done.get("columns", done["row"])}
         return out
 
     @contextlib.contextmanager
@@ -227,7 +242,8 @@ class SweepCheckpoint:
             for row in rows:
                 network, result = trained[row]
                 self.header["finished"][str(row)] = {
-                    "row": dict(table[row]),
+                    # The header's JSON sorts keys: the columns' order is kept beside them.
+                    "row": dict(table[row]), "columns": list(table[row]),
                     "result": {name: getattr(result, name) for name in RESULT_FIELDS}}
                 for name, value in network.params.items():
                     self.arrays[f"model.{row}.{name}"] = np.asarray(
@@ -275,6 +291,45 @@ class SweepCheckpoint:
         prefix = f"stack.{key}."
         for name in [n for n in self.arrays if n.startswith(prefix)]:
             del self.arrays[name]
+
+    # -- several ranks ------------------------------------------------------------------
+
+    def part(self, stacks: Sequence[Sequence[int]]
+             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """What this checkpoint holds of ``stacks`` (their finished models and their states
+        under way), for :meth:`take` on the rank that writes the file."""
+        rows = {str(row) for one in stacks for row in one}
+        keys = {_key(one) for one in stacks}
+        prefixes = tuple([f"model.{row}." for row in rows] + [f"stack.{key}." for key in keys])
+        with self._lock:
+            header = {"stacks": [list(one) for one in stacks],
+                      "finished": {row: done for row, done in self.header["finished"].items()
+                                   if row in rows},
+                      "running": {key: saved for key, saved in self.header["running"].items()
+                                  if key in keys}}
+            arrays = {name: value for name, value in self.arrays.items()
+                      if name.startswith(prefixes)}
+        return header, arrays
+
+    def take(self, part: tuple[dict[str, Any], dict[str, np.ndarray]]) -> None:
+        """Another rank's :meth:`part` in place of what this checkpoint held of its stacks
+        (a resumed file's older state of them)."""
+        header, arrays = part
+        with self._lock:
+            for one in header["stacks"]:
+                self._forget(one)
+                for row in one:
+                    self.header["finished"].pop(str(row), None)
+                    for name in [n for n in self.arrays if n.startswith(f"model.{row}.")]:
+                        del self.arrays[name]
+            self.header["finished"].update(header["finished"])
+            self.header["running"].update(header["running"])
+            self.arrays.update(arrays)
+
+    def save(self) -> None:
+        """Write the checkpoint where it has a place (after :meth:`take`)."""
+        with self._lock:
+            self._write_if_placed()
 
     # -- the file -------------------------------------------------------------------------
 

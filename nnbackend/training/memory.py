@@ -107,16 +107,29 @@ def _training_bytes(sizes: Sequence[int], m: int, options: TrainingOptions,
 
 
 def models_that_fit(width: Sequence[int], m: int, options: TrainingOptions,
-                    backend: Backend) -> int | None:
+                    backend: Backend, share: int = 1) -> int | None:
     """How many networks padded to ``width`` one stack may hold in the free memory (the
-    device's, else the host's): every array of a stack is ``k`` models' (at least 1;
-    None when the free memory is unknown)."""
-    free = backend.free_memory()
-    if free is None:
-        free = host_memory.host_available()
+    device's, else the host's; ``share``: the stacks training at once on this machine,
+    which split it): every array of a stack is ``k`` models' (at least 1; None when the
+    free memory is unknown)."""
+    free = free_bytes(backend)
     if free is None:
         return None
-    return max(1, free // _training_bytes(width, m, options, backend))
+    return max(1, free // share // stack_bytes(width, 1, m, options, backend))
+
+
+def free_bytes(backend: Backend) -> int | None:
+    """The memory free where ``backend``'s arrays live (the GPU's, else the host's), or
+    None when unknown."""
+    free = backend.free_memory()
+    return host_memory.host_available() if free is None else free
+
+
+def stack_bytes(width: Sequence[int], k: int, m: int, options: TrainingOptions,
+                backend: Backend) -> int:
+    """Bytes of training a stack of ``k`` networks padded to ``width`` on ``m`` examples
+    (every array of a stack is ``k`` models')."""
+    return k * _training_bytes(width, m, options, backend)
 
 
 def shown_count(n: int) -> str:
