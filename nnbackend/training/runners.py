@@ -33,6 +33,6 @@ def step_runner(trainer: Trainer, spec: StepSpec) -> Runner | None:
     runner: GraphedSteps | CompiledSteps = (
         GraphedSteps(backend, spec, X, Y, st.params, st.optimizer_state)
         if trainer.use_graphs else
-        CompiledSteps(backend, spec, X, Y, st.params, st.optimizer_state, trainer.models))
+        CompiledSteps(backend, spec, X, Y, st.params, st.optimizer_state))
     st.params, st.optimizer_state = runner.params, runner.opt_state
     return runner

@@ -276,12 +276,18 @@ class ModelStack:
     def take(self, X: Array, Y: Array, rows: Array) -> tuple[Array, Array]:
         """:meth:`gather` with the rows ``(k, b)`` already on the device (the training
         loop uploads one permutation per epoch and slices it)."""
-        xp = self.backend.xp
-        k, b = rows.shape
-        index = xp.reshape(rows, (-1,))
-        Xb = xp.reshape(xp.take(X, index, axis=0), (k, b, X.shape[1]))
-        Yb = xp.reshape(xp.take(Y, index, axis=1), (Y.shape[0], k, b))
-        return Xb, xp.permute_dims(Yb, (1, 0, 2))
+        return take_per_model(X, Y, rows, xp=self.backend.xp)
+
+
+def take_per_model(X: Array, Y: Array, rows: Array, *, xp: Any) -> tuple[Array, Array]:
+    """Per-model batches ``(k, b, n[0])`` and ``(k, n[L], b)`` from device rows ``(k, b)``
+    (:meth:`ModelStack.take`; a function of the arrays alone, so a compiled step can
+    trace it)."""
+    k, b = rows.shape
+    index = xp.reshape(rows, (-1,))
+    Xb = xp.reshape(xp.take(X, index, axis=0), (k, b, X.shape[1]))
+    Yb = xp.reshape(xp.take(Y, index, axis=1), (Y.shape[0], k, b))
+    return Xb, xp.permute_dims(Yb, (1, 0, 2))
 
 
 @dataclass(frozen=True)
