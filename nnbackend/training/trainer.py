@@ -237,7 +237,10 @@ class Trainer:
     cuda_graph : str
         ``auto`` (default: replay each step as a CUDA graph where the backend can capture
         one, PyTorch on CUDA), ``on`` (an error where it cannot) or ``off``. The results
-        are the same either way; see :mod:`nnbackend.training.graphed`.
+        are the same either way; see :mod:`nnbackend.training.graphed`. Where the backend
+        compiles whole functions (JAX), each step runs compiled instead
+        (:mod:`nnbackend.training.compiled`); set ``compiled`` False before :meth:`run`
+        for eager steps.
     data_on : str
         ``device`` (default): ``X`` and ``Y`` are device arrays. ``host``: they are host
         NumPy arrays (e.g. a memory-mapped ``.npy``) too large for the device; each batch
