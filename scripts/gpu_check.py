@@ -31,7 +31,7 @@ skipped. The steps:
 4. ``jax``: the float64 flower run on JAX on the GPU (each step compiled by XLA) against
    the same run on NumPy: costs at iterations 0..6000 equal to 1e-9, its time to the
    last record beside CuPy's eager run; skipped, with the install line, where JAX is not
-   installed (``pip install 'nnbackend[jax-cuda13]'``).
+   installed (``pip install 'jax[cuda13]'``, or the checkout's extra ``'.[jax-cuda13]'``).
 5. ``train-float32``: CuPy in float32 against the CPU in float32.
 6. ``devices``: ``nnbackend devices`` lists the GPU and the measured order of the CUDA
    backends; ``--backend auto`` picks the first of them that can run here, and
@@ -377,7 +377,7 @@ def check_jax(checker: Checker, step: Step, limit: float, target: Target) -> Non
     """The float64 flower run on JAX (steps compiled by XLA) against NumPy on the CPU:
     costs to 1e-9 up to iteration 6000; its time beside CuPy's eager run."""
     if importlib.util.find_spec("jax") is None:
-        step.detail = "JAX is not installed: pip install 'nnbackend[jax-cuda13]'"
+        step.detail = "JAX is not installed: pip install 'jax[cuda13]' (or '.[jax-cuda13]')"
         return
     runs = {name: flower_run(checker, step.name, limit / 3, target, "--device", device,
                              "--backend", backend, "--dtype", "float64")
@@ -640,7 +640,8 @@ def main(argv: list[str] | None = None) -> int:
         ("cuda-graph", 60, lambda s, t: check_cuda_graph(checker, s, t, target)),
         ("jax", 90, lambda s, t: check_jax(checker, s, t, target)),
         ("train-float32", 60, lambda s, t: check_float32(checker, s, t, target)),
-        ("devices", 30, lambda s, t: check_devices(checker, s, t, target)),
+        # devices imports every array library (JAX's import alone: 1.5 s on 2 cores).
+        ("devices", 45, lambda s, t: check_devices(checker, s, t, target)),
         ("steps", 120, lambda s, t: check_steps(checker, s, t, repeats, target)),
         ("streaming", 90, lambda s, t: check_streaming(checker, s, t, repeats, target)),
         ("bench", 200, lambda s, t: check_bench(checker, s, t, repeats, target)),

@@ -44,8 +44,9 @@ def test_devices_says_how_to_install_every_missing_library(monkeypatch):
     result = CliRunner().invoke(cli, ["devices"])
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:6]}
-    assert lines["jax"].endswith("not installed (pip install 'nnbackend[jax]' or 'jax[cpu]' "
-                                 "(NVIDIA GPUs: 'nnbackend[jax-cuda13]' or 'jax[cuda13]'))")
+    assert lines["jax"].endswith("not installed (pip install 'jax[cpu]' (NVIDIA GPUs: "
+                                 "'jax[cuda13]'; from nnbackend's checkout, its extras "
+                                 "'.[jax]' and '.[jax-cuda13]'))")
     assert lines["torch"].endswith("not installed (pip install torch)")
     assert lines["array-api-strict"].endswith("not installed (pip install array-api-strict)")
     assert "(pip install cupy-cuda12x" in lines["cupy"]

@@ -170,7 +170,7 @@ def test_the_dry_run_runs_every_step_on_the_cpu(tmp_path):
         assert steps["jax"]["data"]["max_cost_diff"] <= 1e-9
         assert any(row["key"] == "nnbackend-jax" for row in steps["bench"]["data"]["table"])
     else:
-        assert "pip install 'nnbackend[jax-cuda13]'" in steps["jax"]["detail"]
+        assert "pip install 'jax[cuda13]'" in steps["jax"]["detail"]
     assert " tests collected (" in steps["tests"]["detail"]  # the GPU tests, selected
     assert steps["devices"]["data"]["expected_pick"] in ("numpy", "torch", "cupy")
     assert steps["devices"]["data"]["auto_first_line"].startswith("Backend: ")

@@ -32,7 +32,7 @@ def python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_without_jax_one_line_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "jax", None)
     with pytest.raises(SettingError, match=r"the jax backend needs JAX .*pip install "
-                                           r"'nnbackend\[jax\]' or 'jax\[cpu\]'"):
+                                           r"'jax\[cpu\]' .*its extras '\.\[jax\]'"):
         resolve_backend("cpu", "jax")
     result = CliRunner().invoke(cli, ["train", "--backend", "jax", "--iterations", "1"])
     assert result.exit_code == 2
@@ -92,7 +92,8 @@ def test_jax_devices_are_checked() -> None:
     if any(d.platform == "gpu" for d in jax.devices()):
         pytest.skip("this machine has a GPU JAX can use")
     with pytest.raises(SettingError, match=r"cuda:0 needs a CUDA GPU that JAX can use, but "
-                                           r"it sees none; pip install 'nnbackend\[jax-cuda13\]'"):
+                                           r"it sees none; pip install 'jax\[cuda13\]' "
+                                           r"\(from nnbackend's checkout"):
         resolve_backend("cuda", "jax")
     assert resolve_backend("auto", "jax", "float32").device_label == "cpu"
     with pytest.raises(SettingError, match="compiles each step with XLA instead"):

@@ -44,10 +44,10 @@ SEED_HIGH = 2**32 - 1
 INSTALL_HINTS = {"cupy": "pip install cupy-cuda12x (or cupy-cuda13x for CUDA 13)",
                  "torch": "pip install torch",
                  "array-api-strict": "pip install array-api-strict",
-                 "jax": "pip install 'nnbackend[jax]' or 'jax[cpu]' (NVIDIA GPUs: "
-                        "'nnbackend[jax-cuda13]' or 'jax[cuda13]')"}
+                 "jax": "pip install 'jax[cpu]' (NVIDIA GPUs: 'jax[cuda13]'; from "
+                        "nnbackend's checkout, its extras '.[jax]' and '.[jax-cuda13]')"}
 CUDA_INSTALL_HINT = INSTALL_HINTS["cupy"]
-JAX_CUDA_HINT = "'nnbackend[jax-cuda13]' or 'jax[cuda13]'"
+JAX_CUDA_HINT = "'jax[cuda13]' (from nnbackend's checkout, its extra '.[jax-cuda13]')"
 
 
 @dataclass(frozen=True)
