@@ -1,6 +1,7 @@
 """nox sessions: the same pytest suite on each backend, plus lint, typing and packaging.
 
-    nox                              # every CPU backend (numpy, strict, torch), mpi, lint, typing
+    nox                              # every CPU backend (numpy, strict, torch, jax), mpi, lint,
+                                     # typing
     nox -s "tests(backend='cupy')"   # on a machine with an NVIDIA GPU
     nox -s lint typing               # ruff, import-linter's layers, the CI workflow; mypy
     nox -s package                   # build sdist + wheel, twine check, train from the wheel
@@ -27,6 +28,7 @@ nox.options.sessions = [
     "tests(backend='numpy')",
     "tests(backend='strict')",
     "tests(backend='torch')",
+    "tests(backend='jax')",
     "mpi",
     "lint",
     "typing",
@@ -42,6 +44,8 @@ BACKENDS = {
     "strict": ([], "device1", "array-api-strict"),
     # The version comes from constraints/ci.txt (the CPU build on this project's machines).
     "torch": (["torch"], "cpu", "torch"),
+    # JAX's CPU build (jaxlib); the version comes from constraints/ci.txt. Python >= 3.11.
+    "jax": (["jax[cpu]"], "cpu", "jax"),
     "cupy": (["cupy-cuda12x>=13"], "cuda", "cupy"),
 }
 
@@ -71,6 +75,9 @@ def tests(session: nox.Session, backend: str) -> None:
     packages, device, name = BACKENDS[backend]
     if backend == "cupy" and not nvidia_gpu_present():
         session.skip("no CUDA device here (nvidia-smi lists no GPU); run it on a GPU machine")
+    if backend == "jax" and "False" in str(session.run(
+            "python", "-c", "import sys; print(sys.version_info >= (3, 11))", silent=True)):
+        session.skip("JAX needs Python 3.11 or newer (CI runs this session on 3.12)")
     session.install(*CONSTRAINTS, "-e", ".[test]", *packages)
     session.run("python", "-c", CHECK_ACTIVE, device, name)
     session.run("pytest", *session.posargs, env={"NNBACKEND_TEST_BACKENDS": backend})

@@ -64,15 +64,17 @@ _NNBACKEND_MEMORY = {("numpy", False): "traced", ("cupy", True): "cupy-pool",
 class NNBackendRunner:
     """nnbackend through its public API, on the given backend.
 
-    ``key`` names the row: ``nnbackend`` (the first row, NumPy or CuPy) or
-    ``nnbackend-torch`` (the same code on the PyTorch backend).
+    ``key`` names the row: ``nnbackend`` (the first row, NumPy or CuPy),
+    ``nnbackend-torch`` (the same code on the PyTorch backend) or ``nnbackend-jax`` (on
+    JAX, each step compiled by XLA).
     """
 
     key = "nnbackend"
 
     def __init__(self, work: Workload, backend: Backend, key: str = "nnbackend") -> None:
         self.work, self.backend, self.key = work, backend, key
-        graphs = ", CUDA graphs" if backend.graph_capture is not None else ""
+        graphs = (", CUDA graphs" if backend.graph_capture is not None else
+                  ", steps compiled by XLA" if backend.compiles else "")
         self.label = f"nnbackend {nnbackend.__version__} ({backend.describe()}{graphs})"
         on_gpu = backend.device_label.startswith("cuda")
         self.memory_method = _NNBACKEND_MEMORY.get((backend.name, on_gpu), "")

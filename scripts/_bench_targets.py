@@ -87,6 +87,9 @@ def targets_for(work: Workload, rows: list[Measurement],
         for peer in ("sklearn", "torch"):
             out.append(Target(name, f"nnbackend <= 0.5x {peer}", _peer_ratio(by, peer), 0.5,
                               "x"))
+        out.append(Target(name, "nnbackend-jax <= 0.8x nnbackend (JAX, steps compiled by "
+                                "XLA, against the first row)",
+                          _peer_ratio(by, "nnbackend", "nnbackend-jax"), 0.8, "x"))
     elif name == "wide":
         out.append(Target(name, "nnbackend <= 0.9x torch", _peer_ratio(by, "torch"), 0.9, "x"))
         out.append(Target(name, "nnbackend-torch <= 0.8x torch (nnbackend on its torch "

@@ -93,8 +93,8 @@ from nnbackend.persistence.atomic import atomic_write_text
 
 WORKLOADS = ("planar", "wide", "deep", "gemm", "study", "sweep256")
 #: Every peer --peers accepts; PEERS are the ones run by default.
-ALL_PEERS = ("notes", "sklearn", "torch", "torch-copy", "nnbackend-torch")
-PEERS = ("notes", "sklearn", "torch", "nnbackend-torch")
+ALL_PEERS = ("notes", "sklearn", "torch", "torch-copy", "nnbackend-torch", "nnbackend-jax")
+PEERS = ("notes", "sklearn", "torch", "nnbackend-torch", "nnbackend-jax")
 #: Peers that need PyTorch.
 TORCH_PEERS = ("torch", "torch-copy", "nnbackend-torch")
 QUICK_SCALE = 0.01
@@ -142,13 +142,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "set every epoch (2x the data in memory; not run by default, "
                              "it adds a full PyTorch run per workload); nnbackend-torch: "
                              "nnbackend on its PyTorch backend (its ratio to torch is "
-                             "printed under the table). Peers that are not installed are "
+                             "printed under the table); nnbackend-jax: nnbackend on its "
+                             "JAX backend, each step compiled by XLA (jax.jit). Peers that "
+                             "are not installed are "
                              "skipped with a note (default: " + ",".join(PEERS) + ")")
     parser.add_argument("--device", default="cpu",
                         help="cpu (NumPy, against the study notes' loop, scikit-learn and "
                              "PyTorch "
                              "CPU; nnbackend-torch on PyTorch CPU) or cuda / cuda:N (CuPy "
-                             "against PyTorch CUDA; nnbackend-torch on PyTorch CUDA; timed "
+                             "against PyTorch CUDA; nnbackend-torch on PyTorch CUDA, "
+                             "nnbackend-jax on JAX's CUDA build; timed "
                              "with a device sync); cuda without a GPU exits with status 2")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed repetitions per workload (default: 9 for planar, "
@@ -216,6 +219,11 @@ def make_runners(work: Workload, device: str, peers: list[str], torch: Any,
                            "'nnbackend[bench]')")
         elif peer == "sklearn":
             runners.append(SklearnRunner(work, sklearn))
+        elif peer == "nnbackend-jax":
+            runners += [NNBackendRunner(work, resolve_backend(device, "jax", work.dtype),
+                                        key=peer)] if jax_installed() else []
+            skipped += [] if jax_installed() else [
+                "nnbackend-jax: JAX is not installed (pip install 'nnbackend[jax]')"]
         elif peer == "torch-copy" and work.batch_size is None:
             skipped.append("torch-copy: a full-batch workload has no batches to gather "
                            "(the torch row is the same loop)")
@@ -231,6 +239,13 @@ def make_runners(work: Workload, device: str, peers: list[str], torch: Any,
             runners.append(TorchRunner(work, torch, device,
                                        copy_per_epoch=peer == "torch-copy"))
     return runners, skipped
+
+
+def jax_installed() -> bool:
+    """Whether JAX can be imported here (found, not imported: that takes a second)."""
+    import importlib.util
+
+    return importlib.util.find_spec("jax") is not None
 
 
 def torch_backend_ratios(rows: list[Measurement]) -> dict[str, float]:

@@ -28,24 +28,29 @@ skipped. The steps:
 3. ``cuda-graph``: the float64 run on PyTorch CUDA with CUDA graphs on and off: costs
    equal to 1e-12 (the graph replays the same kernels); against CuPy's eager run to 1e-9
    up to iteration 6000.
-4. ``train-float32``: CuPy in float32 against the CPU in float32.
-5. ``devices``: ``nnbackend devices`` lists the GPU and the measured order of the CUDA
+4. ``jax``: the float64 flower run on JAX on the GPU (each step compiled by XLA) against
+   the same run on NumPy: costs at iterations 0..6000 equal to 1e-9, its time to the
+   last record beside CuPy's eager run; skipped, with the install line, where JAX is not
+   installed (``pip install 'jax[cuda13]'``, or the checkout's extra ``'.[jax-cuda13]'``).
+5. ``train-float32``: CuPy in float32 against the CPU in float32.
+6. ``devices``: ``nnbackend devices`` lists the GPU and the measured order of the CUDA
    backends; ``--backend auto`` picks the first of them that can run here, and
    ``nnbackend train``'s first line says so and why; ``--device cuda:N`` past the last
    GPU is a one-line error with exit status 2.
-6. ``steps``: ``scripts/gpu_probes.py steps``: time, kernels and host waits per training
+7. ``steps``: ``scripts/gpu_probes.py steps``: time, kernels and host waits per training
    step of each implementation; nnbackend's fastest against PyTorch autograd (planar
    <= 0.3x, wide and deep <= 1.0x).
-7. ``streaming``: ``scripts/gpu_probes.py streaming``: the wide workload with its data
+8. ``streaming``: ``scripts/gpu_probes.py streaming``: the wide workload with its data
    kept in host memory, >= 80% of the speed with the data on the device.
-8. ``sweep``: ``scripts/stack_probe.py`` on PyTorch CUDA (graphs) and CuPy: a stack of
+9. ``sweep``: ``scripts/stack_probe.py`` on PyTorch CUDA (graphs) and CuPy: a stack of
    1,024 flower models per step against one model's step (>= 20 models' steps for the
    time of one stacked step), 8 stacked models against their single runs (float64, to
    1e-9: batched products may sum in another order) and the graphed stack against the
    eager one (to 1e-12).
-9. ``bench``: ``scripts/bench.py --device cuda`` (planar, wide, deep) against PyTorch
-   CUDA, with fewer repetitions than on the CPU.
-10. ``tests-rest``: the rest of the suite (``-m "not gpu"``: it must pass unchanged on a
+10. ``bench``: ``scripts/bench.py --device cuda`` (planar, wide, deep) against PyTorch
+   CUDA (with nnbackend on PyTorch and on JAX where installed), with fewer repetitions
+   than on the CPU.
+11. ``tests-rest``: the rest of the suite (``-m "not gpu"``: it must pass unchanged on a
    GPU machine) in whatever budget is left; unfinished, it is reported as skipped.
 
 ``--dry-run`` runs every step on the CPU instead, with NumPy standing in for CuPy and
@@ -260,7 +265,7 @@ def gpu_description() -> dict[str, Any]:
         info["nvidia_smi"] = smi.stdout.strip().splitlines()
     except OSError as exc:  # no nvidia-smi: a dry run, or a driver without its tools
         info["nvidia_smi"] = [f"nvidia-smi did not run ({exc.strerror})"]
-    for module in ("numpy", "cupy", "torch", "array_api_compat", "array_api_strict"):
+    for module in ("numpy", "cupy", "torch", "jax", "array_api_compat", "array_api_strict"):
         try:
             info[module] = importlib.import_module(module).__version__
         except Exception:
@@ -373,6 +378,27 @@ def check_cuda_graph(checker: Checker, step: Step, limit: float, target: Target)
                    f"{times['cupy eager']:.2f}")
 
 
+def check_jax(checker: Checker, step: Step, limit: float, target: Target) -> None:
+    """The float64 flower run on JAX (steps compiled by XLA) against NumPy on the CPU:
+    costs to 1e-9 up to iteration 6000; its time beside CuPy's eager run."""
+    if importlib.util.find_spec("jax") is None:
+        step.detail = "JAX is not installed: pip install 'jax[cuda13]' (or '.[jax-cuda13]')"
+        return
+    runs = {name: flower_run(checker, step.name, limit / 3, target, "--device", device,
+                             "--backend", backend, "--dtype", "float64")
+            for name, device, backend in (("jax", target.device, "jax"),
+                                          ("cpu", "cpu", "numpy"),
+                                          ("cupy", target.device, target.cupy))}
+    diff, count = compare_costs(runs["jax"], runs["cpu"], COMPARED_UP_TO)
+    times = {name: run["history"][-1]["time"] for name, run in runs.items()}
+    step.data = {"max_cost_diff": diff, "records": count, "record_times": times,
+                 "backend": runs["jax"]["backend"]}
+    step.status = "passed" if diff <= 1e-9 else "failed"
+    step.detail = (f"jax: max |cost - cpu cost| over iterations 0..{COMPARED_UP_TO}: "
+                   f"{diff:.2e} (<= 1e-9); seconds to the last record: jax "
+                   f"{times['jax']:.2f}, CuPy eager {times['cupy']:.2f}")
+
+
 def probe(checker: Checker, name: str, limit: float, repeats: int, target: Target
           ) -> dict[str, Any]:
     """``scripts/gpu_probes.py NAME``'s JSON document."""
@@ -387,8 +413,8 @@ def probe(checker: Checker, name: str, limit: float, repeats: int, target: Targe
 
 
 #: The steps, in the order they run (``--skip`` names them).
-STEP_NAMES = ("tests", "train-float64", "cuda-graph", "train-float32", "devices", "steps",
-              "streaming", "sweep", "bench", "tests-rest")
+STEP_NAMES = ("tests", "train-float64", "cuda-graph", "jax", "train-float32", "devices",
+              "steps", "streaming", "sweep", "bench", "tests-rest")
 #: The sweep step's target on a GPU: one stacked step of 1,024 flower models is worth at
 #: least this many single-model steps.
 SWEEP_SPEEDUP = 20.0
@@ -525,7 +551,7 @@ def check_bench(checker: Checker, step: Step, limit: float, repeats: int,
     """The benchmark's planar, wide and deep workloads with --device cuda."""
     path = checker.out / "bench.json"
     # A dry run compares with PyTorch alone: the CPU's other peers take minutes.
-    peers = ["--peers", "torch"] if target.dry else []
+    peers = ["--peers", "torch,nnbackend-jax"] if target.dry else []
     done = checker.command(step.name, [
         sys.executable, "scripts/bench.py", "--device", target.device, "--workloads",
         "planar,wide,deep", "--repeats", str(repeats), "--scale", str(target.scale),
@@ -653,8 +679,10 @@ def main(argv: list[str] | None = None) -> int:
         ("tests", 150, lambda s, t: check_tests(checker, s, t, target)),
         ("train-float64", 60, lambda s, t: check_float64(checker, s, t, target)),
         ("cuda-graph", 60, lambda s, t: check_cuda_graph(checker, s, t, target)),
+        ("jax", 90, lambda s, t: check_jax(checker, s, t, target)),
         ("train-float32", 60, lambda s, t: check_float32(checker, s, t, target)),
-        ("devices", 30, lambda s, t: check_devices(checker, s, t, target)),
+        # devices imports every array library (JAX's import alone: 1.5 s on 2 cores).
+        ("devices", 45, lambda s, t: check_devices(checker, s, t, target)),
         ("steps", 120, lambda s, t: check_steps(checker, s, t, repeats, target)),
         ("streaming", 90, lambda s, t: check_streaming(checker, s, t, repeats, target)),
         ("sweep", 90, lambda s, t: check_sweep(checker, s, t, repeats, target)),

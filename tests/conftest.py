@@ -1,7 +1,7 @@
 """Backend parameters for the whole suite.
 
 ``NNBACKEND_TEST_BACKENDS`` (set by the nox sessions) names the backend families to test,
-comma-separated: ``numpy``, ``strict``, ``torch``, ``cupy``. Unset, every family is tried:
+comma-separated: ``numpy``, ``strict``, ``torch``, ``jax``, ``cupy``. Unset, every family is tried:
 those whose library is missing are left out (torch) or skipped with a reason (cupy without
 a CUDA device). When the variable names a family explicitly and its library cannot be
 used, the run stops with an error instead of silently testing something else.
@@ -24,7 +24,7 @@ import pytest
 import nnbackend
 from nnbackend.core.backend import Backend, cuda_status, resolve_backend
 
-FAMILIES = ("numpy", "strict", "torch", "cupy")
+FAMILIES = ("numpy", "strict", "torch", "jax", "cupy")
 ENV = "NNBACKEND_TEST_BACKENDS"
 
 
@@ -47,12 +47,17 @@ CASES = (
                 "float32"),
     BackendCase("torch-cpu-float64", "torch", "cpu", "torch", "float64"),
     BackendCase("torch-cpu-float32", "torch", "cpu", "torch", "float32"),
+    # JAX on its CPU: immutable arrays, each training step compiled by XLA (float64
+    # turns jax_enable_x64 on for the process; float32 arrays stay float32 under it).
+    BackendCase("jax-cpu-float64", "jax", "cpu", "jax", "float64"),
+    BackendCase("jax-cpu-float32", "jax", "cpu", "jax", "float32"),
     BackendCase("cupy-float32", "cupy", "cuda", "cupy", "float32"),
     # float64 on the GPU: compared with NumPy float64 as tightly as the CPU backends.
     BackendCase("cupy-float64", "cupy", "cuda", "cupy", "float64"),
 )
 
-_MODULES = {"numpy": "numpy", "strict": "array_api_strict", "torch": "torch", "cupy": "cupy"}
+_MODULES = {"numpy": "numpy", "strict": "array_api_strict", "torch": "torch", "jax": "jax",
+            "cupy": "cupy"}
 
 
 def _requested_families() -> tuple[tuple[str, ...], bool]:

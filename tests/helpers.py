@@ -21,6 +21,15 @@ def assert_on_backend(x: Any, backend: Backend, dtype: Any = None) -> None:
     assert x.dtype == expected, f"dtype {x.dtype} != {expected}"
 
 
+def skip_unless_mutable(backend: Backend) -> None:
+    """Skip a test of writing into arrays in place (donation, static arrays) where arrays
+    cannot be written (JAX): the loop never asks for it there."""
+    import pytest
+
+    if not backend.mutable_arrays:
+        pytest.skip(f"{backend.name}'s arrays are immutable: nothing is written in place")
+
+
 def central_difference(f: Any, z: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Element-wise central difference of an element-wise function ``f`` at ``z``."""
     return (f(z + eps) - f(z - eps)) / (2 * eps)

@@ -76,7 +76,7 @@ def test_cuda_with_cupy_but_no_device_is_an_error(cupy_without_gpu):
 @pytest.mark.parametrize(("device", "backend", "match"), [
     ("tpu", "auto", "unknown device 'tpu'; use auto, cpu, cuda or cuda:N"),
     ("cuda:x", "auto", "unknown device"),
-    ("cpu", "jax", "unknown backend 'jax'"),
+    ("cpu", "mxnet", "unknown backend 'mxnet'"),
     ("cuda", "numpy", "numpy backend runs on the CPU only"),
     ("cpu", "cupy", "cupy backend runs on CUDA only"),
     ("device9", "array-api-strict", "array-api-strict has no device 'device9'"),

@@ -2,8 +2,9 @@
 
 Not a performance test: the benchmark's numbers never decide pass or fail here, only
 that the script runs end to end and that its table and JSON keep their shape. It runs
-in the numpy and torch nox sessions (the torch one exercises the PyTorch peer; the
-numpy one, where torch is absent, its "skipped" note) and is left out of the others.
+in the numpy, torch and jax nox sessions (the torch and jax ones exercise their peers;
+the numpy one, where they are absent, their "skipped" notes) and is left out of the
+others.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ FAMILIES = {f.strip() for f in os.environ.get("NNBACKEND_TEST_BACKENDS", "").spl
             if f.strip()}
 
 pytestmark = pytest.mark.skipif(
-    bool(FAMILIES) and not FAMILIES & {"numpy", "torch"},
-    reason="the benchmark smoke test runs in the numpy and torch sessions only")
+    bool(FAMILIES) and not FAMILIES & {"numpy", "torch", "jax"},
+    reason="the benchmark smoke test runs in the numpy, torch and jax sessions only")
 
 
 def run_bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -134,6 +135,27 @@ def test_quick_run_has_nnbackend_on_torch_or_says_why(quick_run: tuple[str, dict
         assert "torch on cpu, float32" in row["label"]
 
 
+HAS_JAX = importlib.util.find_spec("jax") is not None
+
+
+def test_quick_run_has_nnbackend_on_jax_or_says_why(quick_run: tuple[str, dict]) -> None:
+    """A JAX row on every workload (the same model as the first row's, up to rounding),
+    and the planar target of JAX against the first row; or a note naming the extra."""
+    _, doc = quick_run
+    for name in ("planar", "wide", "deep"):
+        work = doc["workloads"][name]
+        rows = {row["key"]: row for row in work["rows"]}
+        if not HAS_JAX:
+            assert any(note.startswith("nnbackend-jax: JAX is not installed (pip install "
+                                       "'nnbackend[jax]')") for note in work["skipped"])
+            continue
+        jax_row = rows["nnbackend-jax"]
+        assert "jax on cpu" in jax_row["label"] and "steps compiled by XLA" in jax_row["label"]
+        assert jax_row["cost"] == pytest.approx(rows["nnbackend"]["cost"], rel=1e-3), name
+    targets = {t["text"].split(" (")[0]: t for t in doc["workloads"]["planar"]["targets"]}
+    assert (targets["nnbackend-jax <= 0.8x nnbackend"]["measured"] is not None) == HAS_JAX
+
+
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
 def test_torch_rows_gather_batches_and_agree_with_nnbackend() -> None:
     done = run_bench("--quick", "--quiet", "--threads", "1", "--workloads", "planar,wide",
@@ -166,9 +188,9 @@ def test_help_names_every_peer_and_the_default() -> None:
     done = run_bench("--help")
     assert done.returncode == 0
     text, packed = " ".join(done.stdout.split()), "".join(done.stdout.split())
-    assert "notes,sklearn,torch,torch-copy,nnbackend-torch" in packed
+    assert "notes,sklearn,torch,torch-copy,nnbackend-torch,nnbackend-jax" in packed
     assert "index_select" in text and "permuted copy of the whole data set" in text
-    assert "(default:notes,sklearn,torch,nnbackend-torch,vmap,gridsearch)" in packed
+    assert "(default:notes,sklearn,torch,nnbackend-torch,nnbackend-jax,vmap,gridsearch)" in packed
 
 
 def test_help_names_the_many_model_workloads_and_their_peers() -> None:

@@ -80,7 +80,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error(monkeypatch):
     (["--iterations", "0"], "--iterations"),
     (["--print-every", "0"], "--print-every"),
     (["--device", "tpu"], "unknown device 'tpu'"),
-    (["--backend", "jax"], "'jax' is not one of"),
+    (["--backend", "mxnet"], "'mxnet' is not one of"),
     (["--data", "nope"], "unknown data set or file 'nope'"),
     (["--dtype", "float16"], "'float16' is not one of"),
     (["--no-such-option"], "No such option"),

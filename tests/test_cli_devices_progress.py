@@ -7,6 +7,7 @@ import json
 import sys
 import types
 
+import pytest
 from click.testing import CliRunner
 
 from nnbackend.cli import cli
@@ -38,14 +39,25 @@ def test_devices_without_cuda(monkeypatch):
 
 def test_devices_says_how_to_install_every_missing_library(monkeypatch):
     # A library counts as missing when it cannot be imported: a None entry in sys.modules.
-    for module in ("cupy", "torch", "array_api_strict"):
+    for module in ("cupy", "torch", "array_api_strict", "jax"):
         monkeypatch.setitem(sys.modules, module, None)
     result = CliRunner().invoke(cli, ["devices"])
     assert result.exit_code == 0, result.output
-    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:5]}
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:6]}
+    assert lines["jax"].endswith("not installed (pip install 'jax[cpu]' (NVIDIA GPUs: "
+                                 "'jax[cuda13]'; from nnbackend's checkout, its extras "
+                                 "'.[jax]' and '.[jax-cuda13]'))")
     assert lines["torch"].endswith("not installed (pip install torch)")
     assert lines["array-api-strict"].endswith("not installed (pip install array-api-strict)")
     assert "(pip install cupy-cuda12x" in lines["cupy"]
+
+
+def test_devices_says_what_float64_does_to_jax():
+    pytest.importorskip("jax")
+    result = CliRunner().invoke(cli, ["devices"])
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stdout.splitlines() if line.split()[:1] == ["jax"]]
+    assert "runs on cpu, cuda" in line and "float64 turns JAX's jax_enable_x64 on" in line
 
 
 def test_devices_lists_gpus_and_auto_picks_cuda(monkeypatch):

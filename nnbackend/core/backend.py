@@ -4,7 +4,8 @@
 :class:`Backend`: the standard namespace ``xp`` (through array-api-compat), the device
 object, the floating dtype, and the two explicit bridges to the host
 (:meth:`Backend.asarray` and :meth:`Backend.to_host`). Everything else in nnbackend takes a
-``Backend`` (or just its ``xp``) and never imports numpy, cupy, torch or array_api_strict.
+``Backend`` (or just its ``xp``) and never imports numpy, cupy, torch, jax or
+array_api_strict.
 
 Rules kept here (docs/ARCHITECTURE.md maps the rest): the namespace and device are
 resolved once; CuPy counts as available only when it imports AND reports a CUDA device
@@ -34,7 +35,7 @@ import numpy as np
 from ..errors import NNBackendError, SettingError, literal
 from .cuda_order import CudaPath, cuda_order, order_text
 
-BACKENDS = ("auto", "numpy", "cupy", "torch", "array-api-strict")
+BACKENDS = ("auto", "numpy", "cupy", "torch", "array-api-strict", "jax")
 DTYPES = ("float32", "float64")
 #: The largest seed NumPy's generators take (seeds are 0 to 2**32 - 1).
 SEED_HIGH = 2**32 - 1
@@ -42,8 +43,11 @@ SEED_HIGH = 2**32 - 1
 #: (nnbackend's own extras, '.[torch]', install only from its checkout).
 INSTALL_HINTS = {"cupy": "pip install cupy-cuda12x (or cupy-cuda13x for CUDA 13)",
                  "torch": "pip install torch",
-                 "array-api-strict": "pip install array-api-strict"}
+                 "array-api-strict": "pip install array-api-strict",
+                 "jax": "pip install 'jax[cpu]' (NVIDIA GPUs: 'jax[cuda13]'; from "
+                        "nnbackend's checkout, its extras '.[jax]' and '.[jax-cuda13]')"}
 CUDA_INSTALL_HINT = INSTALL_HINTS["cupy"]
+JAX_CUDA_HINT = "'jax[cuda13]' (from nnbackend's checkout, its extra '.[jax-cuda13]')"
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,15 @@ class Backend:
         PyTorch, whose autograd would otherwise record every operation of the
         hand-written backward pass for nothing (41-98 us per step of the wide benchmark
         on a 2-core CPU); a no-op elsewhere.
+    mutable_arrays : bool
+        Whether arrays can be written in place (``x[...] = v``, and ``+=`` changing the
+        array rather than rebinding the name). False for JAX, whose arrays are immutable:
+        the loop then never donates arrays to an update (every update is
+        :data:`~nnbackend.core.optimizers.FUNCTIONAL`) and never keeps static arrays.
+    setup_note : str
+        What nnbackend changed in the library's own configuration to run this backend
+        (JAX's ``jax_enable_x64`` for float64), said where the backend is announced;
+        empty when nothing was changed.
     """
 
     name: str
@@ -186,6 +199,10 @@ class Backend:
     _fill: Callable[[Any, float], None] = field(default=_setitem_fill, repr=False,
                                                 compare=False)
     auto_reason: str = field(default="", compare=False)
+    mutable_arrays: bool = field(default=True, compare=False)
+    setup_note: str = field(default="", compare=False)
+    _compile: Callable[..., Callable[..., Any]] | None = field(default=None, repr=False,
+                                                               compare=False)
 
     @property
     def on_host(self) -> bool:
@@ -247,6 +264,39 @@ class Backend:
         and waits for the device (two waits per Adam step in a graphed run, measured).
         """
         self._fill(x, value)
+
+    @property
+    def compiles(self) -> bool:
+        """Whether :meth:`compile` can compile a whole function (JAX, under ``jax.jit``)."""
+        return self._compile is not None
+
+    def compile(self, fn: Callable[..., Any], *, static: tuple[str, ...] = (),
+                donate: tuple[str, ...] = ()) -> Callable[..., Any]:
+        """``fn`` compiled whole by the library's compiler: traced once per distinct
+        shape of its array arguments and value of its ``static`` ones, then run as one
+        compiled program (XLA under ``jax.jit``).
+
+        Parameters
+        ----------
+        fn : callable
+            A pure function of arrays (dicts and tuples of arrays are fine) and hashable
+            settings; it must not read values back to the host.
+        static : tuple of str
+            Names of keyword arguments that are settings, not arrays (hashable; a new
+            value means a new compilation).
+        donate : tuple of str
+            Names of arguments whose arrays the caller will never read again: the
+            compiled program may write its results into their memory.
+
+        Raises
+        ------
+        NNBackendError
+            Where the backend has no compiler (see :attr:`compiles`).
+        """
+        if self._compile is None:
+            raise NNBackendError(f"{self.describe()} cannot compile a whole step; use the "
+                                 "jax backend, or run the step eagerly")
+        return self._compile(fn, static, donate)
 
     def free_memory(self) -> int | None:
         """Free bytes on the device (GPUs), or None where memory is the host's."""
@@ -469,7 +519,8 @@ def resolve_backend(
     backend : str or None
         ``auto`` (or None: cpu -> numpy; cuda -> the fastest CUDA path installed, by the
         measured order of :mod:`nnbackend.core.cuda_order`, with its reason in
-        ``Backend.auto_reason``), ``numpy``, ``cupy``, ``torch`` or ``array-api-strict``.
+        ``Backend.auto_reason``), ``numpy``, ``cupy``, ``torch``, ``array-api-strict`` or
+        ``jax`` (float64 on JAX turns its ``jax_enable_x64`` on: see :func:`_jax_x64`).
     dtype : str or None
         ``float32`` or ``float64``; None picks float64 on CPUs and float32 on CUDA (or on a
         device without float64).
@@ -500,6 +551,8 @@ def resolve_backend(
     kind, index = _parse_device(device)
     if backend == "auto" and kind != "cpu":
         return _auto_cuda_backend(kind, index, dtype)
+    if backend == "jax":
+        return _jax_backend(kind, index, dtype)
     if backend == "auto":
         backend = "numpy"
     if backend == "numpy":
@@ -775,3 +828,100 @@ def _strict_backend(device: str, dtype: str | None) -> Backend:
         "array-api-strict", xp, dev, getattr(xp, name), label, name,
         lambda x: np.array(x.to_device(cpu), copy=True),
     )
+
+
+#: Values of the ``JAX_ENABLE_X64`` environment variable that turn x64 off on purpose.
+_X64_OFF = ("0", "false", "no", "off")
+
+
+def _jax_x64(jax: Any, dtype: str) -> str:
+    """Make ``dtype`` available on JAX; return what was changed (the backend's note).
+
+    JAX computes in 32 bits unless its process-wide ``jax_enable_x64`` is on: a float64
+    array would silently come back as float32. float64 (the CPU default, as on every
+    backend) therefore turns it on, once, and the backend says so where it is announced.
+    It is left alone for float32, and never turned on against a user who turned it off
+    on purpose (``JAX_ENABLE_X64=0`` in the environment): that is an error naming both
+    fixes. Once on, it stays on for the process (JAX's own rule: its effect on arrays
+    already made cannot be undone), which other JAX code in the process sees as 64-bit
+    default dtypes.
+    """
+    if dtype != "float64" or jax.config.jax_enable_x64:
+        return ""
+    import os
+
+    if os.environ.get("JAX_ENABLE_X64", "").strip().lower() in _X64_OFF:
+        raise SettingError(
+            "float64 on jax needs jax_enable_x64, which JAX_ENABLE_X64="
+            f"{literal(os.environ['JAX_ENABLE_X64'])} turns off; unset it, or use {{dtype}} "
+            "float32")
+    jax.config.update("jax_enable_x64", True)
+    return "jax_enable_x64 turned on for float64"
+
+
+def _jax_devices(jax: Any, kind: str) -> list[Any]:
+    """JAX's devices of ``kind`` (``cpu`` or ``cuda``), empty where it has none."""
+    try:
+        return list(jax.devices("cpu" if kind == "cpu" else "cuda"))
+    except RuntimeError:  # "Unknown backend: 'cuda' requested, but no platforms ..."
+        return []
+
+
+def _jax_backend(kind: str, index: int, dtype: str | None) -> Backend:
+    """JAX (``jax.numpy``, itself an Array API namespace) on ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Its arrays are immutable (``mutable_arrays`` False: every update is functional) and
+    whole functions compile under ``jax.jit`` (:meth:`Backend.compile`, which the
+    training loop uses to run each step as one XLA program).
+    """
+    try:
+        import jax
+        import jax.numpy as xp
+    except ImportError as exc:
+        raise SettingError(
+            f"the jax backend needs JAX ({literal(exc.msg)}); install it with "
+            f"{literal(INSTALL_HINTS['jax'])}, or use {{backend}} numpy"
+        ) from None
+    if kind == "auto":
+        kind = "cuda" if _jax_devices(jax, "cuda") else "cpu"
+    devices = _jax_devices(jax, kind)
+    if kind == "cuda" and 0 < len(devices) <= index:
+        raise NNBackendError(_no_such_gpu(index, len(devices)))
+    if not devices:
+        raise SettingError(
+            f"{{device}} cuda:{index} needs a CUDA GPU that JAX can use, but it sees none; "
+            f"pip install {literal(JAX_CUDA_HINT)} on a "
+            "machine with an NVIDIA driver, or use {device} cpu")
+    dev = devices[index if kind == "cuda" else 0]
+    label = "cpu" if kind == "cpu" else f"cuda:{index}"
+    name = dtype or ("float64" if kind == "cpu" else "float32")
+    note = _jax_x64(jax, name)
+    name = _check_dtype(dev, name, name, xp=xp)
+
+    def synchronize() -> None:
+        # JAX runs each device's programs in order: once a trivial one has finished,
+        # everything queued before it has too.
+        jax.block_until_ready(xp.zeros((), device=dev) + 0)
+
+    def compile_(fn: Callable[..., Any], static: tuple[str, ...], donate: tuple[str, ...]
+                 ) -> Callable[..., Any]:
+        return jax.jit(fn, static_argnames=static, donate_argnames=donate)
+
+    def free() -> int:
+        stats = dev.memory_stats() or {}
+        return int(stats.get("bytes_limit", 0)) - int(stats.get("bytes_in_use", 0))
+
+    return Backend(
+        "jax", xp, dev, getattr(xp, name), label, name,
+        lambda x: np.array(x, copy=True), synchronize, mutable_arrays=False,
+        graph_unavailable="JAX arrays are immutable; the jax backend compiles each step "
+                          "with XLA instead (jax.jit)",
+        _free_memory=None if kind == "cpu" else free, _fill=_immutable_fill,
+        setup_note=note, _compile=compile_,
+    )
+
+
+def _immutable_fill(x: Any, value: float) -> None:
+    """:meth:`Backend.fill` where arrays cannot be written (JAX)."""
+    raise NNBackendError("internal error: an array of an immutable backend (jax) cannot be "
+                         "filled in place")

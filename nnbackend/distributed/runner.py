@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..core.optimizers import State, Update
+from ..core.optimizers import State, donation_updates
 from ..errors import NNBackendError
 from ..training.stack import model_major
 from ..training.step import Batch, StepSpec, StepStats
@@ -68,8 +68,7 @@ class ShardedSteps:
         self.opt_state: State = st.optimizer_state
         # Donation as in the loop: only arrays this runner's own previous step made.
         self._owned: tuple[Any, Any] = (None, None)
-        self._updates = {(p, s): Update(p, s, backend.update_block_bytes)
-                         for p in (False, True) for s in (False, True)}
+        self._updates = donation_updates(backend.mutable_arrays, backend.update_block_bytes)
         self._ones: dict[int, Array] = {}
         self._check_ranks_agree()
 

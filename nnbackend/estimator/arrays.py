@@ -16,6 +16,7 @@ from array_api_compat import (
     is_array_api_obj,
     is_array_api_strict_namespace,
     is_cupy_array,
+    is_jax_array,
     is_numpy_array,
     is_pydata_sparse_array,
     is_torch_array,
@@ -55,6 +56,8 @@ def origin_of(x: Any) -> Origin:
         library = "cupy"
     elif is_torch_array(x):
         library = "torch"
+    elif is_jax_array(x):
+        library = "jax"
     elif is_array_api_strict_namespace(xp):
         library = "array-api-strict"
     else:
@@ -70,6 +73,8 @@ def device_label(origin: Origin) -> str:
         return f"cuda:{dev.id}"
     if origin.library == "torch":
         return "cpu" if dev.type == "cpu" else f"{dev.type}:{dev.index or 0}"
+    if origin.library == "jax":
+        return "cpu" if dev.platform == "cpu" else f"cuda:{dev.id}"
     if dev == origin.xp.__array_namespace_info__().default_device():
         return "cpu"
     return repr(dev).split("'")[1]  # array_api_strict.Device('device1') -> device1

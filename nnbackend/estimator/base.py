@@ -69,7 +69,7 @@ class NNEstimator(EstimatorParameters):
         device, backend = check("device", self.device), check("backend", self.backend)
         dtype = check("dtype", self.dtype)
         if (device, backend) == ("auto", "auto") and origin.library in (
-                "cupy", "torch", "array-api-strict"):
+                "cupy", "torch", "array-api-strict", "jax"):
             device, backend = device_label(origin), origin.library
         chosen = resolve_backend(device, backend, dtype)
         wanted = origin.dtype_name
@@ -84,7 +84,7 @@ class NNEstimator(EstimatorParameters):
         Parameters
         ----------
         X : array_like, shape (n_samples, n_features)
-            Examples as rows: a NumPy, CuPy, PyTorch or array-api-strict array, or
+            Examples as rows: a NumPy, CuPy, PyTorch, JAX or array-api-strict array, or
             anything NumPy can convert.
         y : array_like, shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier) or real targets (regressor).

@@ -177,10 +177,11 @@ class EarlyStopping(Callback):
         if record["val_cost"] < st.best_cost:
             # Eagerly, a reference is enough: the loop never donates (updates in place) the
             # parameters held as the best, so the next step writes new arrays instead. A
-            # graphed step always updates its static arrays in place: keep a copy.
+            # graphed step always updates its static arrays in place, and a compiled one
+            # is donated its parameters: keep a copy.
             xp = trainer.network.backend.xp
             best = ({name: xp.asarray(value, copy=True) for name, value in st.params.items()}
-                    if trainer.use_graphs else st.params)
+                    if trainer.use_graphs or trainer.compiled else st.params)
             st.best_cost, st.best_params, st.best_record = record["val_cost"], best, record
             st.bad_records = 0
             return

@@ -76,10 +76,10 @@ def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2:
     xp = backend.xp
     m = X.shape[0]
     if m <= EVAL_CHUNK and not host:
-        cache = forward_propagation(params, X.T, hidden, output, masks, xp=xp)
-        J = compute_cost(params, cache, Y, output, l2, xp=xp)
-        acc = output_accuracy(output.task, cache.A[-1], Y, xp=xp)
-        return _read(network, J, acc)
+        compiled = _compiled_figures(backend, hidden, output, l2)
+        if compiled is not None:
+            return _read(network, *compiled(params, X, Y, masks))
+        return _read(network, *_figures(params, X, Y, masks, l2, hidden, output, xp=xp))
     if host and m <= EVAL_CHUNK:
         return evaluate(network, params, backend.asarray(X), backend.asarray(Y), l2,
                         masks=masks)
@@ -92,6 +92,40 @@ def evaluate(network: Network, params: dict[str, Array], X: Array, Y: Array, l2:
         part = forward_propagation(params, X_part.T, hidden, output, masks, xp=xp)
         totals.add_stats(batch_stats(output, part, Y_part, xp=xp), end - start)
     return _averaged(network, params, totals, l2, m)
+
+
+def _figures(params: dict[str, Array], X: Array, Y: Array, masks: list[Any] | None, l2: Any,
+             hidden: Any, output: Any, *, xp: Any) -> tuple[Array, Array | None]:
+    """A record's cost (with the L2 term) and accuracy on ``(X, Y)``, on the device."""
+    cache = forward_propagation(params, X.T, hidden, output, masks, xp=xp)
+    J = compute_cost(params, cache, Y, output, l2, xp=xp)
+    return J, output_accuracy(output.task, cache.A[-1], Y, xp=xp)
+
+
+#: :func:`_figures` compiled, by (backend, activations, L2): one program per data shape.
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+
+
+def _compiled_figures(backend: Any, hidden: Any, output: Any, l2: Any) -> Any:
+    """:func:`_figures` as one compiled program where the backend compiles (JAX: a record
+    on the flower is then one program, not ~30 separately compiled operations), or None
+    (no compiler, or a stack's per-model L2, an array)."""
+    if not backend.compiles:
+        return None
+    try:
+        key = (backend.name, hidden, output, l2)
+        compiled = _COMPILED.get(key)
+    except TypeError:  # unhashable: an array
+        return None
+    if compiled is None:
+        xp = backend.xp
+
+        def figures(params: dict[str, Array], X: Array, Y: Array, masks: list[Any] | None
+                    ) -> tuple[Array, Array | None]:
+            return _figures(params, X, Y, masks, l2, hidden, output, xp=xp)
+
+        compiled = _COMPILED[key] = backend.compile(figures)
+    return compiled
 
 
 def _averaged(network: Network, params: dict[str, Array], totals: BatchTotals, l2: Any,

@@ -276,12 +276,16 @@ class ModelStack:
     def take(self, X: Array, Y: Array, rows: Array) -> tuple[Array, Array]:
         """:meth:`gather` with the rows ``(k, b)`` already on the device (the training
         loop uploads one permutation per epoch and slices it)."""
-        xp = self.backend.xp
-        index = xp.reshape(rows, (-1,))
-        return model_major(xp.take(X, index, axis=0), xp.take(Y, index, axis=1), rows.shape[0],
-                           xp=xp)
+        return take_per_model(X, Y, rows, xp=self.backend.xp)
 
 
+def take_per_model(X: Array, Y: Array, rows: Array, *, xp: Any) -> tuple[Array, Array]:
+    """Per-model batches ``(k, b, n[0])`` and ``(k, n[L], b)`` from device rows ``(k, b)``
+    (:meth:`ModelStack.take`; a function of the arrays alone, so a compiled step can
+    trace it)."""
+    index = xp.reshape(rows, (-1,))
+    return model_major(xp.take(X, index, axis=0), xp.take(Y, index, axis=1), rows.shape[0],
+                       xp=xp)
 def model_major(X: Array, Y: Array, k: int, *, xp: Any) -> tuple[Array, Array]:
     """``k`` models' rows gathered model after model, as the stacked math takes them.
 

@@ -42,13 +42,13 @@ from .._text import count
 from ..core.backend import host_rng
 from ..core.host_memory import keep_step_memory
 from ..core.network import Network
-from ..core.optimizers import Update
+from ..core.optimizers import donation_updates
 from ..errors import NNBackendError, SettingError, literal
 from .callbacks import Callback
 from .divergence import check_final_parameters
 from .evaluation import BatchTotals, _averaged, evaluate  # noqa: F401 -- evaluate: re-exported
-from .graphed import GraphedSteps
 from .models import OneModel
+from .runners import Runner, step_runner
 from .settings import SETTINGS, TRAINING_SETTINGS, check, check_all, check_requirements, default
 from .step import Batch, StepSpec, train_step
 from .streaming import BatchStream
@@ -238,7 +238,10 @@ class Trainer:
     cuda_graph : str
         ``auto`` (default: replay each step as a CUDA graph where the backend can capture
         one, PyTorch on CUDA), ``on`` (an error where it cannot) or ``off``. The results
-        are the same either way; see :mod:`nnbackend.training.graphed`.
+        are the same either way; see :mod:`nnbackend.training.graphed`. Where the backend
+        compiles whole functions (JAX), each step runs compiled instead
+        (:mod:`nnbackend.training.compiled`); set ``compiled`` False before :meth:`run`
+        for eager steps.
     data_on : str
         ``device`` (default): ``X`` and ``Y`` are device arrays. ``host``: they are host
         NumPy arrays (e.g. a memory-mapped ``.npy``) too large for the device; each batch
@@ -309,6 +312,8 @@ class Trainer:
             raise SettingError("CUDA graphs do not run data-parallel yet; use {cuda_graph} "
                                "auto or off with a communicator")
         self.use_graphs = comm is None and use_cuda_graphs(cuda_graph, network.backend)
+        # Each step compiled whole where the backend compiles (JAX; False: eager steps).
+        self.compiled = comm is None and network.backend.compiles
         self._stop: tuple[str, str | None] | None = None  # (kind, reason) once requested
         self._clock = time.perf_counter()
 
@@ -412,11 +417,8 @@ class Trainer:
                 # detects divergence itself, at the records.
                 with net.backend.compute_mode(), np.errstate(over="ignore", invalid="ignore",
                                                              divide="ignore"):
-                    # A data-parallel run's steps (nnbackend.distributed) have the graphed
-                    # runner's interface: the loop drives either the same way.
-                    graphed = (self._graphed_steps(spec) if self.use_graphs else
-                               None if self.comm is None else self.comm.data_parallel(self, spec))
-                    self._loop(spec, graphed, stream)
+                    # A CUDA graph, a compiled step, data-parallel steps or None (eager).
+                    self._loop(spec, step_runner(self, spec), stream)
             finally:
                 if stream is not None:
                     stream.close()
@@ -428,7 +430,7 @@ class Trainer:
                 callback.on_end(self, result)
         return result
 
-    def _loop(self, spec: StepSpec, graphed: GraphedSteps | None,
+    def _loop(self, spec: StepSpec, graphed: Runner | None,
               stream: BatchStream | None) -> None:
         """The two nested loops (epochs, batches), until the budget is spent or a stop is
         requested."""
@@ -445,10 +447,7 @@ class Trainer:
         ones: dict[int, Array] = {}
         whole: Batch | None = None  # full batch without dropout: one Batch for the run
         owned_params = owned_state = None  # what this loop's last step returned
-        # The four donation cases, made once (a frozen dataclass per step costs ~1.5 us
-        # of the flower's ~35 us iteration).
-        updates = {(params, state): Update(params, state, backend.update_block_bytes)
-                   for params in (False, True) for state in (False, True)}
+        updates = donation_updates(backend.mutable_arrays, backend.update_block_bytes)
         order = None  # full batch: no shuffle, no draw (the notes')
         stop = False
         while st.step < total and not stop:
@@ -530,15 +529,6 @@ class Trainer:
                     break
                 if st.batch_start == 0:
                     break  # epoch done: the outer loop draws the next permutation
-
-    def _graphed_steps(self, spec: StepSpec) -> GraphedSteps:
-        """Move the state onto a :class:`GraphedSteps` runner's static arrays."""
-        st = self.state
-        X, Y = (None, None) if self.host_data else (self.X, self.Y)
-        graphed = GraphedSteps(self.network.backend, spec, X, Y, st.params, st.optimizer_state,
-                               gather=self.models.gather)
-        st.params, st.optimizer_state = graphed.params, graphed.opt_state
-        return graphed
 
     def _finish(self) -> TrainingResult:
         """Hand the caller ordinary arrays; say why the run ended."""
