@@ -3,13 +3,13 @@
 The stacks of a sweep are independent: each has its own parameters and its own seeded
 generators, so training two of them at once changes no number. On a CPU that can pay,
 because NumPy's matrix products and element-wise functions release the GIL while they
-work: the course's hidden-size study is four stacks (1-2, 3-5, 20 and 50 units) of which
-the widest two are mostly ``tanh`` and products. What stays serial is the ~40 Python
+work: a stack of models with hundreds of hidden units is mostly ``tanh`` and products. What stays serial is the ~40 Python
 calls of every step (the cost model's ``overhead``), so :func:`choose_workers` estimates
 
     threaded ~ max(sum of the stacks' overheads, the longest stack, total / workers)
 
-and uses threads only where that is at most :data:`WORTH` of the sequential total, on
+and uses threads only where that is at most :data:`WORTH` of the sequential total, where
+no stack's serial calls are more than :data:`MAX_SERIAL_SHARE` of its estimated time, on
 the NumPy and array-api-strict backends (PyTorch's own thread pool already uses every
 core; a GPU runs one stack's kernels at a time), and only as many as the largest stacks
 together fit the free memory. :func:`run_stacks` starts the stacks in order (the sweep
@@ -46,6 +46,15 @@ WAKE = 0.1
 #: Threads are used by default only when they are estimated to take at most this share of
 #: the sequential time (the estimate ignores the GIL's hand-overs).
 WORTH = 0.8
+#: Threads are used by default only when every stack's serial calls are at most this share
+#: of its estimated time. NumPy keeps the GIL through operations on arrays of at most 500
+#: elements, so a stack of narrow models holds it nearly all the time, and a thread
+#: waiting for it waits up to Python's switch interval (5 ms) after each of its own
+#: operations. Measured on a 2-core machine (float64, flower data): the course's study
+#: (stacks of 1-5, 20 and 50 units; estimated shares 0.18 to 0.35) took 1.5x the
+#: sequential time on two threads; stacks of 200 and 300 units (shares 0.05 and 0.03)
+#: took 0.73-0.9x.
+MAX_SERIAL_SHARE = 0.08
 
 
 def estimate(sizes: Sequence[Sequence[int]], options: TrainingOptions, m: int,
@@ -109,6 +118,8 @@ def choose_workers(requested: int | None, backend: Backend, costs: Sequence[floa
     cores_here = max(1, (cpus or cores()) // share)
     workers = min(len(costs), cores_here if requested is None else requested)
     if requested is None and (backend.name not in AUTO_BACKENDS or workers < 2
+                              or max(s / c for s, c in zip(serial, costs, strict=True))
+                              > MAX_SERIAL_SHARE
                               or threaded(costs, serial, workers) > WORTH * sum(costs)):
         return 1
     free = free_bytes(backend)

@@ -2,8 +2,8 @@
 
 Models of one depth (and one activation, update rule, batch size, task, dtype and data)
 *can* share a stack; whether they *should* depends on padding. A stack pads every hidden
-layer to its widest model, and on a CPU a padded unit is real work: ``tanh`` alone costs
-about 14 ns per element in float64. A stack saves the per-step call overhead of the
+layer to its widest model, and on a CPU a padded unit is real work: about 8 ns per unit
+and example in float64 (``tanh``, its derivative, the update, the products). A stack saves the per-step call overhead of the
 models it merges. So the cost of one step of a stack of ``k`` models padded to sizes
 ``w`` on ``m`` examples is estimated as
 
@@ -43,9 +43,10 @@ class StepCosts:
     element: float
 
 
-#: NumPy on this project's 2-core CPU, float64: the flower's 2-4-1 step is ~35 us of calls;
-#: tanh ~14 ns per element plus a few other element-wise passes.
-CPU = StepCosts(overhead=35.0, flop=0.0005, element=0.025)
+#: NumPy on this project's 2-core CPU, float64, fitted to single flower runs of 1 to 100
+#: hidden units (2026-12-07): 51 us per step of calls, and 7.7 ns per unit and example for
+#: everything else (the products' share is ``flop``).
+CPU = StepCosts(overhead=50.0, flop=0.0005, element=0.007)
 #: A GPU: every step is kernel launches; the arithmetic of shallow networks is nearly free.
 GPU = StepCosts(overhead=400.0, flop=0.000001, element=0.00002)
 
