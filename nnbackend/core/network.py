@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 from ..errors import NNBackendError
 from .activations import Activation, get_hidden_activation
-from .axes import is_float
+from .axes import is_float, matrix_transposer
 from .backend import Backend, host_rng
 from .initializers import initialize_parameters
 from .losses import OUTPUT_LAYERS, OutputLayer
@@ -174,9 +174,10 @@ def backward_propagation(
     Zs, As, A_in, masks = cache
     L = len(Zs) - 1
     m = As[L].shape[-1]
-    # A stack of models (a leading model axis, see core/axes.py) transposes with the
-    # standard's matrix_transpose; one model keeps the notes' .T (decided once per call).
+    # A stack of models (a leading model axis, see core/axes.py) transposes its last two
+    # axes (mT); one model keeps the notes' .T (decided once per call).
     stacked = As[L].ndim > 2
+    mT = matrix_transposer(As[L], xp=xp) if stacked else None
     # A stack's l2 may be a (k, 1, 1) array of per-model strengths (no truth value); one
     # model's is a float, tested as it is (no call added to the notes' hot path).
     penalised = (not isinstance(l2, (int, float)) or l2) if stacked else l2
@@ -185,7 +186,7 @@ def backward_propagation(
     if g_prime is None:
         raise NNBackendError(f"{hidden.name} cannot be a hidden activation (no derivative)")
     if ones is None:
-        ones = (xp.matrix_transpose(xp.ones_like(As[L][..., :1, :])) if stacked
+        ones = (mT(xp.ones_like(As[L][..., :1, :])) if mT is not None
                 else xp.ones_like(As[0][:1, :]).T)
     names = layer_names(L)
     # The notes' 1/m of every dW[l] and db[l], applied once to dZ[L]: backpropagation is
@@ -208,7 +209,7 @@ def backward_propagation(
             grads[f"dA{L}"] = dA_L
     for l in range(L, 0, -1):  # noqa: E741 -- the notes' layer index
         W, _, dW_name, db_name = names[l - 1]
-        dW = dZ @ (xp.matrix_transpose(A_in[l - 1]) if stacked else A_in[l - 1].T)
+        dW = dZ @ (mT(A_in[l - 1]) if mT is not None else A_in[l - 1].T)
         if penalised:
             dW = dW + (l2 * scale / m) * params[W]
         grads[dW_name] = dW
@@ -220,7 +221,7 @@ def backward_propagation(
             # The notes' dA[l-1] (the 1/m and the scale folded into dZ taken back out);
             # under dropout the course's backward_propagation_with_dropout returns it
             # masked, dA[l-1] * D[l-1] / keep_prob: the gradient that reaches Z[l-1].
-            W_T = xp.matrix_transpose(params[W]) if stacked else params[W].T
+            W_T = mT(params[W]) if mT is not None else params[W].T
             dA_kept = (W_T @ dZ) * (m / scale)
             if masks is not None and masks[l - 1] is not None:
                 dA_kept = dA_kept * masks[l - 1]
@@ -229,7 +230,7 @@ def backward_propagation(
             # In place into the product just made (nothing else refers to it): fewer
             # allocations of (n[l-1], m) arrays, about 5% of forward plus backward on the
             # deep benchmark's network (medians of 9, interleaved; noisy: 1-8%).
-            dA_prev = (xp.matrix_transpose(params[W]) if stacked else params[W].T) @ dZ
+            dA_prev = (mT(params[W]) if mT is not None else params[W].T) @ dZ
             if masks is not None:
                 dA_prev *= masks[l - 1]  # only the kept units pass gradient
             dA_prev *= g_prime(Zs[l - 1], As[l - 1], xp=xp)

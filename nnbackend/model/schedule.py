@@ -3,8 +3,9 @@
 The stacks of a sweep are independent: each has its own parameters and its own seeded
 generators, so training two of them at once changes no number. On a CPU that can pay,
 because NumPy's matrix products and element-wise functions release the GIL while they
-work: a stack of models with hundreds of hidden units is mostly ``tanh`` and products. What stays serial is the ~40 Python
-calls of every step (the cost model's ``overhead``), so :func:`choose_workers` estimates
+work: a stack of models with hundreds of hidden units is mostly ``tanh`` and products.
+What stays serial is the ~40 Python calls of every step (the cost model's ``overhead``),
+so :func:`choose_workers` estimates
 
     threaded ~ max(sum of the stacks' overheads, the longest stack, total / workers)
 

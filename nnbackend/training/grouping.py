@@ -3,9 +3,9 @@
 Models of one depth (and one activation, update rule, batch size, task, dtype and data)
 *can* share a stack; whether they *should* depends on padding. A stack pads every hidden
 layer to its widest model, and on a CPU a padded unit is real work: about 8 ns per unit
-and example in float64 (``tanh``, its derivative, the update, the products). A stack saves the per-step call overhead of the
-models it merges. So the cost of one step of a stack of ``k`` models padded to sizes
-``w`` on ``m`` examples is estimated as
+and example in float64 (``tanh``, its derivative, the update, the products). A stack
+saves the per-step call overhead of the models it merges. So the cost of one step of a
+stack of ``k`` models padded to sizes ``w`` on ``m`` examples is estimated as
 
     overhead + k * m * sum over layers l of  w[l] * (3 * w[l-1] * flop + element)
 

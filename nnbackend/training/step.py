@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from ..core.activations import Activation
+from ..core.axes import matrix_transposer
 from ..core.losses import OutputLayer
 from ..core.metrics import output_accuracy
 from ..core.network import Cache, backward_propagation, forward_propagation
@@ -111,7 +112,7 @@ def gradients(params: dict[str, Array], batch: Batch, spec: StepSpec, scale: flo
     batch's ``b`` examples, with the L2 term ``lambda / b * W[l]``.
     """
     X = batch.X  # one model's rows (b, n[0]), or per-model rows (k, b, n[0]) of a stack
-    cache = forward_propagation(params, X.T if X.ndim == 2 else xp.matrix_transpose(X),
+    cache = forward_propagation(params, X.T if X.ndim == 2 else matrix_transposer(X, xp=xp)(X),
                                 spec.hidden, spec.output, batch.masks, xp=xp)
     grads = backward_propagation(params, cache, batch.Y, spec.hidden, spec.l2,
                                  ones=batch.ones, scale=scale, xp=xp)
