@@ -125,8 +125,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                "Their peers: vmap = torch.func.vmap over torch.func.grad of a "
                "functional_call loss, the update written on the stacked tensors "
                "(sweep256); gridsearch = scikit-learn GridSearchCV over MLPClassifier, "
-               "n_jobs=-1 (sweep256, float64, CPU); nnbackend-torch = the sweep and the "
-               "single runs on nnbackend's PyTorch backend. "
+               "n_jobs=-1 (sweep256, float64, CPU); nnbackend-torch, nnbackend-jax = the "
+               "sweep and the single runs on nnbackend's PyTorch and JAX backends. "
                "Other load on the machine skews timings: the header and the end print "
                "the load average.")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
@@ -383,7 +383,8 @@ def make_many_runners(work: ManyWorkload, device: str, peers: list[str], torch: 
     """nnbackend's sweep first, then the single runs it is measured against, then peers.
 
     On a GPU, nnbackend runs on CuPy and, with ``nnbackend-torch``, on PyTorch CUDA (the
-    sweep and the one model each); study: the seven single runs; sweep256: one model.
+    sweep and the one model each); ``nnbackend-jax`` adds the same two rows on JAX; study:
+    the seven single runs; sweep256: one model.
     """
     on_gpu = device != "cpu"
     backend = resolve_backend(device, "cupy" if on_gpu else "numpy", work.dtype)
@@ -392,6 +393,13 @@ def make_many_runners(work: ManyWorkload, device: str, peers: list[str], torch: 
                           SinglesRunner(work, backend, only_one=not study)]
     skipped = []
     wanted = [p for p in peers if p == "nnbackend-torch" or p in MANY_PEERS]
+    if "nnbackend-jax" in peers and not jax_installed():
+        skipped.append("nnbackend-jax: JAX is not installed (pip install 'nnbackend[jax]')")
+    elif "nnbackend-jax" in peers:
+        on_jax = resolve_backend(device, "jax", work.dtype)
+        runners += [SweepRunner(work, on_jax, key="nnbackend-jax"),
+                    SinglesRunner(work, on_jax, only_one=not study,
+                                  key=("single runs" if study else "one model") + "-jax")]
     for peer in wanted:
         if peer == "gridsearch" and (on_gpu or study or work.dtype != "float64"):
             continue  # a CPU peer of the float64 grid of models of one size
