@@ -220,10 +220,11 @@ def make_runners(work: Workload, device: str, peers: list[str], torch: Any,
         elif peer == "sklearn":
             runners.append(SklearnRunner(work, sklearn))
         elif peer == "nnbackend-jax":
-            runners += [NNBackendRunner(work, resolve_backend(device, "jax", work.dtype),
-                                        key=peer)] if jax_installed() else []
-            skipped += [] if jax_installed() else [
-                "nnbackend-jax: JAX is not installed (pip install 'nnbackend[jax]')"]
+            if jax_installed():
+                runners.append(NNBackendRunner(
+                    work, resolve_backend(device, "jax", work.dtype), key=peer))
+            else:
+                skipped.append(JAX_MISSING)
         elif peer == "torch-copy" and work.batch_size is None:
             skipped.append("torch-copy: a full-batch workload has no batches to gather "
                            "(the torch row is the same loop)")
@@ -239,6 +240,10 @@ def make_runners(work: Workload, device: str, peers: list[str], torch: Any,
             runners.append(TorchRunner(work, torch, device,
                                        copy_per_epoch=peer == "torch-copy"))
     return runners, skipped
+
+
+#: The skip note of the nnbackend-jax rows where JAX is missing.
+JAX_MISSING = "nnbackend-jax: JAX is not installed (pip install 'nnbackend[jax]')"
 
 
 def jax_installed() -> bool:
@@ -394,7 +399,7 @@ def make_many_runners(work: ManyWorkload, device: str, peers: list[str], torch: 
     skipped = []
     wanted = [p for p in peers if p == "nnbackend-torch" or p in MANY_PEERS]
     if "nnbackend-jax" in peers and not jax_installed():
-        skipped.append("nnbackend-jax: JAX is not installed (pip install 'nnbackend[jax]')")
+        skipped.append(JAX_MISSING)
     elif "nnbackend-jax" in peers:
         on_jax = resolve_backend(device, "jax", work.dtype)
         runners += [SweepRunner(work, on_jax, key="nnbackend-jax"),
