@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnbackend.core.gradcheck import gradient_check
-from nnbackend.core.network import Network
+from nnbackend.core.network import Network, _back_through
 from nnbackend.data.encoding import encode_targets
 
 from .helpers import assert_on_backend
@@ -69,3 +69,21 @@ def test_gradients_stay_on_the_backend(backend):
     for name, g in grads.items():
         assert_on_backend(g, backend)
         assert g.shape == net.params[name[1:]].shape
+
+
+@pytest.mark.parametrize("stacked", [False, True], ids=["one model", "stack"])
+def test_a_one_unit_layer_passes_back_exactly_the_matmul(backend, stacked):
+    """Behind a one-unit layer (binary output) ``W.T @ dZ`` is an outer product: the
+    broadcast product the backward pass takes instead gives the matmul's numbers exactly,
+    for one model and for a stack; wider layers keep the matmul."""
+    xp = backend.xp
+    rng = np.random.RandomState(0)
+    lead = (3,) if stacked else ()
+    for units in (1, 2):
+        W = backend.asarray(rng.randn(*lead, units, 7))
+        dZ = backend.asarray(rng.randn(*lead, units, 11))
+        W_T = xp.matrix_transpose(W)
+        passed_back = _back_through(W_T, dZ)
+        assert passed_back.shape == (*lead, 7, 11)
+        assert_on_backend(passed_back, backend)
+        assert np.array_equal(backend.to_host(passed_back), backend.to_host(W_T @ dZ))

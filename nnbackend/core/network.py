@@ -121,6 +121,19 @@ def forward_propagation(
     return Cache(Zs, As, A_in, masks)
 
 
+def _back_through(W_T: Array, dZ: Array) -> Array:
+    """``W[l].T @ dZ[l]``: the gradient reaching ``A[l-1]`` (a new array).
+
+    Where layer ``l`` has one unit (a binary or one-target output layer), the product has
+    an inner size of 1: each entry is one product and nothing is summed, so the
+    broadcast product ``W.T * dZ`` gives the same numbers. NumPy's ``matmul`` of such an
+    outer product is 2-3x slower than the broadcast: 42 against 20 us for the flower's
+    50 hidden units, 39 against 13 us for a stack of five flower models (the largest
+    array operation of their step).
+    """
+    return W_T * dZ if dZ.shape[-2] == 1 else W_T @ dZ
+
+
 def backward_propagation(
     params: dict[str, Array], cache: Cache, Y: Array | None, hidden: Activation,
     l2: float = 0.0, *, dA_L: Array | None = None, output: OutputLayer | None = None,
@@ -221,8 +234,8 @@ def backward_propagation(
             # The notes' dA[l-1] (the 1/m and the scale folded into dZ taken back out);
             # under dropout the course's backward_propagation_with_dropout returns it
             # masked, dA[l-1] * D[l-1] / keep_prob: the gradient that reaches Z[l-1].
-            W_T = mT(params[W]) if mT is not None else params[W].T
-            dA_kept = (W_T @ dZ) * (m / scale)
+            dA_kept = _back_through(mT(params[W]) if mT is not None else params[W].T,
+                                    dZ) * (m / scale)
             if masks is not None and masks[l - 1] is not None:
                 dA_kept = dA_kept * masks[l - 1]
             grads[f"dA{l - 1}"] = dA_kept
@@ -230,7 +243,7 @@ def backward_propagation(
             # In place into the product just made (nothing else refers to it): fewer
             # allocations of (n[l-1], m) arrays, about 5% of forward plus backward on the
             # deep benchmark's network (medians of 9, interleaved; noisy: 1-8%).
-            dA_prev = (mT(params[W]) if mT is not None else params[W].T) @ dZ
+            dA_prev = _back_through(mT(params[W]) if mT is not None else params[W].T, dZ)
             if masks is not None:
                 dA_prev *= masks[l - 1]  # only the kept units pass gradient
             dA_prev *= g_prime(Zs[l - 1], As[l - 1], xp=xp)

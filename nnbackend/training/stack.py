@@ -286,6 +286,8 @@ def take_per_model(X: Array, Y: Array, rows: Array, *, xp: Any) -> tuple[Array, 
     index = xp.reshape(rows, (-1,))
     return model_major(xp.take(X, index, axis=0), xp.take(Y, index, axis=1), rows.shape[0],
                        xp=xp)
+
+
 def model_major(X: Array, Y: Array, k: int, *, xp: Any) -> tuple[Array, Array]:
     """``k`` models' rows gathered model after model, as the stacked math takes them.
 
