@@ -27,7 +27,7 @@ same function has just made, never into parameters, data or a cache it was given
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
@@ -121,8 +121,9 @@ def forward_propagation(
     return Cache(Zs, As, A_in, masks)
 
 
-def _back_through(W_T: Array, dZ: Array) -> Array:
-    """``W[l].T @ dZ[l]``: the gradient reaching ``A[l-1]`` (a new array).
+def _back_through(W: Array, dZ: Array, mT: Callable[[Array], Array] | None) -> Array:
+    """``W[l].T @ dZ[l]``: the gradient reaching ``A[l-1]`` (a new array); ``mT`` is a
+    stack's transpose (None: one model's ``.T``).
 
     Where layer ``l`` has one unit (a binary or one-target output layer), the product has
     an inner size of 1: each entry is one product and nothing is summed, so the
@@ -131,6 +132,7 @@ def _back_through(W_T: Array, dZ: Array) -> Array:
     50 hidden units, 39 against 13 us for a stack of five flower models (the largest
     array operation of their step).
     """
+    W_T = mT(W) if mT is not None else W.T
     return W_T * dZ if dZ.shape[-2] == 1 else W_T @ dZ
 
 
@@ -234,8 +236,7 @@ def backward_propagation(
             # The notes' dA[l-1] (the 1/m and the scale folded into dZ taken back out);
             # under dropout the course's backward_propagation_with_dropout returns it
             # masked, dA[l-1] * D[l-1] / keep_prob: the gradient that reaches Z[l-1].
-            dA_kept = _back_through(mT(params[W]) if mT is not None else params[W].T,
-                                    dZ) * (m / scale)
+            dA_kept = _back_through(params[W], dZ, mT) * (m / scale)
             if masks is not None and masks[l - 1] is not None:
                 dA_kept = dA_kept * masks[l - 1]
             grads[f"dA{l - 1}"] = dA_kept
@@ -243,7 +244,7 @@ def backward_propagation(
             # In place into the product just made (nothing else refers to it): fewer
             # allocations of (n[l-1], m) arrays, about 5% of forward plus backward on the
             # deep benchmark's network (medians of 9, interleaved; noisy: 1-8%).
-            dA_prev = _back_through(mT(params[W]) if mT is not None else params[W].T, dZ)
+            dA_prev = _back_through(params[W], dZ, mT)
             if masks is not None:
                 dA_prev *= masks[l - 1]  # only the kept units pass gradient
             dA_prev *= g_prime(Zs[l - 1], As[l - 1], xp=xp)
